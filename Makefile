@@ -1,0 +1,45 @@
+# semprox build, test and benchmark entry points. `make test` is what CI runs.
+
+GO        ?= go
+GOFILES    = $(shell find . -name '*.go' -not -path './.git/*')
+GENERATED  = kernels/sgemm_kernel_amd64.s kernels/sgemm_kernel_amd64.go
+BENCHTIME ?= 1s
+
+.PHONY: test vet fmt-check unit purego race cgo-free generate generate-check bench
+
+test: vet fmt-check unit purego race cgo-free generate-check
+	@echo "make test: all checks passed"
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+unit:
+	$(GO) test -count=1 ./...
+
+# The kernels again with every assembly file left out of the build.
+purego:
+	$(GO) test -count=1 -tags purego ./kernels/... ./tensor/...
+
+# The parallel paths (worker pool, concurrent Sgemm calls) under the race detector.
+race:
+	$(GO) test -count=1 -race ./kernels/... ./tensor/...
+
+cgo-free:
+	CGO_ENABLED=0 $(GO) build ./...
+
+# Regenerate the avo assembly and its Go stubs (kernels/_asm is its own module).
+generate:
+	$(GO) generate ./kernels/...
+
+# make generate must reproduce the committed assembly byte for byte.
+generate-check:
+	@tmp=$$(mktemp -d); for f in $(GENERATED); do cp $$f $$tmp/$$(basename $$f); done; \
+	$(MAKE) --no-print-directory generate >/dev/null; \
+	for f in $(GENERATED); do cmp $$f $$tmp/$$(basename $$f) || { echo "$$f differs from make generate's output"; rm -rf $$tmp; exit 1; }; done; \
+	rm -rf $$tmp; echo "generate-check: generated files are up to date"
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./bench/...

@@ -1,0 +1,207 @@
+// Command _asm generates the SGEMM micro-kernels of package kernels.
+//
+// Algorithm: a register-blocked outer-product micro-kernel. The tile C[MR, NR] stays in vector
+// registers (MR rows, NR/lanes vectors per row). For each p < k it loads one row of B (NR values),
+// broadcasts the MR values A[r, p] into a register one at a time and accumulates
+// acc[r] += A[r, p] * B[p, :] with fused multiply-adds. At the end it writes
+// C = alpha*acc + beta*C; when beta is exactly zero C is only written, never read, so NaN or Inf
+// already in C is overwritten as BLAS requires.
+//
+// A and B are read through strides, so one kernel serves packed panels and matrices in place:
+// A[r, p] is at a + r*aRow + p*aStep and B[p, j] is at b + p*bStep + j (strides in elements).
+// The MR row addresses are formed from two base pointers per group of six rows and the index
+// registers aRow, 3*aRow and 5*aRow with the x86 scales 1, 2 and 4, so no packing of A is needed.
+//
+// Kernels: 12x32 for AVX-512 (24 accumulators in zmm) and 6x16 for AVX2+FMA (12 in ymm).
+//
+// Run `go generate` in package kernels (or `make generate`) to rewrite sgemm_kernel_amd64.s and
+// sgemm_kernel_amd64.go.
+package main
+
+import (
+	"fmt"
+
+	. "github.com/mmcloughlin/avo/build"
+	. "github.com/mmcloughlin/avo/operand"
+	. "github.com/mmcloughlin/avo/reg"
+)
+
+// kernelSpec describes one micro-kernel: MR rows of C, vecs vectors of lanes floats per row.
+type kernelSpec struct {
+	name   string
+	rows   int
+	vecs   int
+	lanes  int
+	newVec func() VecVirtual
+	zero   func(v VecVirtual)
+}
+
+func main() {
+	ConstraintExpr("amd64,gc,!purego")
+
+	sgemmKernel(kernelSpec{
+		name: "sgemmKernel12x32AVX512", rows: 12, vecs: 2, lanes: 16,
+		newVec: func() VecVirtual { return ZMM() },
+		zero:   func(v VecVirtual) { VPXORD(v, v, v) },
+	})
+	sgemmKernel(kernelSpec{
+		name: "sgemmKernel6x16AVX2", rows: 6, vecs: 2, lanes: 8,
+		newVec: func() VecVirtual { return YMM() },
+		zero:   func(v VecVirtual) { VXORPS(v, v, v) },
+	})
+	Generate()
+}
+
+// rowAddressing addresses MR rows of a matrix whose rows are strideElems elements apart:
+// one base register per group of six rows and the index registers holding 1, 3 and 5 row strides in bytes.
+type rowAddressing struct {
+	bases            []Register
+	one, three, five Register
+}
+
+func newRowAddressing(rows int, base, strideElems Register) rowAddressing {
+	ra := rowAddressing{one: GP64(), three: GP64(), five: GP64()}
+	MOVQ(strideElems, ra.one)
+	SHLQ(U8(2), ra.one)
+	LEAQ(Mem{Base: ra.one, Index: ra.one, Scale: 2}, ra.three)
+	LEAQ(Mem{Base: ra.one, Index: ra.one, Scale: 4}, ra.five)
+	ra.bases = []Register{base}
+	for g := 1; g*6 < rows; g++ {
+		next := GP64()
+		prev := ra.bases[g-1]
+		// next = prev + 6*stride = prev + 2*(3*stride)
+		LEAQ(Mem{Base: prev, Index: ra.three, Scale: 2}, next)
+		ra.bases = append(ra.bases, next)
+	}
+	return ra
+}
+
+// row returns the address of row r.
+func (ra rowAddressing) row(r int) Mem {
+	base := ra.bases[r/6]
+	switch r % 6 {
+	case 0:
+		return Mem{Base: base}
+	case 1:
+		return Mem{Base: base, Index: ra.one, Scale: 1}
+	case 2:
+		return Mem{Base: base, Index: ra.one, Scale: 2}
+	case 3:
+		return Mem{Base: base, Index: ra.three, Scale: 1}
+	case 4:
+		return Mem{Base: base, Index: ra.one, Scale: 4}
+	default:
+		return Mem{Base: base, Index: ra.five, Scale: 1}
+	}
+}
+
+// advance adds step bytes to every base pointer.
+func (ra rowAddressing) advance(step Register) {
+	for _, b := range ra.bases {
+		ADDQ(step, b)
+	}
+}
+
+func sgemmKernel(s kernelSpec) {
+	vecBytes := 4 * s.lanes
+	TEXT(s.name, NOSPLIT, "func(k int, a *float32, aRow, aStep int, b *float32, bStep int, c *float32, ldc int, alpha, beta float32)")
+	Doc(fmt.Sprintf("%s sets C[%d,%d] = alpha*A*B + beta*C with A[r,p] at a[r*aRow+p*aStep] and B[p,j] at b[p*bStep+j] (strides in elements); C rows are ldc elements apart. k may be 0.",
+		s.name, s.rows, s.vecs*s.lanes))
+
+	k := Load(Param("k"), GP64())
+	aBase := Load(Param("a"), GP64())
+	aRow := Load(Param("aRow"), GP64())
+	aStep := Load(Param("aStep"), GP64())
+	SHLQ(U8(2), aStep)
+	bPtr := Load(Param("b"), GP64())
+	bStep := Load(Param("bStep"), GP64())
+	SHLQ(U8(2), bStep)
+	cBase := Load(Param("c"), GP64())
+	ldc := Load(Param("ldc"), GP64())
+
+	Comment("Prefetch the C tile while the products accumulate.")
+	cRows := newRowAddressing(s.rows, cBase, ldc)
+	for r := 0; r < s.rows; r++ {
+		for off := 0; off < s.vecs*vecBytes; off += 64 {
+			PREFETCHT0(cRows.row(r).Offset(off))
+		}
+	}
+
+	acc := make([][]VecVirtual, s.rows)
+	for r := range acc {
+		acc[r] = make([]VecVirtual, s.vecs)
+		for v := range acc[r] {
+			acc[r][v] = s.newVec()
+			s.zero(acc[r][v])
+		}
+	}
+
+	aRows := newRowAddressing(s.rows, aBase, aRow)
+	bRow := make([]VecVirtual, s.vecs)
+	for v := range bRow {
+		bRow[v] = s.newVec()
+	}
+	TESTQ(k, k)
+	JZ(LabelRef("epilogue"))
+
+	Label("loop")
+	for v := range bRow {
+		VMOVUPS(Mem{Base: bPtr}.Offset(v*vecBytes), bRow[v])
+	}
+	for r := 0; r < s.rows; r++ {
+		t := s.newVec()
+		VBROADCASTSS(aRows.row(r), t)
+		for v := range bRow {
+			VFMADD231PS(bRow[v], t, acc[r][v])
+		}
+	}
+	aRows.advance(aStep)
+	ADDQ(bStep, bPtr)
+	DECQ(k)
+	JNZ(LabelRef("loop"))
+
+	Label("epilogue")
+	alpha := s.newVec()
+	VBROADCASTSS(paramAddr("alpha"), alpha)
+	for r := range acc {
+		for v := range acc[r] {
+			VMULPS(alpha, acc[r][v], acc[r][v])
+		}
+	}
+	Comment("beta is zero (+0 or -0) when its bits other than the sign are all clear.")
+	betaBits := GP32()
+	MOVL(paramAddr("beta"), betaBits)
+	ANDL(U32(0x7fffffff), betaBits)
+	JNZ(LabelRef("accumulate"))
+
+	Comment("beta == 0: write C without reading it.")
+	for r := range acc {
+		for v := range acc[r] {
+			VMOVUPS(acc[r][v], cRows.row(r).Offset(v*vecBytes))
+		}
+	}
+	VZEROUPPER()
+	RET()
+
+	Label("accumulate")
+	beta := s.newVec()
+	VBROADCASTSS(paramAddr("beta"), beta)
+	for r := range acc {
+		for v := range acc[r] {
+			VFMADD231PS(cRows.row(r).Offset(v*vecBytes), beta, acc[r][v])
+			VMOVUPS(acc[r][v], cRows.row(r).Offset(v*vecBytes))
+		}
+	}
+	VZEROUPPER()
+	RET()
+}
+
+// paramAddr is the memory operand of a float32 argument, so it can be broadcast straight into a
+// vector register (legacy SSE loads cannot reach X16-X31).
+func paramAddr(name string) Mem {
+	b, err := Param(name).Resolve()
+	if err != nil {
+		panic(err)
+	}
+	return b.Addr
+}

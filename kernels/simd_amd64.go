@@ -1,0 +1,28 @@
+//go:build amd64 && gc && !purego
+
+package kernels
+
+import "github.com/klauspost/cpuid/v2"
+
+//go:generate sh -c "cd _asm && go run . -out ../sgemm_kernel_amd64.s -stubs ../sgemm_kernel_amd64.go -pkg kernels"
+
+func detectSIMD() SIMD {
+	switch {
+	case cpuid.CPU.Supports(cpuid.AVX512F, cpuid.AVX512BW, cpuid.AVX512VL, cpuid.AVX512DQ):
+		return AVX512
+	case cpuid.CPU.Supports(cpuid.AVX2, cpuid.FMA3):
+		return AVX2
+	}
+	return Generic
+}
+
+// sgemmKernelFor returns the micro-kernel of path s.
+func sgemmKernelFor(s SIMD) gemmKernel {
+	switch s {
+	case AVX512:
+		return gemmKernel{mr: 12, nr: 32, kc: 384, nc: 512, fn: sgemmKernel12x32AVX512}
+	case AVX2:
+		return gemmKernel{mr: 6, nr: 16, kc: 256, nc: 512, fn: sgemmKernel6x16AVX2}
+	}
+	return genericGemmKernel
+}

@@ -1,0 +1,8 @@
+//go:build !amd64 || !gc || purego
+
+package kernels
+
+func detectSIMD() SIMD { return Generic }
+
+// sgemmKernelFor returns the micro-kernel of path s; only the Go one exists in this build.
+func sgemmKernelFor(SIMD) gemmKernel { return genericGemmKernel }
