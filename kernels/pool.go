@@ -5,34 +5,52 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Pool is a fixed set of persistent worker goroutines that run the tasks of one parallel loop at a
 // time. Tasks are handed out through an atomic counter, so a task costs tens of nanoseconds, not a
-// goroutine; keep tasks at tens of microseconds or more.
+// goroutine; keep tasks at tens of microseconds or more. Between loops a worker spins for a short
+// while (spinTime) before it parks, so back-to-back loops, as in Sgemm's cache blocks, start at
+// once instead of waiting for the scheduler to wake a thread.
 //
 // Run may be called from any goroutine. A call made while the pool is busy (by another goroutine,
 // or from inside a task) runs its tasks on the calling goroutine instead of waiting, so nested and
 // concurrent use never deadlocks.
 type Pool struct {
-	size  int
-	wake  []chan struct{}
-	busy  sync.Mutex
-	done  sync.WaitGroup
-	fn    func(worker, task int)
-	tasks int64
-	next  atomic.Int64
+	size    int
+	workers []poolWorker
+	busy    sync.Mutex
+
+	// ticket announces a loop: a counter in the high bits, the number of helpers in the low 16.
+	ticket  atomic.Uint64
+	pending atomic.Int64 // helpers of the current loop still working
+	fn      func(worker, task int)
+	tasks   int64
+	next    atomic.Int64
 }
 
-// NewPool starts a pool of n workers: the caller of Run and n-1 goroutines. n < 1 panics.
+type poolWorker struct {
+	parked atomic.Bool
+	wake   chan struct{}
+	stop   atomic.Bool
+}
+
+// spinTime is how long an idle worker polls for the next loop before it parks.
+const spinTime = 50 * time.Microsecond
+
+const helperBits = 16
+
+// NewPool starts a pool of n workers: the caller of Run and n-1 goroutines. n < 1 or n >= 65536
+// panics.
 func NewPool(n int) *Pool {
-	if n < 1 {
-		panic(fmt.Sprintf("kernels: NewPool: n = %d, want at least 1", n))
+	if n < 1 || n >= 1<<helperBits {
+		panic(fmt.Sprintf("kernels: NewPool: n = %d, want 1 to %d", n, 1<<helperBits-1))
 	}
-	p := &Pool{size: n, wake: make([]chan struct{}, n-1)}
-	for i := range p.wake {
-		p.wake[i] = make(chan struct{}, 1)
-		go p.work(i+1, p.wake[i])
+	p := &Pool{size: n, workers: make([]poolWorker, n)}
+	for i := 1; i < n; i++ {
+		p.workers[i].wake = make(chan struct{}, 1)
+		go p.work(i)
 	}
 	return p
 }
@@ -54,30 +72,84 @@ func (p *Pool) Run(tasks int, fn func(worker, task int)) {
 		return
 	}
 	defer p.busy.Unlock()
+	helpers := min(p.size, tasks) - 1
 	p.fn, p.tasks = fn, int64(tasks)
 	p.next.Store(0)
-	helpers := min(p.size, tasks) - 1
-	p.done.Add(helpers)
-	for i := range helpers {
-		p.wake[i] <- struct{}{}
+	p.pending.Store(int64(helpers))
+	count := p.ticket.Load()>>helperBits + 1
+	p.ticket.Store(count<<helperBits | uint64(helpers))
+	for i := 1; i <= helpers; i++ {
+		if w := &p.workers[i]; w.parked.CompareAndSwap(true, false) {
+			w.wake <- struct{}{}
+		}
 	}
 	p.drain(0)
-	p.done.Wait()
+	for spins := 0; p.pending.Load() != 0; spins++ {
+		if spins > 1000 {
+			runtime.Gosched()
+		}
+	}
 	p.fn = nil
 }
 
 // Close stops the worker goroutines. The pool must not be used afterwards.
 func (p *Pool) Close() {
 	p.busy.Lock()
-	for _, ch := range p.wake {
-		close(ch)
+	for i := 1; i < p.size; i++ {
+		w := &p.workers[i]
+		w.stop.Store(true)
+		if w.parked.CompareAndSwap(true, false) {
+			w.wake <- struct{}{}
+		}
 	}
 }
 
-func (p *Pool) work(worker int, wake chan struct{}) {
-	for range wake {
-		p.drain(worker)
-		p.done.Done()
+func (p *Pool) work(id int) {
+	w := &p.workers[id]
+	var seen uint64 // tickets start at 0; the first Run announces 1
+	for {
+		t, ok := p.await(w, seen)
+		if !ok {
+			return
+		}
+		seen = t
+		if id <= int(t&(1<<helperBits-1)) {
+			p.drain(id)
+			p.pending.Add(-1)
+		}
+	}
+}
+
+// await returns the next ticket after seen: it polls for spinTime, then parks until Run wakes it.
+// It reports false when the pool is closed.
+func (p *Pool) await(w *poolWorker, seen uint64) (uint64, bool) {
+	deadline := time.Now().Add(spinTime)
+	for spins := 0; ; spins++ {
+		if t := p.ticket.Load(); t != seen {
+			return t, true
+		}
+		if w.stop.Load() {
+			return 0, false
+		}
+		if spins%64 == 63 && time.Now().After(deadline) {
+			break
+		}
+	}
+	for {
+		w.parked.Store(true)
+		if t := p.ticket.Load(); t != seen || w.stop.Load() {
+			if !w.parked.CompareAndSwap(true, false) {
+				<-w.wake // Run or Close saw us parked and is sending: take it.
+			}
+		} else {
+			<-w.wake
+		}
+		if w.stop.Load() {
+			return 0, false
+		}
+		if t := p.ticket.Load(); t != seen {
+			return t, true
+		}
 	}
 }
 

@@ -14,35 +14,46 @@ type gemmKernel struct {
 	fn     microKernel
 }
 
-// minTaskFlops is the least work worth one pool task (about 20 µs on one Zen 5 core).
-const minTaskFlops = 4 << 20
+// minTaskFlops is the least work worth one pool task (about 5 µs on one Zen 5 core).
+const minTaskFlops = 1 << 20
 
-// gemmRun is the state of one Sgemm call: the problem, its kernel, the current block of B and the
-// per-worker scratch. Runs are pooled so that a warm call allocates nothing.
+// gemmRun is the state of one Sgemm call: the problem, its kernel, the blocks of B in flight and
+// the per-worker scratch. Runs are pooled so that a warm call allocates nothing.
+//
+// The product is computed block by block of B (kb x nb, packed once and shared read-only by all
+// workers, kept in L2). One pool loop per block computes its tiles, split by strips of A and,
+// when there are few strips, by panels of B; the same loop packs the next block into the other
+// buffer, so packing is spread over the workers and costs no extra wait.
 type gemmRun struct {
 	gemmProblem
 	kern gemmKernel
 
-	// The current block: columns jc..jc+nb-1 of C, depth pc..pc+kb-1.
-	jc, nb, pc, kb int
-	beta           float32 // beta for this block: the caller's for the first depth block, then 1
-	last           bool    // the last depth block: tiles of C are final
-	directB        bool    // B is read in place instead of packed (B not transposed, few strips of A)
-
-	strips, panels           int // row strips of C (mr rows) and column panels of the block (nr columns)
-	stripGroups, panelGroups int // the compute task grid
-	packGroups               int // tasks that pack the block of B
-
-	packedB []float32 // the block of B, panel after panel, each kb x nr, zero padded
-	workers []gemmWorkerScratch
-
-	packTask, computeTask func(worker, task int)
+	directB      bool // B is read in place instead of packed (B not transposed, few strips of A)
+	strips       int  // row strips of C, mr rows each
+	nbMax, kbMax int  // block width and depth, evened out so no block is thin
+	depthBlocks  int
+	cur, next    gemmBlock
+	packGroups   int // tasks of the current loop that pack r.next
+	stripGroups  int // the compute task grid of r.cur
+	panelGroups  int
+	packedB      [2][]float32
+	workers      []gemmWorkerScratch
+	task         func(worker, task int)
 }
 
-// gemmWorkerScratch holds what one worker packs for itself: an edge strip of A, an edge panel of B
-// and an edge tile of C, each zero padded to the kernel's size.
+// gemmWorkerScratch holds what one worker packs for itself: a strip of A, an edge panel of B and
+// an edge tile of C.
 type gemmWorkerScratch struct {
 	packedA, edgeB, tile []float32
+}
+
+// gemmBlock is one block of B: columns jc..jc+nb-1 of C at depth pc..pc+kb-1.
+type gemmBlock struct {
+	jc, nb, pc, kb int
+	panels         int       // column panels of nr
+	beta           float32   // the caller's beta for the first depth block, then 1
+	last           bool      // the last depth block: tiles of C are final
+	packed         []float32 // the packed block, panel after panel, each kb x nr
 }
 
 var gemmRuns sync.Pool
@@ -51,18 +62,19 @@ func getGemmRun(g *gemmProblem, kern gemmKernel, workers int) *gemmRun {
 	r, _ := gemmRuns.Get().(*gemmRun)
 	if r == nil {
 		r = &gemmRun{}
-		r.packTask = r.packBlockOfB
-		r.computeTask = r.computeTiles
+		r.task = r.runTask
 	}
 	r.gemmProblem = *g
 	r.kern = kern
-	r.packedB = growAligned(r.packedB, kern.kc*roundUp(kern.nc, kern.nr))
+	for i := range r.packedB {
+		r.packedB[i] = growAligned(r.packedB[i], kern.kc*roundUp(kern.nc, kern.nr))
+	}
 	for len(r.workers) < workers {
 		r.workers = append(r.workers, gemmWorkerScratch{})
 	}
 	for i := range r.workers[:workers] {
 		w := &r.workers[i]
-		w.packedA = growAligned(w.packedA, kern.kc*kern.mr)
+		w.packedA = growAligned(w.packedA, stripCopyStride(kern.kc)*kern.mr)
 		w.edgeB = growAligned(w.edgeB, kern.kc*kern.nr)
 		w.tile = growAligned(w.tile, kern.mr*kern.nr)
 	}
@@ -71,6 +83,7 @@ func getGemmRun(g *gemmProblem, kern gemmKernel, workers int) *gemmRun {
 
 func putGemmRun(r *gemmRun) {
 	r.gemmProblem = gemmProblem{}
+	r.cur, r.next = gemmBlock{}, gemmBlock{}
 	gemmRuns.Put(r)
 }
 
@@ -103,35 +116,54 @@ func (g *gemmProblem) run(p *Pool) {
 	defer putGemmRun(r)
 	r.directB = !g.transB && g.m <= 4*kern.mr
 	r.strips = ceilDiv(g.m, kern.mr)
-	for r.jc = 0; r.jc < g.n; r.jc += kern.nc {
-		r.nb = min(kern.nc, g.n-r.jc)
-		r.panels = ceilDiv(r.nb, kern.nr)
-		for r.pc = 0; r.pc < g.k; r.pc += kern.kc {
-			r.kb = min(kern.kc, g.k-r.pc)
-			r.beta = g.beta
-			if r.pc > 0 {
-				r.beta = 1
-			}
-			r.last = r.pc+r.kb == g.k
-			if !r.directB {
-				r.packGroups = min(r.panels, p.Size())
-				if r.kb*r.nb < 1<<14 {
-					r.packGroups = 1
-				}
-				p.Run(r.packGroups, r.packTask)
-			}
-			r.planTasks(p.Size())
-			p.Run(r.stripGroups*r.panelGroups, r.computeTask)
+	r.nbMax = roundUp(ceilDiv(g.n, ceilDiv(g.n, kern.nc)), kern.nr)
+	r.kbMax = ceilDiv(g.k, ceilDiv(g.k, kern.kc))
+	r.depthBlocks = ceilDiv(g.k, r.kbMax)
+	blocks := ceilDiv(g.n, r.nbMax) * r.depthBlocks
+	if !r.directB {
+		r.cur = gemmBlock{}
+		r.planPacking(0, p.Size())
+		p.Run(r.packGroups, r.task)
+	}
+	for i := range blocks {
+		r.cur = r.block(i)
+		r.planCompute(p.Size())
+		r.packGroups = 0
+		if i+1 < blocks && !r.directB {
+			r.planPacking(i+1, p.Size())
 		}
+		p.Run(r.packGroups+r.stripGroups*r.panelGroups, r.task)
 	}
 }
 
-// planTasks splits the tiles of the current block into tasks of at least minTaskFlops, about four
-// per worker, by strips of A first and by panels of B when there are too few strips.
-func (r *gemmRun) planTasks(workers int) {
-	tileFlops := 2 * r.kern.mr * r.kern.nr * r.kb
-	tiles := r.strips * r.panels
-	want := min(4*workers, max(1, tiles*tileFlops/minTaskFlops))
+// block returns block i, columns first, then depth; blocks alternate between the two buffers.
+func (r *gemmRun) block(i int) gemmBlock {
+	jc, pc := i/r.depthBlocks*r.nbMax, i%r.depthBlocks*r.kbMax
+	blk := gemmBlock{jc: jc, nb: min(r.nbMax, r.n-jc), pc: pc, kb: min(r.kbMax, r.k-pc), beta: r.beta}
+	if pc > 0 {
+		blk.beta = 1
+	}
+	blk.last = pc+blk.kb == r.k
+	blk.panels = ceilDiv(blk.nb, r.kern.nr)
+	blk.packed = r.packedB[i%2]
+	return blk
+}
+
+// planPacking makes block i the next block to pack and splits its panels over the workers.
+func (r *gemmRun) planPacking(i, workers int) {
+	r.next = r.block(i)
+	r.packGroups = min(r.next.panels, workers)
+	if r.next.kb*r.next.nb < 1<<14 {
+		r.packGroups = 1
+	}
+}
+
+// planCompute splits the tiles of the current block into tasks of at least minTaskFlops, up to
+// sixteen per worker, by strips of A first and by panels of B when there are too few strips.
+func (r *gemmRun) planCompute(workers int) {
+	tiles := r.strips * r.cur.panels
+	tileFlops := 2 * r.kern.mr * r.kern.nr * r.cur.kb
+	want := min(16*workers, max(1, tiles*tileFlops/minTaskFlops))
 	if workers == 1 {
 		want = 1
 	}
@@ -140,27 +172,41 @@ func (r *gemmRun) planTasks(workers int) {
 		return
 	}
 	r.stripGroups = r.strips
-	r.panelGroups = min(r.panels, ceilDiv(want, r.strips))
+	r.panelGroups = min(r.cur.panels, ceilDiv(want, r.strips))
 }
 
-// packBlockOfB packs the panels of group `task` of the current block of B: panel q holds
-// B[pc:pc+kb, jc+q*nr : jc+q*nr+nr] row after row (kb x nr), zero padded past column nb.
-func (r *gemmRun) packBlockOfB(_, task int) {
+// runTask runs task t of the current loop: the first packGroups pack the next block, the rest
+// compute tiles of the current one.
+func (r *gemmRun) runTask(worker, t int) {
+	if t < r.packGroups {
+		lo, hi := t*r.next.panels/r.packGroups, (t+1)*r.next.panels/r.packGroups
+		r.packPanels(&r.next, lo, hi)
+		return
+	}
+	t -= r.packGroups
+	sg, pg := t/r.panelGroups, t%r.panelGroups
+	r.computeTiles(&r.workers[worker], &r.cur,
+		sg*r.strips/r.stripGroups, (sg+1)*r.strips/r.stripGroups,
+		pg*r.cur.panels/r.panelGroups, (pg+1)*r.cur.panels/r.panelGroups)
+}
+
+// packPanels packs panels lo..hi-1 of the block: panel q holds B[pc:pc+kb, jc+q*nr : jc+q*nr+nr]
+// row after row (kb x nr), zero padded past column jc+nb.
+func (r *gemmRun) packPanels(blk *gemmBlock, lo, hi int) {
 	nr := r.kern.nr
-	lo, hi := task*r.panels/r.packGroups, (task+1)*r.panels/r.packGroups
 	for q := lo; q < hi; q++ {
-		j0 := r.jc + q*nr
-		r.packPanelOfB(r.packedB[q*r.kb*nr:(q+1)*r.kb*nr], j0, min(nr, r.jc+r.nb-j0))
+		j0 := blk.jc + q*nr
+		r.packPanelOfB(blk.packed[q*blk.kb*nr:(q+1)*blk.kb*nr], blk, j0, min(nr, blk.jc+blk.nb-j0))
 	}
 }
 
 // packPanelOfB writes B[pc:pc+kb, j0:j0+cols] into dst as kb rows of nr, zero padded.
-func (r *gemmRun) packPanelOfB(dst []float32, j0, cols int) {
+func (r *gemmRun) packPanelOfB(dst []float32, blk *gemmBlock, j0, cols int) {
 	nr := r.kern.nr
 	if !r.transB {
-		for p := range r.kb {
+		for p := range blk.kb {
 			row := dst[p*nr : p*nr+nr]
-			off := (r.pc+p)*r.ldb + j0
+			off := (blk.pc+p)*r.ldb + j0
 			copy(row, r.b[off:off+cols])
 			clear(row[cols:])
 		}
@@ -168,13 +214,13 @@ func (r *gemmRun) packPanelOfB(dst []float32, j0, cols int) {
 	}
 	// B is stored [n,k]: column j of op(B) is row j of B.
 	for j := range cols {
-		off := (j0+j)*r.ldb + r.pc
-		for p, v := range r.b[off : off+r.kb] {
+		off := (j0+j)*r.ldb + blk.pc
+		for p, v := range r.b[off : off+blk.kb] {
 			dst[p*nr+j] = v
 		}
 	}
 	if cols < nr {
-		for p := range r.kb {
+		for p := range blk.kb {
 			clear(dst[p*nr+cols : p*nr+nr])
 		}
 	}
@@ -182,86 +228,115 @@ func (r *gemmRun) packPanelOfB(dst []float32, j0, cols int) {
 
 // packStripOfA writes op(A)[i0:i0+rows, pc:pc+kb] into dst as kb columns of mr, zero padded, so
 // that A[r,p] is dst[p*mr+r].
-func (r *gemmRun) packStripOfA(dst []float32, i0, rows int) {
+func (r *gemmRun) packStripOfA(dst []float32, blk *gemmBlock, i0, rows int) {
 	mr := r.kern.mr
-	dst = dst[:r.kb*mr]
-	clear(dst)
-	for i := range rows {
-		if r.transA {
-			for p := range r.kb {
-				dst[p*mr+i] = r.a[(r.pc+p)*r.lda+i0+i]
-			}
-			continue
+	dst = dst[:blk.kb*mr]
+	if rows < mr {
+		clear(dst)
+	}
+	if r.transA {
+		// A is stored [k,m]: a strip of op(A) is a run of `rows` values in each of kb rows.
+		for p := range blk.kb {
+			off := (blk.pc+p)*r.lda + i0
+			copy(dst[p*mr:p*mr+rows], r.a[off:off+rows])
 		}
-		off := (i0+i)*r.lda + r.pc
-		for p, v := range r.a[off : off+r.kb] {
+		return
+	}
+	for i := range rows {
+		off := (i0+i)*r.lda + blk.pc
+		for p, v := range r.a[off : off+blk.kb] {
 			dst[p*mr+i] = v
 		}
 	}
 }
 
-// computeTiles computes the tiles of compute task `task` for the current block.
-func (r *gemmRun) computeTiles(worker, task int) {
-	ws := &r.workers[worker]
-	sg, pg := task/r.panelGroups, task%r.panelGroups
-	sLo, sHi := sg*r.strips/r.stripGroups, (sg+1)*r.strips/r.stripGroups
-	qLo, qHi := pg*r.panels/r.panelGroups, (pg+1)*r.panels/r.panelGroups
+// copyStripOfA copies rows i0..i0+mr-1 of A (not transposed), columns pc..pc+kb-1, into dst with
+// row stride ld and returns ld. It keeps the rows in place for the kernel's strided reads but
+// gives them a stride that spreads them over the sets of the L1 cache.
+func (r *gemmRun) copyStripOfA(dst []float32, blk *gemmBlock, i0 int) (ld int) {
+	ld = stripCopyStride(blk.kb)
+	for i := range r.kern.mr {
+		off := (i0+i)*r.lda + blk.pc
+		copy(dst[i*ld:i*ld+blk.kb], r.a[off:off+blk.kb])
+	}
+	return ld
+}
+
+// stripCopyStride is the row stride copyStripOfA uses for kb columns: a multiple of 16 floats
+// (one cache line) that is not a multiple of 256 floats.
+func stripCopyStride(kb int) int {
+	ld := roundUp(kb, 16)
+	if aliasedStride(ld) {
+		ld += 16
+	}
+	return ld
+}
+
+// aliasedStride reports whether rows ld floats apart share few L1 sets: with a stride that is a
+// multiple of 1 KiB, the rows of a strip fall into at most four of the 64 sets of Zen's 48 KiB,
+// 12-way L1 and evict one another.
+func aliasedStride(ld int) bool { return ld%256 == 0 }
+
+// computeTiles computes the tiles of strips sLo..sHi-1 and panels qLo..qHi-1 of the block.
+func (r *gemmRun) computeTiles(ws *gemmWorkerScratch, blk *gemmBlock, sLo, sHi, qLo, qHi int) {
 	mr, nr := r.kern.mr, r.kern.nr
 	for s := sLo; s < sHi; s++ {
 		i0 := s * mr
 		rows := min(mr, r.m-i0)
-		a, aRow, aStep := r.stripOfA(ws, i0, rows)
+		a, aRow, aStep := r.stripOfA(ws, blk, i0, rows)
 		for q := qLo; q < qHi; q++ {
-			j0 := r.jc + q*nr
-			cols := min(nr, r.jc+r.nb-j0)
-			b, bStep := r.panelOfB(ws, q, j0, cols)
-			r.computeTile(ws, a, aRow, aStep, b, bStep, i0, j0, rows, cols)
+			j0 := blk.jc + q*nr
+			cols := min(nr, blk.jc+blk.nb-j0)
+			b, bStep := r.panelOfB(ws, blk, q, j0, cols)
+			r.computeTile(ws, blk, a, aRow, aStep, b, bStep, i0, j0, rows, cols)
 		}
 	}
 }
 
 // stripOfA returns where rows i0..i0+rows-1 of op(A) start and their strides: in place for a
-// full strip, else packed into the worker's scratch.
-func (r *gemmRun) stripOfA(ws *gemmWorkerScratch, i0, rows int) (a *float32, aRow, aStep int) {
+// full strip of A not transposed, copied with a better stride when the rows would alias in L1,
+// else packed into the worker's scratch (an edge strip, or a strip of A transposed, whose values
+// are then read kb times lda apart).
+func (r *gemmRun) stripOfA(ws *gemmWorkerScratch, blk *gemmBlock, i0, rows int) (a *float32, aRow, aStep int) {
 	switch {
-	case rows < r.kern.mr:
-		r.packStripOfA(ws.packedA, i0, rows)
+	case rows < r.kern.mr || r.transA:
+		r.packStripOfA(ws.packedA, blk, i0, rows)
 		return &ws.packedA[0], 1, r.kern.mr
-	case r.transA:
-		return &r.a[r.pc*r.lda+i0], 1, r.lda
+	case aliasedStride(r.lda):
+		return &ws.packedA[0], r.copyStripOfA(ws.packedA, blk, i0), 1
 	default:
-		return &r.a[i0*r.lda+r.pc], r.lda, 1
+		return &r.a[i0*r.lda+blk.pc], r.lda, 1
 	}
 }
 
-// panelOfB returns where panel q (columns j0..j0+cols-1) of the current block of B starts and its
-// row stride.
-func (r *gemmRun) panelOfB(ws *gemmWorkerScratch, q, j0, cols int) (b *float32, bStep int) {
+// panelOfB returns where panel q (columns j0..j0+cols-1) of the block of B starts and its row
+// stride.
+func (r *gemmRun) panelOfB(ws *gemmWorkerScratch, blk *gemmBlock, q, j0, cols int) (b *float32, bStep int) {
 	nr := r.kern.nr
 	switch {
 	case !r.directB:
-		return &r.packedB[q*r.kb*nr], nr
+		return &blk.packed[q*blk.kb*nr], nr
 	case cols < nr:
-		r.packPanelOfB(ws.edgeB, j0, cols)
+		r.packPanelOfB(ws.edgeB, blk, j0, cols)
 		return &ws.edgeB[0], nr
 	default:
-		return &r.b[r.pc*r.ldb+j0], r.ldb
+		return &r.b[blk.pc*r.ldb+j0], r.ldb
 	}
 }
 
 // computeTile runs the micro-kernel for C[i0:i0+rows, j0:j0+cols]: straight into C for a full
 // tile, through the worker's tile buffer for an edge tile. On the last depth block it applies the
 // epilogue.
-func (r *gemmRun) computeTile(ws *gemmWorkerScratch, a *float32, aRow, aStep int, b *float32, bStep int, i0, j0, rows, cols int) {
+func (r *gemmRun) computeTile(ws *gemmWorkerScratch, blk *gemmBlock, a *float32, aRow, aStep int, b *float32, bStep int, i0, j0, rows, cols int) {
 	mr, nr := r.kern.mr, r.kern.nr
 	c := r.c[i0*r.ldc+j0:]
 	if rows == mr && cols == nr {
-		r.kern.fn(r.kb, a, aRow, aStep, b, bStep, &c[0], r.ldc, r.alpha, r.beta)
+		r.kern.fn(blk.kb, a, aRow, aStep, b, bStep, &c[0], r.ldc, r.alpha, blk.beta)
 	} else {
-		r.kern.fn(r.kb, a, aRow, aStep, b, bStep, &ws.tile[0], nr, r.alpha, 0)
-		mergeTile(c, r.ldc, ws.tile, nr, rows, cols, r.beta)
+		r.kern.fn(blk.kb, a, aRow, aStep, b, bStep, &ws.tile[0], nr, r.alpha, 0)
+		mergeTile(c, r.ldc, ws.tile, nr, rows, cols, blk.beta)
 	}
-	if r.last && r.ep != nil {
+	if blk.last && r.ep != nil {
 		r.ep.ApplyTile(c, r.ldc, i0, j0, rows, cols)
 	}
 }
