@@ -1,0 +1,29 @@
+package kernels
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// FuzzSgemm checks small products of every shape, transpose, padding and scalar pair against the
+// float64 reference on every SIMD path.
+func FuzzSgemm(f *testing.F) {
+	f.Add(uint8(3), uint8(5), uint8(7), uint8(0), uint8(1), uint8(2), uint64(1))
+	f.Add(uint8(12), uint8(32), uint8(1), uint8(3), uint8(0), uint8(0), uint64(2))
+	f.Add(uint8(0), uint8(40), uint8(13), uint8(1), uint8(2), uint8(5), uint64(3))
+	f.Add(uint8(25), uint8(33), uint8(0), uint8(2), uint8(3), uint8(1), uint64(4))
+	scalars := [][2]float32{{1, 0}, {1, 1}, {-2, 0.5}, {0, 3}}
+	f.Fuzz(func(t *testing.T, m, n, k, flags, scalar, pad uint8, seed uint64) {
+		rng := rand.New(rand.NewPCG(seed, 5))
+		ab := scalars[int(scalar)%len(scalars)]
+		g := newGemmCase(rng, flags&1 != 0, flags&2 != 0, int(m%50), int(n%70), int(k%60), ab[0], ab[1], int(pad%9))
+		saved := ActiveSIMD()
+		defer SetSIMD(saved)
+		for s := Generic; s <= BestSIMD(); s++ {
+			if err := SetSIMD(s); err != nil {
+				t.Fatal(err)
+			}
+			g.check(t, g.run(nil), nil)
+		}
+	})
+}
