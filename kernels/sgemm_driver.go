@@ -204,10 +204,17 @@ func (r *gemmRun) packPanels(blk *gemmBlock, lo, hi int) {
 func (r *gemmRun) packPanelOfB(dst []float32, blk *gemmBlock, j0, cols int) {
 	nr := r.kern.nr
 	if !r.transB {
+		off := blk.pc*r.ldb + j0
+		if cols == 32 && nr == 32 {
+			// A fixed-size array copy compiles to inline vector moves, not a memmove call.
+			for p := range blk.kb {
+				*(*[32]float32)(dst[p*32:]) = *(*[32]float32)(r.b[off+p*r.ldb:])
+			}
+			return
+		}
 		for p := range blk.kb {
 			row := dst[p*nr : p*nr+nr]
-			off := (blk.pc+p)*r.ldb + j0
-			copy(row, r.b[off:off+cols])
+			copy(row, r.b[off+p*r.ldb:off+p*r.ldb+cols])
 			clear(row[cols:])
 		}
 		return
