@@ -90,28 +90,24 @@ func (g *gemmCase) String() string {
 
 // operands returns op(A) as m rows of k and op(B) transposed, as n rows of k, in float64.
 func (g *gemmCase) operands() (opA, opBT [][]float64) {
-	opA, opBT = make([][]float64, g.m), make([][]float64, g.n)
-	for i := range opA {
-		opA[i] = make([]float64, g.k)
-		for p := range opA[i] {
-			if g.transA {
-				opA[i][p] = float64(g.a[p*g.lda+i])
+	return float64Rows(g.a, g.lda, g.transA, g.m, g.k), float64Rows(g.b, g.ldb, !g.transB, g.n, g.k)
+}
+
+// float64Rows returns the rows x cols matrix stored in s with leading dimension ld, read
+// transposed (element [i][p] at s[p*ld+i]) when trans is set.
+func float64Rows(s []float32, ld int, trans bool, rows, cols int) [][]float64 {
+	out := make([][]float64, rows)
+	for i := range out {
+		out[i] = make([]float64, cols)
+		for p := range out[i] {
+			if trans {
+				out[i][p] = float64(s[p*ld+i])
 			} else {
-				opA[i][p] = float64(g.a[i*g.lda+p])
+				out[i][p] = float64(s[i*ld+p])
 			}
 		}
 	}
-	for j := range opBT {
-		opBT[j] = make([]float64, g.k)
-		for p := range opBT[j] {
-			if g.transB {
-				opBT[j][p] = float64(g.b[j*g.ldb+p])
-			} else {
-				opBT[j][p] = float64(g.b[p*g.ldb+j])
-			}
-		}
-	}
-	return opA, opBT
+	return out
 }
 
 // check compares c (the result) with a float64 reference computed from the case's inputs, and the
