@@ -136,3 +136,23 @@ func fillNaN(s []float32) {
 		s[i] = float32(math.NaN())
 	}
 }
+
+// TestSgemmWarmCallAllocatesNothing checks that once warm, Sgemm allocates nothing, serial or
+// parallel (sync.Pool drops items at random under the race detector, so it is skipped there).
+func TestSgemmWarmCallAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool is randomized under the race detector")
+	}
+	rng := rand.New(rand.NewPCG(13, 14))
+	g := newGemmCase(rng, false, true, 100, 200, 300, 1, 0, 0)
+	c := append([]float32(nil), g.c0...)
+	for _, threads := range []int{1, 2} {
+		withThreads(threads, func() {
+			call := func() { Sgemm(false, true, g.m, g.n, g.k, 1, g.a, g.lda, g.b, g.ldb, 0, c, g.ldc) }
+			call()
+			if allocs := testing.AllocsPerRun(20, call); allocs > 0 {
+				t.Errorf("threads=%d: %v allocations per warm call", threads, allocs)
+			}
+		})
+	}
+}
