@@ -219,10 +219,24 @@ func (r *gemmRun) packPanelOfB(dst []float32, blk *gemmBlock, j0, cols int) {
 		}
 		return
 	}
-	// B is stored [n,k]: column j of op(B) is row j of B.
-	for j := range cols {
-		off := (j0+j)*r.ldb + blk.pc
-		for p, v := range r.b[off : off+blk.kb] {
+	// B is stored [n,k]: column j of op(B) is row j of B. Four rows at a time, so each step
+	// writes four adjacent values of a packed row.
+	kb, ldb := blk.kb, r.ldb
+	j := 0
+	for ; j+4 <= cols; j += 4 {
+		off := (j0+j)*ldb + blk.pc
+		s0 := r.b[off : off+kb]
+		s1 := r.b[off+ldb : off+ldb+kb][:len(s0)]
+		s2 := r.b[off+2*ldb : off+2*ldb+kb][:len(s0)]
+		s3 := r.b[off+3*ldb : off+3*ldb+kb][:len(s0)]
+		for p := range s0 {
+			d := (*[4]float32)(dst[p*nr+j:])
+			d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
+		}
+	}
+	for ; j < cols; j++ {
+		off := (j0+j)*ldb + blk.pc
+		for p, v := range r.b[off : off+kb] {
 			dst[p*nr+j] = v
 		}
 	}
