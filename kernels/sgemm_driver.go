@@ -121,7 +121,6 @@ func (g *gemmProblem) run(p *Pool) {
 	r.depthBlocks = ceilDiv(g.k, r.kbMax)
 	blocks := ceilDiv(g.n, r.nbMax) * r.depthBlocks
 	if !r.directB {
-		r.cur = gemmBlock{}
 		r.planPacking(0, p.Size())
 		p.Run(r.packGroups, r.task)
 	}

@@ -13,15 +13,21 @@ func forEachSIMD(t *testing.T, f func(t *testing.T)) {
 	t.Helper()
 	saved := ActiveSIMD()
 	defer SetSIMD(saved)
-	for _, s := range []SIMD{AVX512, AVX2, Generic} {
-		if s > BestSIMD() {
-			continue
-		}
+	for _, s := range supportedSIMDs() {
 		if err := SetSIMD(s); err != nil {
 			t.Fatal(err)
 		}
 		t.Run(s.String(), f)
 	}
+}
+
+// supportedSIMDs lists the SIMD paths this machine and build support, best first.
+func supportedSIMDs() []SIMD {
+	var paths []SIMD
+	for s := BestSIMD(); s >= Generic; s-- {
+		paths = append(paths, s)
+	}
+	return paths
 }
 
 // withThreads runs f with the shared pool resized to n workers.
