@@ -199,48 +199,52 @@ func (r *gemmRun) packPanels(blk *gemmBlock, lo, hi int) {
 	}
 }
 
-// packPanelOfB writes B[pc:pc+kb, j0:j0+cols] into dst as kb rows of nr, zero padded.
+// packPanelOfB writes B[pc:pc+kb, j0:j0+cols] of the block into dst as kb rows of nr, zero padded.
 func (r *gemmRun) packPanelOfB(dst []float32, blk *gemmBlock, j0, cols int) {
-	nr := r.kern.nr
-	if !r.transB {
-		off := blk.pc*r.ldb + j0
+	packPanel(dst, r.b, r.ldb, r.transB, blk.pc, blk.kb, j0, cols, r.kern.nr)
+}
+
+// packPanel writes op(B)[p0:p0+kb, j0:j0+cols] into dst as kb rows of nr values, zero padded past
+// cols, where op(B)[p, j] is b[p*ldb+j], or b[j*ldb+p] when trans is set.
+func packPanel(dst, b []float32, ldb int, trans bool, p0, kb, j0, cols, nr int) {
+	if !trans {
+		off := p0*ldb + j0
 		if cols == 32 && nr == 32 {
 			// A fixed-size array copy compiles to inline vector moves, not a memmove call.
-			for p := range blk.kb {
-				*(*[32]float32)(dst[p*32:]) = *(*[32]float32)(r.b[off+p*r.ldb:])
+			for p := range kb {
+				*(*[32]float32)(dst[p*32:]) = *(*[32]float32)(b[off+p*ldb:])
 			}
 			return
 		}
-		for p := range blk.kb {
+		for p := range kb {
 			row := dst[p*nr : p*nr+nr]
-			copy(row, r.b[off+p*r.ldb:off+p*r.ldb+cols])
+			copy(row, b[off+p*ldb:off+p*ldb+cols])
 			clear(row[cols:])
 		}
 		return
 	}
 	// B is stored [n,k]: column j of op(B) is row j of B. Four rows at a time, so each step
 	// writes four adjacent values of a packed row.
-	kb, ldb := blk.kb, r.ldb
 	j := 0
 	for ; j+4 <= cols; j += 4 {
-		off := (j0+j)*ldb + blk.pc
-		s0 := r.b[off : off+kb]
-		s1 := r.b[off+ldb : off+ldb+kb][:len(s0)]
-		s2 := r.b[off+2*ldb : off+2*ldb+kb][:len(s0)]
-		s3 := r.b[off+3*ldb : off+3*ldb+kb][:len(s0)]
+		off := (j0+j)*ldb + p0
+		s0 := b[off : off+kb]
+		s1 := b[off+ldb : off+ldb+kb][:len(s0)]
+		s2 := b[off+2*ldb : off+2*ldb+kb][:len(s0)]
+		s3 := b[off+3*ldb : off+3*ldb+kb][:len(s0)]
 		for p := range s0 {
 			d := (*[4]float32)(dst[p*nr+j:])
 			d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
 		}
 	}
 	for ; j < cols; j++ {
-		off := (j0+j)*ldb + blk.pc
-		for p, v := range r.b[off : off+kb] {
+		off := (j0+j)*ldb + p0
+		for p, v := range b[off : off+kb] {
 			dst[p*nr+j] = v
 		}
 	}
 	if cols < nr {
-		for p := range blk.kb {
+		for p := range kb {
 			clear(dst[p*nr+cols : p*nr+nr])
 		}
 	}

@@ -1,0 +1,242 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"sync"
+)
+
+// AttentionShape is the geometry of multi-head self-attention over Batch sequences of Tokens
+// tokens, with Heads heads of HeadDim values each.
+type AttentionShape struct {
+	Batch, Tokens, Heads, HeadDim int
+}
+
+// The tensors of fused attention, for a shape (B, N, H, dh):
+//
+//	qkv  [B, N, 3, H, dh]  the qkv projection's output as it comes: q, k, v of every head per token
+//	out  [B, N, H*dh]      softmax(q k^T / sqrt(dh)) v of every head, heads side by side
+//	lse  [B, H, N]         the log-sum-exp of every row of scaled scores, saved for backward
+//	dqkv [B, N, 3, H, dh]  the gradient with respect to qkv
+//	dout [B, N, H*dh]      the gradient with respect to out
+
+func (s AttentionShape) String() string {
+	return fmt.Sprintf("B=%d,N=%d,H=%d,dh=%d", s.Batch, s.Tokens, s.Heads, s.HeadDim)
+}
+
+func (s AttentionShape) qkvLen() int { return s.Batch * s.Tokens * 3 * s.Heads * s.HeadDim }
+func (s AttentionShape) outLen() int { return s.Batch * s.Tokens * s.Heads * s.HeadDim }
+func (s AttentionShape) lseLen() int { return s.Batch * s.Heads * s.Tokens }
+
+// check panics unless the shape is valid and every named slice holds want elements.
+func (s AttentionShape) check(fn string, slices ...namedSlice) {
+	if s.Batch < 0 || s.Tokens < 0 || s.Heads < 0 || s.HeadDim < 0 {
+		panic(fmt.Sprintf("kernels: %s: negative size in %v", fn, s))
+	}
+	for _, sl := range slices {
+		if len(sl.s) < sl.want {
+			panic(fmt.Sprintf("kernels: %s: len(%s) = %d, want at least %d for %v", fn, sl.name, len(sl.s), sl.want, s))
+		}
+	}
+}
+
+type namedSlice struct {
+	name string
+	s    []float32
+	want int
+}
+
+// attentionKeyBlock is the number of keys per block of the online softmax (a multiple of every
+// kernel's nr). Tests lower it to run many blocks on small inputs.
+var attentionKeyBlock = 256
+
+// attentionQueryStrips is the most strips of mr query rows in one query block.
+const attentionQueryStrips = 5
+
+// AttentionForward computes out = softmax(q k^T * dh^-0.5) v for every batch and head, reading
+// q, k and v in place from qkv, and saves the log-sum-exp of every row of scores in lse.
+// It works flash style: per query block it runs over blocks of keys with an online softmax and
+// never holds more than one block of scores. Work is split over (batch, head) and query blocks.
+// out and lse must not overlap qkv. Short slices or negative sizes panic.
+func AttentionForward(out, lse, qkv []float32, s AttentionShape) {
+	s.check("AttentionForward", namedSlice{"qkv", qkv, s.qkvLen()}, namedSlice{"out", out, s.outLen()}, namedSlice{"lse", lse, s.lseLen()})
+	if s.outLen() == 0 {
+		return
+	}
+	p := pool()
+	r := getAttentionRun(s, p.Size())
+	defer putAttentionRun(r)
+	r.out, r.lse, r.qkv = out, lse, qkv
+	heads := s.Batch * s.Heads
+	// Split heads into groups of query blocks only when there are too few heads to go round.
+	r.groups = min(r.queryBlocks, max(1, ceilDiv(4*p.Size(), heads)))
+	p.Run(heads*r.groups, r.forwardTask)
+}
+
+// AttentionBackward computes dqkv, the gradient of AttentionForward's out with respect to qkv,
+// from dout, the forward's out and lse, and qkv. Probabilities are recomputed block by block from
+// lse. Work is split over (batch, head). dqkv is overwritten and must not overlap the inputs.
+func AttentionBackward(dqkv, dout, out, lse, qkv []float32, s AttentionShape) {
+	s.check("AttentionBackward", namedSlice{"qkv", qkv, s.qkvLen()}, namedSlice{"out", out, s.outLen()},
+		namedSlice{"lse", lse, s.lseLen()}, namedSlice{"dout", dout, s.outLen()}, namedSlice{"dqkv", dqkv, s.qkvLen()})
+	if s.outLen() == 0 {
+		return
+	}
+	p := pool()
+	r := getAttentionRun(s, p.Size())
+	defer putAttentionRun(r)
+	r.out, r.lse, r.qkv, r.dout, r.dqkv = out, lse, qkv, dout, dqkv
+	p.Run(s.Batch*s.Heads, r.backwardTask)
+}
+
+// attentionRun is the state of one call: the geometry, its blocking and per-worker scratch.
+// Runs are pooled so that a warm call allocates nothing.
+type attentionRun struct {
+	AttentionShape
+	kern  gemmKernel
+	scale float32
+
+	tokenStride int // elements between tokens in qkv: 3*H*dh
+	dhPad       int // HeadDim rounded up to a multiple of nr
+	keyPanels   int // panels of nr keys covering all tokens
+	dimPanels   int // panels of nr head dimensions
+	keyBlock    int // keys per block, a multiple of nr
+	ldS         int // row stride of a block of scores
+	strips      int // strips of mr query rows covering all tokens
+	queryBlocks int
+	groups      int // forward tasks per head
+
+	out, lse, qkv, dout, dqkv []float32
+	workers                   []attentionScratch
+	forwardTask               func(worker, task int)
+	backwardTask              func(worker, task int)
+}
+
+// attentionScratch is one worker's memory. Query-block buffers hold up to
+// attentionQueryStrips*mr rows; packed operands and key accumulators cover every token.
+type attentionScratch struct {
+	q, dOut      []float32 // a query block of q and of dout, rows of dh, zero padded rows
+	scores, dP   []float32 // [rows, ldS] scores then probabilities; dP then dS
+	acc          []float32 // [rows, dhPad] the output or dq accumulator
+	rowMax       []float32 // running max of each query row
+	rowSum       []float32 // running sum of each query row
+	kT, vT       []float32 // k and v of the head packed as key panels of dh x nr (op(B) = k^T)
+	kRows, vRows []float32 // k and v packed as dimension panels of N x nr (op(B) = k)
+	qRows, dRows []float32 // q and dout packed as dimension panels of N x nr
+	dK, dV       []float32 // [N+mr, dhPad] key gradient accumulators
+	delta        []float32 // rowsum(dout * out) of every query
+}
+
+var attentionRuns sync.Pool
+
+func getAttentionRun(s AttentionShape, workers int) *attentionRun {
+	r, _ := attentionRuns.Get().(*attentionRun)
+	if r == nil {
+		r = &attentionRun{}
+		r.forwardTask = r.runForward
+		r.backwardTask = r.runBackward
+	}
+	kern := sgemmKernelFor(active)
+	mr, nr, n, dh := kern.mr, kern.nr, s.Tokens, s.HeadDim
+	r.AttentionShape, r.kern = s, kern
+	r.scale = float32(1 / math.Sqrt(float64(dh)))
+	r.tokenStride = 3 * s.Heads * dh
+	r.dhPad = roundUp(dh, nr)
+	r.keyPanels, r.dimPanels = ceilDiv(n, nr), r.dhPad/nr
+	r.keyBlock = min(roundUp(attentionKeyBlock, nr), r.keyPanels*nr)
+	r.ldS = stripCopyStride(r.keyBlock + mr)
+	r.strips = ceilDiv(n, mr)
+	r.queryBlocks = ceilDiv(r.strips, attentionQueryStrips)
+	rows := ceilDiv(r.strips, r.queryBlocks) * mr
+	for len(r.workers) < workers {
+		r.workers = append(r.workers, attentionScratch{})
+	}
+	for i := range r.workers[:workers] {
+		w := &r.workers[i]
+		w.q = growAligned(w.q, rows*dh)
+		w.dOut = growAligned(w.dOut, rows*dh)
+		w.scores = growAligned(w.scores, rows*r.ldS)
+		w.dP = growAligned(w.dP, rows*r.ldS)
+		w.acc = growAligned(w.acc, rows*r.dhPad)
+		w.rowMax = growAligned(w.rowMax, rows)
+		w.rowSum = growAligned(w.rowSum, rows)
+		w.kT = growAligned(w.kT, r.keyPanels*nr*dh)
+		w.vT = growAligned(w.vT, r.keyPanels*nr*dh)
+		w.kRows = growAligned(w.kRows, r.dimPanels*nr*n)
+		w.vRows = growAligned(w.vRows, r.dimPanels*nr*n)
+		w.qRows = growAligned(w.qRows, r.dimPanels*nr*n)
+		w.dRows = growAligned(w.dRows, r.dimPanels*nr*n)
+		w.dK = growAligned(w.dK, (n+mr)*r.dhPad)
+		w.dV = growAligned(w.dV, (n+mr)*r.dhPad)
+		w.delta = growAligned(w.delta, n)
+	}
+	return r
+}
+
+func putAttentionRun(r *attentionRun) {
+	r.out, r.lse, r.qkv, r.dout, r.dqkv = nil, nil, nil, nil, nil
+	attentionRuns.Put(r)
+}
+
+// queryBlock returns the first row and the row count of query block j; blocks hold whole strips.
+func (r *attentionRun) queryBlock(j int) (i0, rows int) {
+	lo, hi := j*r.strips/r.queryBlocks, (j+1)*r.strips/r.queryBlocks
+	i0 = lo * r.kern.mr
+	return i0, min(hi*r.kern.mr, r.Tokens) - i0
+}
+
+// keyBlock returns the key count of the block starting at key kb0.
+func (r *attentionRun) keyCount(kb0 int) int { return min(r.keyBlock, r.Tokens-kb0) }
+
+// headOffset is the offset in qkv (and dqkv) of q for token 0 of head h in batch b; k and v of the
+// same head follow at +H*dh and +2*H*dh.
+func (r *attentionRun) headOffset(b, h int) int {
+	return b*r.Tokens*r.tokenStride + h*r.HeadDim
+}
+
+// packKeyPanels packs src's dh values of every token (tokens tokenStride apart) as panels of nr
+// tokens, each dh x nr: op(B) = src^T, the right operand of q k^T.
+func (r *attentionRun) packKeyPanels(dst, src []float32) {
+	nr, n := r.kern.nr, r.Tokens
+	for q := range r.keyPanels {
+		packPanel(dst[q*r.HeadDim*nr:], src, r.tokenStride, true, 0, r.HeadDim, q*nr, min(nr, n-q*nr), nr)
+	}
+}
+
+// packDimPanels packs src's dh values of every token (tokens ld apart) as panels of nr dimensions,
+// each N x nr: op(B) = src, the right operand of p v.
+func (r *attentionRun) packDimPanels(dst, src []float32, ld int) {
+	nr, n := r.kern.nr, r.Tokens
+	for q := range r.dimPanels {
+		packPanel(dst[q*n*nr:], src, ld, false, 0, n, q*nr, min(nr, r.HeadDim-q*nr), nr)
+	}
+}
+
+// loadRows copies rows i0..i0+rows-1 of src (ld apart, dh values each) into dst as rows of dh and
+// zeroes the padding rows up to the block's whole strips.
+func (r *attentionRun) loadRows(dst, src []float32, ld, i0, rows int) {
+	dh := r.HeadDim
+	for i := range rows {
+		copy(dst[i*dh:(i+1)*dh], src[(i0+i)*ld:(i0+i)*ld+dh])
+	}
+	clear(dst[rows*dh : roundUp(rows, r.kern.mr)*dh])
+}
+
+// tiles computes C = alpha*A*B + beta*C for strips x panels whole tiles of the kernel:
+// A[i,p] is a[i*aRow+p*aStep] for strips*mr rows and depth p; panel j of B is depth x nr at
+// b[j*panelStride:] with rows nr apart; C rows are ldc apart. Every element the kernel reads or
+// writes is checked to lie in its slice before the kernel runs.
+func (k gemmKernel) tiles(strips, panels, depth int, alpha float32, a []float32, aRow, aStep int, b []float32, panelStride int, beta float32, c []float32, ldc int) {
+	if strips == 0 || panels == 0 {
+		return
+	}
+	d := max(depth, 1) - 1
+	_ = a[(strips*k.mr-1)*aRow+d*aStep]
+	_ = b[(panels-1)*panelStride+d*k.nr+k.nr-1]
+	_ = c[(strips*k.mr-1)*ldc+panels*k.nr-1]
+	for s := range strips {
+		for q := range panels {
+			k.fn(depth, &a[s*k.mr*aRow], aRow, aStep, &b[q*panelStride], k.nr, &c[s*k.mr*ldc+q*k.nr], ldc, alpha, beta)
+		}
+	}
+}

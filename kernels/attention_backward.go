@@ -1,0 +1,84 @@
+package kernels
+
+// runBackward computes the gradient of one head (b, h) = (head / H, head % H): k and v are packed
+// once, then every query block runs over every key block, accumulating dq for the block and dk,
+// dv for the whole head.
+func (r *attentionRun) runBackward(worker, head int) {
+	w := &r.workers[worker]
+	kern, n, dh := r.kern, r.Tokens, r.HeadDim
+	b, h := head/r.Heads, head%r.Heads
+	q0 := r.headOffset(b, h)
+	k0, v0 := q0+r.Heads*dh, q0+2*r.Heads*dh
+	o0, outStride := (b*n*r.Heads+h)*dh, r.Heads*dh
+	r.packKeyPanels(w.kT, r.qkv[k0:])
+	r.packKeyPanels(w.vT, r.qkv[v0:])
+	r.packDimPanels(w.kRows, r.qkv[k0:], r.tokenStride)
+	r.packDimPanels(w.qRows, r.qkv[q0:], r.tokenStride)
+	r.packDimPanels(w.dRows, r.dout[o0:], outStride)
+	for i := range n {
+		at := o0 + i*outStride
+		w.delta[i] = Dot(r.dout[at:at+dh], r.out[at:at+dh])
+	}
+	clear(w.dK[:(n+kern.mr)*r.dhPad])
+	clear(w.dV[:(n+kern.mr)*r.dhPad])
+	for j := range r.queryBlocks {
+		r.backwardBlock(w, b, h, j)
+	}
+	for t := range n {
+		copy(r.dqkv[k0+t*r.tokenStride:k0+t*r.tokenStride+dh], w.dK[t*r.dhPad:])
+		copy(r.dqkv[v0+t*r.tokenStride:v0+t*r.tokenStride+dh], w.dV[t*r.dhPad:])
+	}
+}
+
+// backwardBlock handles query block j of head (b, h). Per block of keys, with P = exp(scale q k^T
+// - lse) recomputed:
+//
+//	dv[keys] += P^T dout      dP = dout v^T      dS = P * (dP - delta)
+//	dq       += scale dS k    dk[keys] += scale dS^T q
+//
+// Products over keys run in strips of mr keys through P^T and dS^T read in place (A with unit row
+// stride); the columns of P and dS past the block's keys are zeroed so those strips add nothing to
+// the next block's keys.
+func (r *attentionRun) backwardBlock(w *attentionScratch, b, h, j int) {
+	kern, n, dh, nr := r.kern, r.Tokens, r.HeadDim, r.kern.nr
+	i0, rows := r.queryBlock(j)
+	strips := ceilDiv(rows, kern.mr)
+	q0 := r.headOffset(b, h)
+	o0, outStride := (b*n*r.Heads+h)*dh, r.Heads*dh
+	r.loadRows(w.q, r.qkv[q0:], r.tokenStride, i0, rows)
+	r.loadRows(w.dOut, r.dout[o0:], outStride, i0, rows)
+	lse := r.lse[(b*r.Heads+h)*n+i0:]
+	delta := w.delta[i0:]
+	for kb0 := 0; kb0 < n; kb0 += r.keyBlock {
+		bk := r.keyCount(kb0)
+		keyPanels, keyStrips := ceilDiv(bk, nr), ceilDiv(bk, kern.mr)
+		cover := max(keyPanels*nr, keyStrips*kern.mr)
+		kern.tiles(strips, keyPanels, dh, r.scale, w.q, dh, 1, w.kT[kb0*dh:], dh*nr, 0, w.scores, r.ldS)
+		for i := range rows {
+			p := w.scores[i*r.ldS : i*r.ldS+cover]
+			ExpSum(p[:bk], p[:bk], lse[i])
+			clear(p[bk:])
+		}
+		kern.tiles(keyStrips, r.dimPanels, rows, 1, w.scores, 1, r.ldS, w.dRows[i0*nr:], n*nr, 1, w.dV[kb0*r.dhPad:], r.dhPad)
+		kern.tiles(strips, keyPanels, dh, 1, w.dOut, dh, 1, w.vT[kb0*dh:], dh*nr, 0, w.dP, r.ldS)
+		for i := range rows {
+			p := w.scores[i*r.ldS : i*r.ldS+bk]
+			ds := w.dP[i*r.ldS : i*r.ldS+cover]
+			d := delta[i]
+			for c, pc := range p {
+				ds[c] = pc * (ds[c] - d)
+			}
+			clear(ds[bk:])
+		}
+		beta := float32(1)
+		if kb0 == 0 {
+			beta = 0
+		}
+		kern.tiles(strips, r.dimPanels, bk, r.scale, w.dP, r.ldS, 1, w.kRows[kb0*nr:], n*nr, beta, w.acc, r.dhPad)
+		kern.tiles(keyStrips, r.dimPanels, rows, r.scale, w.dP, 1, r.ldS, w.qRows[i0*nr:], n*nr, 1, w.dK[kb0*r.dhPad:], r.dhPad)
+	}
+	for i := range rows {
+		at := q0 + (i0+i)*r.tokenStride
+		copy(r.dqkv[at:at+dh], w.acc[i*r.dhPad:])
+	}
+}

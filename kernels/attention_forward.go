@@ -1,0 +1,69 @@
+package kernels
+
+import "math"
+
+// runForward computes group g of the query blocks of one head, for task = head*groups + g.
+func (r *attentionRun) runForward(worker, task int) {
+	w := &r.workers[worker]
+	head, g := task/r.groups, task%r.groups
+	b, h := head/r.Heads, head%r.Heads
+	q0 := r.headOffset(b, h)
+	k0, v0 := q0+r.Heads*r.HeadDim, q0+2*r.Heads*r.HeadDim
+	r.packKeyPanels(w.kT, r.qkv[k0:])
+	r.packDimPanels(w.vRows, r.qkv[v0:], r.tokenStride)
+	for j := g * r.queryBlocks / r.groups; j < (g+1)*r.queryBlocks/r.groups; j++ {
+		r.forwardBlock(w, b, h, j)
+	}
+}
+
+// forwardBlock computes the output rows of query block j of head (b, h): for each block of keys,
+// S = scale * q k^T (rows x bk), an online-softmax step per row, then acc = acc*corr + P v; at the
+// end out = acc / sum and lse = max + log(sum).
+func (r *attentionRun) forwardBlock(w *attentionScratch, b, h, j int) {
+	kern, dh := r.kern, r.HeadDim
+	i0, rows := r.queryBlock(j)
+	strips := ceilDiv(rows, kern.mr)
+	r.loadRows(w.q, r.qkv[r.headOffset(b, h):], r.tokenStride, i0, rows)
+	for kb0 := 0; kb0 < r.Tokens; kb0 += r.keyBlock {
+		bk := r.keyCount(kb0)
+		kern.tiles(strips, ceilDiv(bk, kern.nr), dh, r.scale, w.q, dh, 1, w.kT[kb0*dh:], dh*kern.nr, 0, w.scores, r.ldS)
+		first := kb0 == 0
+		for i := range rows {
+			r.softmaxStep(w, i, bk, first)
+		}
+		beta := float32(1)
+		if first {
+			beta = 0
+		}
+		kern.tiles(strips, r.dimPanels, bk, 1, w.scores, r.ldS, 1, w.vRows[kb0*kern.nr:], r.Tokens*kern.nr, beta, w.acc, r.dhPad)
+	}
+	outStride := r.Heads * dh
+	out := r.out[(b*r.Tokens*r.Heads+h)*dh:]
+	lse := r.lse[(b*r.Heads+h)*r.Tokens:]
+	for i := range rows {
+		sum := w.rowSum[i]
+		Scale(out[(i0+i)*outStride:(i0+i)*outStride+dh], 1/sum, w.acc[i*r.dhPad:i*r.dhPad+dh])
+		lse[i0+i] = w.rowMax[i] + float32(math.Log(float64(sum)))
+	}
+}
+
+// softmaxStep turns row i of the block's scores (bk keys) into exp(s - max) under the running max
+// of the row, and folds the block into the running sum. When the max grows, the row's sum and
+// output accumulator are rescaled by exp(oldMax - newMax) first.
+func (r *attentionRun) softmaxStep(w *attentionScratch, i, bk int, first bool) {
+	row := w.scores[i*r.ldS : i*r.ldS+bk]
+	m := Max(row)
+	if first {
+		w.rowMax[i], w.rowSum[i] = m, ExpSum(row, row, m)
+		return
+	}
+	old := w.rowMax[i]
+	if old >= m {
+		w.rowSum[i] += ExpSum(row, row, old)
+		return
+	}
+	corr := float32(math.Exp(float64(old - m)))
+	acc := w.acc[i*r.dhPad : (i+1)*r.dhPad]
+	Scale(acc, corr, acc)
+	w.rowMax[i], w.rowSum[i] = m, w.rowSum[i]*corr+ExpSum(row, row, m)
+}

@@ -1,0 +1,277 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// attentionCase is one random problem with its float64 reference results.
+type attentionCase struct {
+	shape               AttentionShape
+	qkv, dout           []float32
+	wantOut, wantLSE    []float64
+	wantDQKV            []float64
+	outScale, gradScale float64 // largest |value| of out and of dqkv
+}
+
+func newAttentionCase(rng *rand.Rand, s AttentionShape) *attentionCase {
+	c := &attentionCase{shape: s, qkv: make([]float32, s.qkvLen()), dout: make([]float32, s.outLen())}
+	for i := range c.qkv {
+		c.qkv[i] = float32(rng.NormFloat64())
+	}
+	for i := range c.dout {
+		c.dout[i] = float32(rng.NormFloat64())
+	}
+	c.wantOut, c.wantLSE, c.wantDQKV = attentionReference(s, float64s(c.qkv), float64s(c.dout))
+	c.outScale, c.gradScale = maxAbs(c.wantOut), maxAbs(c.wantDQKV)
+	return c
+}
+
+func float64s(s []float32) []float64 {
+	out := make([]float64, len(s))
+	for i, v := range s {
+		out[i] = float64(v)
+	}
+	return out
+}
+
+func maxAbs(s []float64) float64 {
+	m := 0.0
+	for _, v := range s {
+		m = max(m, math.Abs(v))
+	}
+	return m
+}
+
+// part returns the q (t=0), k (1) or v (2) values of a [B,N,3,H,dh] tensor, in order.
+func (c *attentionCase) part(x []float64, t int) []float64 {
+	s := c.shape
+	var out []float64
+	for bn := range s.Batch * s.Tokens {
+		at := (bn*3 + t) * s.Heads * s.HeadDim
+		out = append(out, x[at:at+s.Heads*s.HeadDim]...)
+	}
+	return out
+}
+
+// attentionReference computes, in float64, out and lse of the forward pass and dqkv of the
+// backward pass for the loss sum(out * dout), straight from the definitions.
+func attentionReference(s AttentionShape, qkv, dout []float64) (out, lse, dqkv []float64) {
+	n, h, dh := s.Tokens, s.Heads, s.HeadDim
+	out, lse, dqkv = make([]float64, s.outLen()), make([]float64, s.lseLen()), make([]float64, s.qkvLen())
+	scale := 1 / math.Sqrt(float64(dh))
+	at := func(b, i, t, hd int) int { return (((b*n+i)*3+t)*h + hd) * dh }
+	for b := range s.Batch {
+		for hd := range h {
+			p := make([][]float64, n)
+			for i := range n {
+				p[i] = make([]float64, n)
+				m := math.Inf(-1)
+				for j := range n {
+					p[i][j] = scale * dot64(qkv[at(b, i, 0, hd):][:dh], qkv[at(b, j, 1, hd):][:dh])
+					m = max(m, p[i][j])
+				}
+				sum := 0.0
+				for j := range n {
+					sum += math.Exp(p[i][j] - m)
+				}
+				lse[(b*h+hd)*n+i] = m + math.Log(sum)
+				for j := range n {
+					p[i][j] = math.Exp(p[i][j]-m) / sum
+				}
+				o := out[((b*n+i)*h+hd)*dh:][:dh]
+				for j := range n {
+					for d, v := range qkv[at(b, j, 2, hd):][:dh] {
+						o[d] += p[i][j] * v
+					}
+				}
+			}
+			for i := range n {
+				do := dout[((b*n+i)*h+hd)*dh:][:dh]
+				delta := dot64(do, out[((b*n+i)*h+hd)*dh:][:dh])
+				for j := range n {
+					dp := dot64(do, qkv[at(b, j, 2, hd):][:dh])
+					ds := p[i][j] * (dp - delta) * scale
+					for d := range dh {
+						dqkv[at(b, j, 2, hd)+d] += p[i][j] * do[d]
+						dqkv[at(b, i, 0, hd)+d] += ds * qkv[at(b, j, 1, hd)+d]
+						dqkv[at(b, j, 1, hd)+d] += ds * qkv[at(b, i, 0, hd)+d]
+					}
+				}
+			}
+		}
+	}
+	return out, lse, dqkv
+}
+
+func dot64(x, y []float64) float64 {
+	s := 0.0
+	for i, v := range x {
+		s += v * y[i]
+	}
+	return s
+}
+
+// checkClose fails unless every got[i] is within tol*scale of want[i].
+func checkClose(t *testing.T, what string, got []float32, want []float64, scale, tol float64) {
+	t.Helper()
+	for i, w := range want {
+		if d := math.Abs(float64(got[i]) - w); !(d <= tol*scale) {
+			t.Fatalf("%s[%d] = %g, want %g (error %.3g of scale %.3g, tolerance %g)", what, i, got[i], w, d/scale, scale, tol)
+		}
+	}
+}
+
+// check runs the fused kernels and compares them with the reference: the forward within 1e-5 and
+// the backward within 1e-4, relative to the largest value of out and of dqkv (dq and dk share
+// dv's scale: with one token they are zero up to rounding).
+func (c *attentionCase) check(t *testing.T) {
+	t.Helper()
+	s := c.shape
+	out, lse := make([]float32, s.outLen()), make([]float32, s.lseLen())
+	for i := range lse {
+		lse[i] = float32(math.NaN())
+	}
+	AttentionForward(out, lse, c.qkv, s)
+	checkClose(t, "out", out, c.wantOut, c.outScale, 1e-5)
+	checkClose(t, "lse", lse, c.wantLSE, max(1, maxAbs(c.wantLSE)), 1e-5)
+	dqkv := make([]float32, s.qkvLen())
+	for i := range dqkv {
+		dqkv[i] = float32(math.NaN())
+	}
+	AttentionBackward(dqkv, c.dout, out, lse, c.qkv, s)
+	got64 := float64s(dqkv)
+	for t3, name := range []string{"dq", "dk", "dv"} {
+		checkClose(t, name, float32s(c.part(got64, t3)), c.part(c.wantDQKV, t3), c.gradScale, 1e-4)
+	}
+}
+
+func float32s(s []float64) []float32 {
+	out := make([]float32, len(s))
+	for i, v := range s {
+		out[i] = float32(v)
+	}
+	return out
+}
+
+var attentionShapes = []AttentionShape{
+	{1, 1, 1, 32}, {1, 2, 1, 32}, {2, 7, 3, 32}, {1, 13, 2, 64}, {1, 33, 1, 128},
+	{2, 64, 2, 64}, {1, 97, 3, 32}, {1, 207, 2, 64}, {1, 300, 1, 64},
+	{1, 17, 2, 5}, {1, 45, 1, 40}, {1, 29, 1, 1},
+}
+
+func TestAttentionMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 5))
+	cases := make([]*attentionCase, len(attentionShapes))
+	for i, s := range attentionShapes {
+		cases[i] = newAttentionCase(rng, s)
+	}
+	forEachSIMD(t, func(t *testing.T) {
+		for _, keyBlock := range []int{256, 32} {
+			for _, threads := range []int{1, 2} {
+				withAttentionKeyBlock(keyBlock, func() {
+					withThreads(threads, func() {
+						for _, c := range cases {
+							t.Run(fmt.Sprintf("%v/keys=%d/threads=%d", c.shape, keyBlock, threads), c.check)
+						}
+					})
+				})
+			}
+		}
+	})
+}
+
+func withAttentionKeyBlock(n int, f func()) {
+	saved := attentionKeyBlock
+	attentionKeyBlock = n
+	defer func() { attentionKeyBlock = saved }()
+	f()
+}
+
+// The reference gradient itself is checked against central differences of the reference forward.
+func TestAttentionReferenceGradient(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 9))
+	s := AttentionShape{2, 5, 2, 3}
+	c := newAttentionCase(rng, s)
+	qkv, dout := float64s(c.qkv), float64s(c.dout)
+	loss := func() float64 {
+		out, _, _ := attentionReference(s, qkv, dout)
+		return dot64(out, dout)
+	}
+	const h = 1e-6
+	for i := range qkv {
+		saved := qkv[i]
+		qkv[i] = saved + h
+		up := loss()
+		qkv[i] = saved - h
+		down := loss()
+		qkv[i] = saved
+		if fd := (up - down) / (2 * h); math.Abs(fd-c.wantDQKV[i]) > 1e-6*max(1, math.Abs(fd)) {
+			t.Fatalf("dqkv[%d]: reference %g, finite difference %g", i, c.wantDQKV[i], fd)
+		}
+	}
+}
+
+// The fused backward, in float32, agrees with central differences of the fused forward.
+func TestAttentionFiniteDifferences(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 13))
+	s := AttentionShape{1, 6, 2, 4}
+	c := newAttentionCase(rng, s)
+	out, lse := make([]float32, s.outLen()), make([]float32, s.lseLen())
+	loss := func() float64 {
+		AttentionForward(out, lse, c.qkv, s)
+		return dot64(float64s(out), float64s(c.dout))
+	}
+	loss()
+	dqkv := make([]float32, s.qkvLen())
+	AttentionBackward(dqkv, c.dout, out, lse, c.qkv, s)
+	const h = 1e-2
+	for i := range c.qkv {
+		saved := c.qkv[i]
+		c.qkv[i] = saved + h
+		up := loss()
+		c.qkv[i] = saved - h
+		down := loss()
+		c.qkv[i] = saved
+		if fd := (up - down) / (2 * h); math.Abs(fd-float64(dqkv[i])) > 2e-3*max(1, math.Abs(fd)) {
+			t.Fatalf("dqkv[%d] = %g, finite difference %g", i, dqkv[i], fd)
+		}
+	}
+}
+
+func TestAttentionBadArguments(t *testing.T) {
+	s := AttentionShape{2, 3, 2, 4}
+	qkv, out, lse := make([]float32, s.qkvLen()), make([]float32, s.outLen()), make([]float32, s.lseLen())
+	wantPanic(t, "len(qkv)", func() { AttentionForward(out, lse, qkv[1:], s) })
+	wantPanic(t, "len(out)", func() { AttentionForward(out[1:], lse, qkv, s) })
+	wantPanic(t, "len(lse)", func() { AttentionForward(out, lse[1:], qkv, s) })
+	wantPanic(t, "negative", func() { AttentionForward(out, lse, qkv, AttentionShape{1, -1, 1, 1}) })
+	wantPanic(t, "len(dout)", func() { AttentionBackward(qkv, out[1:], out, lse, qkv, s) })
+	wantPanic(t, "len(dqkv)", func() { AttentionBackward(qkv[1:], out, out, lse, qkv, s) })
+	AttentionForward(nil, nil, nil, AttentionShape{0, 5, 2, 4})
+	AttentionBackward(nil, nil, nil, nil, nil, AttentionShape{3, 0, 2, 4})
+}
+
+func TestAttentionWarmCallAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	s := AttentionShape{4, 50, 3, 64}
+	c := newAttentionCase(rng, s)
+	out, lse, dqkv := make([]float32, s.outLen()), make([]float32, s.lseLen()), make([]float32, s.qkvLen())
+	for _, threads := range []int{1, 2} {
+		withThreads(threads, func() {
+			run := func() {
+				AttentionForward(out, lse, c.qkv, s)
+				AttentionBackward(dqkv, c.dout, out, lse, c.qkv, s)
+			}
+			run()
+			if n := testing.AllocsPerRun(5, run); n != 0 {
+				t.Errorf("threads=%d: %v allocations per warm call", threads, n)
+			}
+		})
+	}
+}
