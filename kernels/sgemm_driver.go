@@ -223,26 +223,8 @@ func packPanel(dst, b []float32, ldb int, trans bool, p0, kb, j0, cols, nr int) 
 		}
 		return
 	}
-	// B is stored [n,k]: column j of op(B) is row j of B. Four rows at a time, so each step
-	// writes four adjacent values of a packed row.
-	j := 0
-	for ; j+4 <= cols; j += 4 {
-		off := (j0+j)*ldb + p0
-		s0 := b[off : off+kb]
-		s1 := b[off+ldb : off+ldb+kb][:len(s0)]
-		s2 := b[off+2*ldb : off+2*ldb+kb][:len(s0)]
-		s3 := b[off+3*ldb : off+3*ldb+kb][:len(s0)]
-		for p := range s0 {
-			d := (*[4]float32)(dst[p*nr+j:])
-			d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
-		}
-	}
-	for ; j < cols; j++ {
-		off := (j0+j)*ldb + p0
-		for p, v := range b[off : off+kb] {
-			dst[p*nr+j] = v
-		}
-	}
+	// B is stored [n,k]: column j of op(B) is row j of B.
+	transposeInto(dst, nr, b[j0*ldb+p0:], ldb, cols, kb)
 	if cols < nr {
 		for p := range kb {
 			clear(dst[p*nr+cols : p*nr+nr])

@@ -9,3 +9,9 @@ func sgemmKernel12x32AVX512(k int, a *float32, aRow int, aStep int, b *float32, 
 
 // sgemmKernel6x16AVX2 sets C[6,16] = alpha*A*B + beta*C with A[r,p] at a[r*aRow+p*aStep] and B[p,j] at b[p*bStep+j] (strides in elements); C rows are ldc elements apart. k may be 0.
 func sgemmKernel6x16AVX2(k int, a *float32, aRow int, aStep int, b *float32, bStep int, c *float32, ldc int, alpha float32, beta float32)
+
+// transpose16x16AVX512 sets dst[p*ldd+j] = src[j*lds+p] for j, p < 16 (strides in elements).
+func transpose16x16AVX512(dst *float32, ldd int, src *float32, lds int)
+
+// transpose8x8AVX2 sets dst[p*ldd+j] = src[j*lds+p] for j, p < 8 (strides in elements).
+func transpose8x8AVX2(dst *float32, ldd int, src *float32, lds int)

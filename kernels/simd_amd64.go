@@ -26,3 +26,14 @@ func sgemmKernelFor(s SIMD) gemmKernel {
 	}
 	return genericGemmKernel
 }
+
+// transposeBlockFor returns the block transpose of path s, if it has one.
+func transposeBlockFor(s SIMD) transposeBlock {
+	switch s {
+	case AVX512:
+		return transposeBlock{n: 16, fn: transpose16x16AVX512}
+	case AVX2:
+		return transposeBlock{n: 8, fn: transpose8x8AVX2}
+	}
+	return transposeBlock{}
+}

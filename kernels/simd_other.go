@@ -6,3 +6,6 @@ func detectSIMD() SIMD { return Generic }
 
 // sgemmKernelFor returns the micro-kernel of path s; only the Go one exists in this build.
 func sgemmKernelFor(SIMD) gemmKernel { return genericGemmKernel }
+
+// transposeBlockFor returns no block transpose: the Go loops do it all in this build.
+func transposeBlockFor(SIMD) transposeBlock { return transposeBlock{} }

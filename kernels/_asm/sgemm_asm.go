@@ -1,4 +1,5 @@
-// Command _asm generates the SGEMM micro-kernels of package kernels.
+// Command _asm generates the SGEMM micro-kernels of package kernels and the block transposes
+// that pack transposed operands for them.
 //
 // Algorithm: a register-blocked outer-product micro-kernel. The tile C[MR, NR] stays in vector
 // registers (MR rows, NR/lanes vectors per row). For each p < k it loads one row of B (NR values),
@@ -49,6 +50,8 @@ func main() {
 		newVec: func() VecVirtual { return YMM() },
 		zero:   func(v VecVirtual) { VXORPS(v, v, v) },
 	})
+	transposeKernel("transpose16x16AVX512", 16, func() VecVirtual { return ZMM() })
+	transposeKernel("transpose8x8AVX2", 8, func() VecVirtual { return YMM() })
 	Generate()
 }
 
