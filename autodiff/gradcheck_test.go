@@ -107,6 +107,8 @@ func TestGradients(t *testing.T) {
 		{"Tanh", []*tensor.Tensor{r(9)}, func(tp *Tape, in []*Var) *Var { return tp.Tanh(in[0]) }},
 		{"ReLU", []*tensor.Tensor{randomTensor(rng, 0.05, 9)}, func(tp *Tape, in []*Var) *Var { return tp.ReLU(in[0]) }},
 		{"GELU", []*tensor.Tensor{r(2, 9)}, func(tp *Tape, in []*Var) *Var { return tp.GELU(tp.Scale(in[0], 3)) }},
+		{"LayerNorm", []*tensor.Tensor{r(3, 7), r(7), r(7)}, func(tp *Tape, in []*Var) *Var { return tp.LayerNorm(in[0], in[1], in[2], 1e-6) }},
+		{"L2Normalize", []*tensor.Tensor{r(3, 5)}, func(tp *Tape, in []*Var) *Var { return tp.L2Normalize(in[0], 1e-12) }},
 		{"Sum", []*tensor.Tensor{r(3, 2)}, func(tp *Tape, in []*Var) *Var { return tp.Sum(in[0]) }},
 		{"Mean", []*tensor.Tensor{r(3, 2)}, func(tp *Tape, in []*Var) *Var { return tp.Mean(in[0]) }},
 		{"LogSumExp", []*tensor.Tensor{r(3, 5)}, func(tp *Tape, in []*Var) *Var { return tp.LogSumExp(tp.Scale(in[0], 4)) }},

@@ -69,3 +69,76 @@ func GELUBackward(dx, dy, x []float32) {
 		dx[i] = dy[i] * float32(d)
 	}
 }
+
+// LayerNorm normalises each row of x.
+func LayerNorm(y, mean, rstd, x, gamma, beta []float32, cols int, eps float32) {
+	for r := range len(x) / cols {
+		row := x[r*cols : (r+1)*cols]
+		m := 0.0
+		for _, v := range row {
+			m += float64(v)
+		}
+		m /= float64(cols)
+		v2 := 0.0
+		for _, v := range row {
+			v2 += (float64(v) - m) * (float64(v) - m)
+		}
+		rs := 1 / math.Sqrt(v2/float64(cols)+float64(eps))
+		mean[r], rstd[r] = float32(m), float32(rs)
+		for j, v := range row {
+			y[r*cols+j] = float32((float64(v)-m)*rs)*gamma[j] + beta[j]
+		}
+	}
+}
+
+// LayerNormBackward computes dx and accumulates dgamma, dbeta.
+func LayerNormBackward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma []float32, cols int) {
+	for r := range len(x) / cols {
+		var a, b float64
+		for j := range cols {
+			xh := float64((x[r*cols+j] - mean[r]) * rstd[r])
+			g := float64(dy[r*cols+j] * gamma[j])
+			a += g
+			b += g * xh
+			dgamma[j] += dy[r*cols+j] * float32(xh)
+			dbeta[j] += dy[r*cols+j]
+		}
+		a /= float64(cols)
+		b /= float64(cols)
+		for j := range cols {
+			xh := float64((x[r*cols+j] - mean[r]) * rstd[r])
+			g := float64(dy[r*cols+j] * gamma[j])
+			dx[r*cols+j] = float32(float64(rstd[r]) * (g - a - xh*b))
+		}
+	}
+}
+
+// L2Normalize normalises rows.
+func L2Normalize(y, norm, x []float32, cols int, eps float32) {
+	for r := range len(x) / cols {
+		s := 0.0
+		for _, v := range x[r*cols : (r+1)*cols] {
+			s += float64(v) * float64(v)
+		}
+		n := math.Sqrt(s)
+		norm[r] = float32(n)
+		d := max(n, float64(eps))
+		for j, v := range x[r*cols : (r+1)*cols] {
+			y[r*cols+j] = float32(float64(v) / d)
+		}
+	}
+}
+
+// L2NormalizeBackward computes dx.
+func L2NormalizeBackward(dx, dy, y, norm []float32, cols int, eps float32) {
+	for r := range len(y) / cols {
+		d := 0.0
+		for j := range cols {
+			d += float64(dy[r*cols+j]) * float64(y[r*cols+j])
+		}
+		n := max(float64(norm[r]), float64(eps))
+		for j := range cols {
+			dx[r*cols+j] = float32((float64(dy[r*cols+j]) - float64(y[r*cols+j])*d) / n)
+		}
+	}
+}
