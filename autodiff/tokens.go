@@ -122,3 +122,11 @@ func (tp *Tape) GatherRows(table *Var, idx []int) *Var {
 	})
 	return y
 }
+
+// Reshape returns x with a new shape of the same element count; the result shares x's values.
+func (tp *Tape) Reshape(x *Var, shape ...int) *Var {
+	v := x.Value.Reshape(shape...)
+	y := &Var{Value: v, requiresGrad: x.requiresGrad && !tp.noGrad}
+	tp.record(y, func() { accumulate(tp.gradOf(x).Data(), y.grad.Data()) })
+	return y
+}

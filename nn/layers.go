@@ -1,0 +1,101 @@
+package nn
+
+import (
+	"github.com/semprox/semprox/autodiff"
+	"github.com/semprox/semprox/tensor"
+)
+
+// Linear is a fully connected layer, y = x W^T + b. Weight is [out, in] (PyTorch's layout),
+// Bias is [out] or nil.
+type Linear struct {
+	Weight, Bias *autodiff.Var
+}
+
+// NewLinear returns a zeroed in -> out layer, with a bias when bias is set.
+func NewLinear(in, out int, bias bool) *Linear {
+	l := &Linear{Weight: autodiff.Param(tensor.New(out, in))}
+	if bias {
+		l.Bias = autodiff.Param(tensor.New(out))
+	}
+	return l
+}
+
+// Forward maps x [..., in] to [..., out].
+func (l *Linear) Forward(tp *autodiff.Tape, x *autodiff.Var) *autodiff.Var {
+	return tp.Linear(x, l.Weight, l.Bias)
+}
+
+func (l *Linear) parameters(prefix string, add func(string, *autodiff.Var)) {
+	add(prefix+"weight", l.Weight)
+	if l.Bias != nil {
+		add(prefix+"bias", l.Bias)
+	}
+}
+
+// LayerNorm normalises the last dimension and applies Weight (gamma) and Bias (beta), both [n].
+type LayerNorm struct {
+	Weight, Bias *autodiff.Var
+	Eps          float32
+}
+
+// NewLayerNorm returns the identity normalisation of width n (gamma 1, beta 0).
+func NewLayerNorm(n int, eps float32) *LayerNorm {
+	gamma := tensor.New(n)
+	gamma.Fill(1)
+	return &LayerNorm{Weight: autodiff.Param(gamma), Bias: autodiff.Param(tensor.New(n)), Eps: eps}
+}
+
+// Forward normalises x [..., n].
+func (l *LayerNorm) Forward(tp *autodiff.Tape, x *autodiff.Var) *autodiff.Var {
+	return tp.LayerNorm(x, l.Weight, l.Bias, l.Eps)
+}
+
+func (l *LayerNorm) parameters(prefix string, add func(string, *autodiff.Var)) {
+	add(prefix+"weight", l.Weight)
+	add(prefix+"bias", l.Bias)
+}
+
+// MLP is a transformer block's feed-forward part: FC2(GELU(FC1(x))).
+type MLP struct {
+	FC1, FC2 *Linear
+}
+
+// Forward maps x [..., D] through the hidden width and back to [..., D].
+func (m *MLP) Forward(tp *autodiff.Tape, x *autodiff.Var) *autodiff.Var {
+	return m.FC2.Forward(tp, tp.GELU(m.FC1.Forward(tp, x)))
+}
+
+// Attention is multi-head self-attention: a qkv projection [3D, D] whose rows are q, k, v (each
+// heads side by side), the fused attention, and the output projection Proj [D, D].
+type Attention struct {
+	QKV, Proj *Linear
+	Heads     int
+}
+
+// Forward maps tokens x [B, N, D] to [B, N, D].
+func (a *Attention) Forward(tp *autodiff.Tape, x *autodiff.Var) *autodiff.Var {
+	return a.Proj.Forward(tp, tp.Attention(a.QKV.Forward(tp, x), a.Heads))
+}
+
+// Block is a pre-norm transformer block: x += Attn(Norm1(x)); x += MLP(Norm2(x)).
+type Block struct {
+	Norm1 *LayerNorm
+	Attn  *Attention
+	Norm2 *LayerNorm
+	MLP   *MLP
+}
+
+// Forward maps tokens x [B, N, D] to [B, N, D].
+func (b *Block) Forward(tp *autodiff.Tape, x *autodiff.Var) *autodiff.Var {
+	x = tp.Add(x, b.Attn.Forward(tp, b.Norm1.Forward(tp, x)))
+	return tp.Add(x, b.MLP.Forward(tp, b.Norm2.Forward(tp, x)))
+}
+
+func (b *Block) parameters(prefix string, add func(string, *autodiff.Var)) {
+	b.Norm1.parameters(prefix+"norm1.", add)
+	b.Attn.QKV.parameters(prefix+"attn.qkv.", add)
+	b.Attn.Proj.parameters(prefix+"attn.proj.", add)
+	b.Norm2.parameters(prefix+"norm2.", add)
+	b.MLP.FC1.parameters(prefix+"mlp.fc1.", add)
+	b.MLP.FC2.parameters(prefix+"mlp.fc2.", add)
+}

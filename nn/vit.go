@@ -1,0 +1,150 @@
+package nn
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/semprox/semprox/autodiff"
+	"github.com/semprox/semprox/tensor"
+)
+
+// Config is the geometry of a ViT.
+type Config struct {
+	ImageSize int     // input images are ImageSize x ImageSize
+	PatchSize int     // patches are PatchSize x PatchSize, stride PatchSize
+	Dim       int     // token width D
+	Depth     int     // number of blocks
+	Heads     int     // attention heads; Dim/Heads is the head size
+	MLPRatio  int     // hidden width of the MLP is MLPRatio*Dim
+	Eps       float32 // LayerNorm epsilon
+}
+
+// Configs are timm's ViT configurations by name.
+var Configs = map[string]Config{
+	"vit_tiny_patch16_224":  {ImageSize: 224, PatchSize: 16, Dim: 192, Depth: 12, Heads: 3, MLPRatio: 4, Eps: 1e-6},
+	"vit_small_patch16_224": {ImageSize: 224, PatchSize: 16, Dim: 384, Depth: 12, Heads: 6, MLPRatio: 4, Eps: 1e-6},
+	"vit_base_patch16_224":  {ImageSize: 224, PatchSize: 16, Dim: 768, Depth: 12, Heads: 12, MLPRatio: 4, Eps: 1e-6},
+}
+
+// ConfigNamed returns the configuration called name, or an error listing the known names.
+func ConfigNamed(name string) (Config, error) {
+	if c, ok := Configs[name]; ok {
+		return c, nil
+	}
+	names := make([]string, 0, len(Configs))
+	for n := range Configs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return Config{}, fmt.Errorf("nn: unknown ViT configuration %q (known: %s)", name, strings.Join(names, ", "))
+}
+
+// Validate returns an error naming the first inconsistent field.
+func (c Config) Validate() error {
+	switch {
+	case c.PatchSize <= 0 || c.ImageSize <= 0 || c.ImageSize%c.PatchSize != 0:
+		return fmt.Errorf("nn: ViT config: image size %d is not a positive multiple of patch size %d", c.ImageSize, c.PatchSize)
+	case c.Dim <= 0 || c.Heads <= 0 || c.Dim%c.Heads != 0:
+		return fmt.Errorf("nn: ViT config: width %d is not a positive multiple of %d heads", c.Dim, c.Heads)
+	case c.Depth < 0 || c.MLPRatio <= 0:
+		return fmt.Errorf("nn: ViT config: depth %d and MLP ratio %d must be >= 0 and > 0", c.Depth, c.MLPRatio)
+	}
+	return nil
+}
+
+// Patches is the number of patch tokens of an image.
+func (c Config) Patches() int { return (c.ImageSize / c.PatchSize) * (c.ImageSize / c.PatchSize) }
+
+// ViT is a Vision Transformer as timm builds it: patch embedding, a class token and learned
+// position embeddings, pre-norm blocks and a final LayerNorm.
+type ViT struct {
+	Config
+	PatchWeight, PatchBias *autodiff.Var // [D, 3, p, p] and [D]
+	ClsToken               *autodiff.Var // [1, 1, D]
+	PosEmbed               *autodiff.Var // [1, 1+patches, D]
+	Blocks                 []*Block
+	Norm                   *LayerNorm
+}
+
+// NewViT returns a ViT of configuration c with zero weights (LayerNorm gains 1); load a
+// checkpoint or initialise it before use. It panics on an invalid configuration.
+func NewViT(c Config) *ViT {
+	if err := c.Validate(); err != nil {
+		panic(err)
+	}
+	d := c.Dim
+	m := &ViT{
+		Config:      c,
+		PatchWeight: autodiff.Param(tensor.New(d, 3, c.PatchSize, c.PatchSize)),
+		PatchBias:   autodiff.Param(tensor.New(d)),
+		ClsToken:    autodiff.Param(tensor.New(1, 1, d)),
+		PosEmbed:    autodiff.Param(tensor.New(1, 1+c.Patches(), d)),
+		Norm:        NewLayerNorm(d, c.Eps),
+	}
+	for range c.Depth {
+		m.Blocks = append(m.Blocks, &Block{
+			Norm1: NewLayerNorm(d, c.Eps),
+			Attn:  &Attention{QKV: NewLinear(d, 3*d, true), Proj: NewLinear(d, d, true), Heads: c.Heads},
+			Norm2: NewLayerNorm(d, c.Eps),
+			MLP:   &MLP{FC1: NewLinear(d, c.MLPRatio*d, true), FC2: NewLinear(c.MLPRatio*d, d, true)},
+		})
+	}
+	return m
+}
+
+// Prompts supplies the prompt tokens of block l: [B, n, D] (one set per image), [1, n, D]
+// (shared by the batch) or nil for none.
+type Prompts func(l int) *autodiff.Var
+
+// Forward runs images [B, 3, H, W] through the patch embedding and every block and returns the
+// tokens [B, 1+patches, D] before the final norm. When prompts is not nil, block l's prompts are
+// placed before the class token for that block only: their outputs are dropped after it
+// (VPT-deep).
+func (m *ViT) Forward(tp *autodiff.Tape, images *autodiff.Var, prompts Prompts) *autodiff.Var {
+	x := tp.PatchEmbed(images, m.PatchWeight, m.PatchBias)
+	x = tp.AddBias(tp.ConcatTokens(m.ClsToken, x), m.PosEmbed)
+	for l, blk := range m.Blocks {
+		var p *autodiff.Var
+		if prompts != nil {
+			p = prompts(l)
+		}
+		if p == nil || p.Value.Dim(1) == 0 {
+			x = blk.Forward(tp, x)
+			continue
+		}
+		n := p.Value.Dim(1)
+		x = blk.Forward(tp, tp.ConcatTokens(p, x))
+		x = tp.SliceTokens(x, n, x.Value.Dim(1))
+	}
+	return x
+}
+
+// Embed returns the final-norm class token of every image, [B, D]: the embedding timm and
+// DINO use. The norm is applied to the class tokens only (it works token by token).
+func (m *ViT) Embed(tp *autodiff.Tape, images *autodiff.Var, prompts Prompts) *autodiff.Var {
+	x := m.Forward(tp, images, prompts)
+	cls := tp.Reshape(tp.SliceTokens(x, 0, 1), x.Value.Dim(0), m.Dim)
+	return m.Norm.Forward(tp, cls)
+}
+
+// Named is a parameter with its timm name.
+type Named struct {
+	Name string
+	Var  *autodiff.Var
+}
+
+// Parameters lists every parameter under its timm name, in timm's order.
+func (m *ViT) Parameters() []Named {
+	var ps []Named
+	add := func(name string, v *autodiff.Var) { ps = append(ps, Named{name, v}) }
+	add("cls_token", m.ClsToken)
+	add("pos_embed", m.PosEmbed)
+	add("patch_embed.proj.weight", m.PatchWeight)
+	add("patch_embed.proj.bias", m.PatchBias)
+	for i, b := range m.Blocks {
+		b.parameters(fmt.Sprintf("blocks.%d.", i), add)
+	}
+	m.Norm.parameters("norm.", add)
+	return ps
+}
