@@ -1,0 +1,93 @@
+package nn
+
+import (
+	"fmt"
+
+	"github.com/semprox/semprox/autodiff"
+	"github.com/semprox/semprox/tensor"
+)
+
+// Candidate is the activation of a GRU cell's candidate state.
+type Candidate int
+
+const (
+	// CandidateReLU is the paper's choice for the proxy cell.
+	CandidateReLU Candidate = iota
+	// CandidateTanh is the classic GRU's.
+	CandidateTanh
+)
+
+// GRUProxyCell is the gated recurrent cell that accumulates semantic proxies (the paper's
+// equations 4-7), for input p (a sample's proxy) and hidden state h (the class memory):
+//
+//	z  = sigmoid(Wz p + Uz h + bz)
+//	r  = sigmoid(Wr p + Ur h + br)
+//	n  = ReLU(Wh p + r * (Uh h) + bh)      (tanh with CandidateTanh)
+//	h' = (1 - z) * h + z * n
+//
+// Every W and U is [E, E] and every b is [E]; the names match the reference fixtures
+// (W_z, U_z, b_z, ...).
+type GRUProxyCell struct {
+	Wz, Uz, Bz *autodiff.Var
+	Wr, Ur, Br *autodiff.Var
+	Wh, Uh, Bh *autodiff.Var
+	Candidate  Candidate
+}
+
+// NewGRUProxyCell returns a zeroed cell of width dim.
+func NewGRUProxyCell(dim int, candidate Candidate) *GRUProxyCell {
+	w := func() *autodiff.Var { return autodiff.Param(tensor.New(dim, dim)) }
+	b := func() *autodiff.Var { return autodiff.Param(tensor.New(dim)) }
+	return &GRUProxyCell{Wz: w(), Uz: w(), Bz: b(), Wr: w(), Ur: w(), Br: b(), Wh: w(), Uh: w(), Bh: b(), Candidate: candidate}
+}
+
+// Step advances R independent states at once: p and h are [R, E]; the result is h' [R, E].
+func (g *GRUProxyCell) Step(tp *autodiff.Tape, p, h *autodiff.Var) *autodiff.Var {
+	if !p.Value.SameShape(h.Value) {
+		panic(fmt.Sprintf("nn: GRUProxyCell.Step: input %v and state %v differ in shape", p.Shape(), h.Shape()))
+	}
+	z := tp.Sigmoid(tp.Add(tp.Linear(p, g.Wz, g.Bz), tp.Linear(h, g.Uz, nil)))
+	r := tp.Sigmoid(tp.Add(tp.Linear(p, g.Wr, g.Br), tp.Linear(h, g.Ur, nil)))
+	n := tp.Add(tp.Linear(p, g.Wh, g.Bh), tp.Mul(r, tp.Linear(h, g.Uh, nil)))
+	if g.Candidate == CandidateTanh {
+		n = tp.Tanh(n)
+	} else {
+		n = tp.ReLU(n)
+	}
+	// h' = h + z * (n - h)
+	return tp.Add(h, tp.Mul(z, tp.Add(n, tp.Scale(h, -1))))
+}
+
+// Parameters lists the cell's parameters by name.
+func (g *GRUProxyCell) Parameters() []Named {
+	return []Named{
+		{"W_z", g.Wz}, {"U_z", g.Uz}, {"b_z", g.Bz},
+		{"W_r", g.Wr}, {"U_r", g.Ur}, {"b_r", g.Br},
+		{"W_h", g.Wh}, {"U_h", g.Uh}, {"b_h", g.Bh},
+	}
+}
+
+// Head maps a backbone's embedding to the metric space: LayerNorm, then Linear.
+type Head struct {
+	Norm *LayerNorm
+	Proj *Linear
+}
+
+// NewHead returns a head from width in to width out.
+func NewHead(in, out int, eps float32) *Head {
+	return &Head{Norm: NewLayerNorm(in, eps), Proj: NewLinear(in, out, true)}
+}
+
+// Forward maps x [B, in] to [B, out].
+func (h *Head) Forward(tp *autodiff.Tape, x *autodiff.Var) *autodiff.Var {
+	return h.Proj.Forward(tp, h.Norm.Forward(tp, x))
+}
+
+// Parameters lists the head's parameters by name.
+func (h *Head) Parameters() []Named {
+	var ps []Named
+	add := func(name string, v *autodiff.Var) { ps = append(ps, Named{name, v}) }
+	h.Norm.parameters("norm.", add)
+	h.Proj.parameters("proj.", add)
+	return ps
+}

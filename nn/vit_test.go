@@ -1,0 +1,108 @@
+package nn
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/semprox/semprox/autodiff"
+	"github.com/semprox/semprox/tensor"
+)
+
+var tinyConfig = Config{ImageSize: 8, PatchSize: 4, Dim: 8, Depth: 2, Heads: 2, MLPRatio: 2, Eps: 1e-6}
+
+// randomViT returns a tiny ViT with every parameter drawn with a large deviation, so that
+// every nonlinearity matters in gradient checks.
+func randomViT(rng *rand.Rand) *ViT {
+	m := NewViT(tinyConfig)
+	for _, p := range m.Parameters() {
+		for i := range p.Var.Value.Data() {
+			p.Var.Value.Data()[i] = float32(rng.NormFloat64() * 0.3)
+		}
+	}
+	return m
+}
+
+func randomVar(rng *rand.Rand, shape ...int) *autodiff.Var {
+	t := tensor.New(shape...)
+	for i := range t.Data() {
+		t.Data()[i] = float32(rng.NormFloat64())
+	}
+	return autodiff.Param(t)
+}
+
+// The embedding's gradients with respect to the prompts of each block, the input and a bias
+// agree with central finite differences.
+func TestViTGradientsWithPrompts(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	m := randomViT(rng)
+	images := randomVar(rng, 2, 3, 8, 8)
+	prompts := []*autodiff.Var{randomVar(rng, 1, 3, 8), randomVar(rng, 2, 1, 8)}
+	weights := randomVar(rng, 2, 8).Value
+	tp := autodiff.NewTape()
+	loss := func() *autodiff.Var {
+		tp.Reset()
+		e := m.Embed(tp, images, func(l int) *autodiff.Var { return prompts[l] })
+		return tp.Sum(tp.Mul(e, autodiff.Constant(weights)))
+	}
+	tp.Backward(loss())
+	bias := m.Blocks[1].MLP.FC1.Bias
+	for _, v := range []*autodiff.Var{prompts[0], prompts[1], images, bias, m.PosEmbed} {
+		grad := append([]float32(nil), v.Grad().Data()...)
+		scale := 0.0
+		for _, g := range grad {
+			scale = max(scale, math.Abs(float64(g)))
+		}
+		for i := range v.Value.Data() {
+			const h = 1e-2
+			saved := v.Value.Data()[i]
+			v.Value.Data()[i] = saved + h
+			up := loss().Value.Data()[0]
+			v.Value.Data()[i] = saved - h
+			down := loss().Value.Data()[0]
+			v.Value.Data()[i] = saved
+			fd := float64(up-down) / (2 * h)
+			if math.Abs(fd-float64(grad[i])) > 5e-3*scale {
+				t.Fatalf("%v element %d: backward %g, finite difference %g", v.Shape(), i, grad[i], fd)
+			}
+		}
+	}
+}
+
+// Prompts change the embedding, and a block with no prompts is the plain block.
+func TestViTPromptsAreDropped(t *testing.T) {
+	rng := rand.New(rand.NewPCG(2, 2))
+	m := randomViT(rng)
+	images := randomVar(rng, 1, 3, 8, 8)
+	tp := autodiff.NewTape()
+	tp.SetNoGrad(true)
+	plain := m.Embed(tp, images, nil).Value.Clone()
+	empty := m.Embed(tp, images, func(int) *autodiff.Var { return autodiff.Constant(tensor.New(1, 0, 8)) }).Value
+	if x := m.Forward(tp, images, func(int) *autodiff.Var { return randomVar(rng, 1, 2, 8) }); x.Value.Dim(1) != 1+4 {
+		t.Fatalf("prompted tokens %v, want the prompts dropped after each block", x.Shape())
+	}
+	for i, v := range plain.Data() {
+		if empty.Data()[i] != v {
+			t.Fatalf("empty prompts changed element %d", i)
+		}
+	}
+}
+
+func TestConfigs(t *testing.T) {
+	for name, c := range Configs {
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := ConfigNamed("vit_huge"); err == nil {
+		t.Error("unknown configuration accepted")
+	}
+	bad := tinyConfig
+	bad.Heads = 3
+	if err := bad.Validate(); err == nil {
+		t.Error("width 8 with 3 heads accepted")
+	}
+	if n := len(NewViT(Configs["vit_small_patch16_224"]).Parameters()); n != 4+12*12+2 {
+		t.Errorf("ViT-S has %d parameter tensors, want %d", n, 4+12*12+2)
+	}
+}
