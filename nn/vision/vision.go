@@ -1,0 +1,148 @@
+package vision
+
+import (
+	"fmt"
+	"image"
+	"image/draw"
+	_ "image/gif"  // decoders registered with image.Decode
+	_ "image/jpeg" //
+	_ "image/png"  //
+	"math"
+	"os"
+
+	xdraw "golang.org/x/image/draw"
+)
+
+// Load decodes the image file at path. Errors name the file.
+func Load(path string) (image.Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	img, _, err := image.Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return img, nil
+}
+
+// RGB returns img as 8-bit non-premultiplied RGBA (alpha ignored later, as Pillow's
+// convert("RGB") does), converting any colour model; JPEG's YCbCr as libjpeg converts it.
+func RGB(img image.Image) *image.NRGBA {
+	switch m := img.(type) {
+	case *image.NRGBA:
+		return m
+	case *image.YCbCr:
+		if out := ycbcrToRGB(m); out != nil {
+			return out
+		}
+	}
+	b := img.Bounds()
+	out := image.NewNRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+	draw.Draw(out, out.Bounds(), img, b.Min, draw.Src)
+	return out
+}
+
+// Interpolation selects the resampling filter of a resize.
+type Interpolation int
+
+const (
+	// Bicubic is Catmull-Rom, Pillow's BICUBIC (torchvision's default for timm models).
+	Bicubic Interpolation = iota
+	// Bilinear is Pillow's BILINEAR.
+	Bilinear
+)
+
+// ParseInterpolation parses "bicubic" or "bilinear".
+func ParseInterpolation(s string) (Interpolation, error) {
+	switch s {
+	case "bicubic":
+		return Bicubic, nil
+	case "bilinear":
+		return Bilinear, nil
+	}
+	return 0, fmt.Errorf("vision: unknown interpolation %q: want bicubic or bilinear", s)
+}
+
+func (i Interpolation) kernel() *xdraw.Kernel {
+	if i == Bilinear {
+		return xdraw.BiLinear
+	}
+	return xdraw.CatmullRom
+}
+
+// ResizeShorter scales img so that its shorter side is size, keeping the aspect ratio as
+// torchvision's Resize(size) does (the longer side becomes floor(size*long/short)). The
+// filter widens when shrinking, so downscaling averages like Pillow's. An image already of
+// that size is returned unchanged.
+func ResizeShorter(img *image.NRGBA, size int, interp Interpolation) *image.NRGBA {
+	w, h := img.Bounds().Dx(), img.Bounds().Dy()
+	nw, nh := size, size
+	if w < h {
+		nh = int(float64(size) * float64(h) / float64(w))
+	} else {
+		nw = int(float64(size) * float64(w) / float64(h))
+	}
+	if nw == w && nh == h {
+		return img
+	}
+	out := image.NewNRGBA(image.Rect(0, 0, nw, nh))
+	interp.kernel().Scale(out, out.Bounds(), img, img.Bounds(), xdraw.Src, nil)
+	return out
+}
+
+// CenterCrop returns the central size x size region of img (torchvision's rounding of the
+// offsets); an image smaller than size on a side is padded with black there, as torchvision
+// pads.
+func CenterCrop(img *image.NRGBA, size int) *image.NRGBA {
+	b := img.Bounds()
+	left := int(math.Round(float64(b.Dx()-size) / 2))
+	top := int(math.Round(float64(b.Dy()-size) / 2))
+	out := image.NewNRGBA(image.Rect(0, 0, size, size))
+	draw.Draw(out, out.Bounds(), img, image.Pt(b.Min.X+left, b.Min.Y+top), draw.Src)
+	return out
+}
+
+// Normalize writes img ([H, W] pixels) into dst as [3, H, W] with
+// dst[c, y, x] = (pixel_c / 255 - mean[c]) / std[c]. len(dst) must be 3*H*W.
+func Normalize(dst []float32, img *image.NRGBA, mean, std [3]float32) {
+	w, h := img.Bounds().Dx(), img.Bounds().Dy()
+	if len(dst) != 3*w*h {
+		panic(fmt.Sprintf("vision: Normalize: len(dst) = %d, want 3*%d*%d", len(dst), h, w))
+	}
+	var scale, shift [3]float32
+	for c := range 3 {
+		scale[c] = 1 / (255 * std[c])
+		shift[c] = -mean[c] / std[c]
+	}
+	plane := w * h
+	for y := range h {
+		row := img.Pix[y*img.Stride : y*img.Stride+4*w]
+		for x := range w {
+			for c := range 3 {
+				dst[c*plane+y*w+x] = float32(row[4*x+c])*scale[c] + shift[c]
+			}
+		}
+	}
+}
+
+// Eval is the evaluation transform of DML papers and timm: resize the shorter side to Resize,
+// center crop Crop, normalise.
+type Eval struct {
+	Resize, Crop int
+	Interp       Interpolation
+	Mean, Std    [3]float32
+}
+
+// ImageNetMean and ImageNetStd are the normalisation of DINO and most timm models; AugReg's
+// in21k models use 0.5 for both.
+var (
+	ImageNetMean = [3]float32{0.485, 0.456, 0.406}
+	ImageNetStd  = [3]float32{0.229, 0.224, 0.225}
+)
+
+// Apply writes the transformed img into dst, [3, Crop, Crop].
+func (t Eval) Apply(dst []float32, img image.Image) {
+	Normalize(dst, CenterCrop(ResizeShorter(RGB(img), t.Resize, t.Interp), t.Crop), t.Mean, t.Std)
+}
