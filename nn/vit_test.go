@@ -106,3 +106,30 @@ func TestConfigs(t *testing.T) {
 		t.Errorf("ViT-S has %d parameter tensors, want %d", n, 4+12*12+2)
 	}
 }
+
+func TestInferConfig(t *testing.T) {
+	for name, c := range Configs {
+		shapes := map[string][]int{}
+		for _, p := range NewViT(c).Parameters() {
+			shapes[p.Name] = p.Var.Shape()
+		}
+		got, err := InferConfig(shapes)
+		if err != nil || got != c {
+			t.Errorf("%s: inferred %+v, %v", name, got, err)
+		}
+	}
+	if _, err := InferConfig(map[string][]int{"pos_embed": {1, 197, 384}}); err == nil {
+		t.Error("missing patch embedding accepted")
+	}
+}
+
+func TestBitFitCounts(t *testing.T) {
+	ps := NewViT(Configs["vit_small_patch16_224"]).Parameters()
+	SetTrainable(ps, IsBias)
+	// Per block: norm1, qkv, proj, norm2, fc1, fc2 biases = 384+1152+384+384+1536+384; plus
+	// the patch embedding's and the final norm's.
+	want := 12*(384+1152+384+384+1536+384) + 384 + 384
+	if got := CountTrainable(ps); got != want {
+		t.Errorf("BitFit trains %d scalars of ViT-S, want %d", got, want)
+	}
+}
