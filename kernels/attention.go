@@ -67,6 +67,7 @@ func AttentionForward(out, lse, qkv []float32, s AttentionShape) {
 	r := getAttentionRun(s, p.Size())
 	defer putAttentionRun(r)
 	r.out, r.lse, r.qkv = out, lse, qkv
+	r.stream = 4*s.outLen() >= streamThreshold
 	heads := s.Batch * s.Heads
 	// Split heads into groups of query blocks only when there are too few heads to go round.
 	r.groups = min(r.queryBlocks, max(1, ceilDiv(4*p.Size(), heads)))
@@ -86,6 +87,7 @@ func AttentionBackward(dqkv, dout, out, lse, qkv []float32, s AttentionShape) {
 	r := getAttentionRun(s, p.Size())
 	defer putAttentionRun(r)
 	r.out, r.lse, r.qkv, r.dout, r.dqkv = out, lse, qkv, dout, dqkv
+	r.stream = 4*s.qkvLen() >= streamThreshold
 	p.Run(s.Batch*s.Heads, r.backwardTask)
 }
 
@@ -104,7 +106,8 @@ type attentionRun struct {
 	ldS         int // row stride of a block of scores
 	strips      int // strips of mr query rows covering all tokens
 	queryBlocks int
-	groups      int // forward tasks per head
+	groups      int  // forward tasks per head
+	stream      bool // write results with non-temporal stores (they are large)
 
 	out, lse, qkv, dout, dqkv []float32
 	workers                   []attentionScratch

@@ -25,8 +25,11 @@ func (r *attentionRun) runBackward(worker, head int) {
 		r.backwardBlock(w, b, h, j)
 	}
 	for t := range n {
-		copy(r.dqkv[k0+t*r.tokenStride:k0+t*r.tokenStride+dh], w.dK[t*r.dhPad:])
-		copy(r.dqkv[v0+t*r.tokenStride:v0+t*r.tokenStride+dh], w.dV[t*r.dhPad:])
+		storeRow(r.dqkv[k0+t*r.tokenStride:], w.dK[t*r.dhPad:t*r.dhPad+dh], r.stream)
+		storeRow(r.dqkv[v0+t*r.tokenStride:], w.dV[t*r.dhPad:t*r.dhPad+dh], r.stream)
+	}
+	if r.stream {
+		fenceStreams()
 	}
 }
 
@@ -78,7 +81,6 @@ func (r *attentionRun) backwardBlock(w *attentionScratch, b, h, j int) {
 		kern.tiles(keyStrips, r.dimPanels, rows, r.scale, w.dP, 1, r.ldS, w.qRows[i0*nr:], n*nr, 1, w.dK[kb0*r.dhPad:], r.dhPad)
 	}
 	for i := range rows {
-		at := q0 + (i0+i)*r.tokenStride
-		copy(r.dqkv[at:at+dh], w.acc[i*r.dhPad:])
+		storeRow(r.dqkv[q0+(i0+i)*r.tokenStride:], w.acc[i*r.dhPad:i*r.dhPad+dh], r.stream)
 	}
 }

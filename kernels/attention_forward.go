@@ -14,6 +14,9 @@ func (r *attentionRun) runForward(worker, task int) {
 	for j := g * r.queryBlocks / r.groups; j < (g+1)*r.queryBlocks/r.groups; j++ {
 		r.forwardBlock(w, b, h, j)
 	}
+	if r.stream {
+		fenceStreams()
+	}
 }
 
 // forwardBlock computes the output rows of query block j of head (b, h): for each block of keys,
@@ -42,7 +45,9 @@ func (r *attentionRun) forwardBlock(w *attentionScratch, b, h, j int) {
 	lse := r.lse[(b*r.Heads+h)*r.Tokens:]
 	for i := range rows {
 		sum := w.rowSum[i]
-		Scale(out[(i0+i)*outStride:(i0+i)*outStride+dh], 1/sum, w.acc[i*r.dhPad:i*r.dhPad+dh])
+		acc := w.acc[i*r.dhPad : i*r.dhPad+dh]
+		Scale(acc, 1/sum, acc)
+		storeRow(out[(i0+i)*outStride:], acc, r.stream)
 		lse[i0+i] = w.rowMax[i] + float32(math.Log(float64(sum)))
 	}
 }

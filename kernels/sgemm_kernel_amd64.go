@@ -15,3 +15,12 @@ func transpose16x16AVX512(dst *float32, ldd int, src *float32, lds int)
 
 // transpose8x8AVX2 sets dst[p*ldd+j] = src[j*lds+p] for j, p < 8 (strides in elements).
 func transpose8x8AVX2(dst *float32, ldd int, src *float32, lds int)
+
+// streamCopyAVX512 copies n floats (a multiple of 16) from src to dst (64-byte aligned) with non-temporal stores.
+func streamCopyAVX512(dst *float32, src *float32, n int)
+
+// streamCopyAVX2 copies n floats (a multiple of 8) from src to dst (32-byte aligned) with non-temporal stores.
+func streamCopyAVX2(dst *float32, src *float32, n int)
+
+// streamFence makes non-temporal stores issued before it visible before any later store.
+func streamFence()

@@ -572,3 +572,51 @@ TEXT ·transpose8x8AVX2(SB), NOSPLIT, $0-32
 	VMOVUPS    Y0, (AX)
 	VZEROUPPER
 	RET
+
+// func streamCopyAVX512(dst *float32, src *float32, n int)
+// Requires: AVX, AVX512F
+TEXT ·streamCopyAVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), AX
+	MOVQ src+8(FP), CX
+	MOVQ n+16(FP), DX
+	SHRQ $0x04, DX
+	JZ   done
+
+loop:
+	VMOVUPS  (CX), Z0
+	VMOVNTPS Z0, (AX)
+	ADDQ     $0x00000040, CX
+	ADDQ     $0x00000040, AX
+	DECQ     DX
+	JNZ      loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func streamCopyAVX2(dst *float32, src *float32, n int)
+// Requires: AVX
+TEXT ·streamCopyAVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), AX
+	MOVQ src+8(FP), CX
+	MOVQ n+16(FP), DX
+	SHRQ $0x03, DX
+	JZ   done
+
+loop:
+	VMOVUPS  (CX), Y0
+	VMOVNTPS Y0, (AX)
+	ADDQ     $0x00000020, CX
+	ADDQ     $0x00000020, AX
+	DECQ     DX
+	JNZ      loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func streamFence()
+// Requires: MMX+
+TEXT ·streamFence(SB), NOSPLIT, $0
+	SFENCE
+	RET

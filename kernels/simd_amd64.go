@@ -37,3 +37,17 @@ func transposeBlockFor(s SIMD) transposeBlock {
 	}
 	return transposeBlock{}
 }
+
+// streamCopyFor returns the non-temporal copy of path s, if it has one.
+func streamCopyFor(s SIMD) streamCopy {
+	switch s {
+	case AVX512:
+		return streamCopy{lanes: 16, fn: streamCopyAVX512}
+	case AVX2:
+		return streamCopy{lanes: 8, fn: streamCopyAVX2}
+	}
+	return streamCopy{}
+}
+
+// fenceStreams orders earlier non-temporal stores before later stores.
+func fenceStreams() { streamFence() }

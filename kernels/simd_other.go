@@ -9,3 +9,9 @@ func sgemmKernelFor(SIMD) gemmKernel { return genericGemmKernel }
 
 // transposeBlockFor returns no block transpose: the Go loops do it all in this build.
 func transposeBlockFor(SIMD) transposeBlock { return transposeBlock{} }
+
+// streamCopyFor returns no non-temporal copy: this build has no assembly.
+func streamCopyFor(SIMD) streamCopy { return streamCopy{} }
+
+// fenceStreams has nothing to order in this build.
+func fenceStreams() {}
