@@ -1,0 +1,343 @@
+package weights
+
+import (
+	"archive/zip"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/semprox/semprox/tensor"
+)
+
+// Format is the kind of file a checkpoint was read from.
+type Format int
+
+const (
+	Safetensors Format = iota + 1 // a .safetensors file
+	PyTorch                       // a torch.save zip archive (.pth, .pt, pytorch_model.bin)
+)
+
+func (f Format) String() string {
+	switch f {
+	case Safetensors:
+		return "safetensors"
+	case PyTorch:
+		return "PyTorch zip"
+	}
+	return fmt.Sprintf("Format(%d)", int(f))
+}
+
+// Checkpoint is a set of named float32 tensors read from a weight file.
+type Checkpoint struct {
+	Path   string
+	Format Format
+	// Names lists every tensor name in file order (header order for safetensors, state
+	// dict order for PyTorch), one entry per key of Tensors.
+	Names []string
+	// Tensors holds each tensor converted to float32, contiguous and row-major, in
+	// storage of its own (no two tensors share memory).
+	Tensors map[string]*tensor.Tensor
+	// DTypes records the element type each tensor had in the file.
+	DTypes map[string]DType
+	// Metadata is the safetensors "__metadata__" map (nil when absent, and for PyTorch).
+	Metadata map[string]string
+	// StateDictKey says where in a PyTorch checkpoint the state dict was found: a
+	// "/"-separated path of dictionary keys such as "teacher" or "model/state_dict", or ""
+	// when the saved object was the state dict itself.
+	StateDictKey string
+	// Ignored lists, sorted, the original names of the tensors that [Checkpoint.TimmNames]
+	// dropped (classifier heads). Empty until it is called.
+	Ignored []string
+}
+
+// Read reads every tensor of a weight file, detecting its format from its content, not its
+// name:
+//
+//   - safetensors: dtypes F32, F16, BF16 and F64 (and integer and BOOL tensors) are
+//     converted to float32 (F16 and BF16 exactly, F64 rounded to nearest). The header is
+//     validated in full before any data is read.
+//   - PyTorch zip (torch.save since 1.6: .pth, .pt, pytorch_model.bin): the pickle is read
+//     without running anything, like torch.load(weights_only=True); tensors may be views
+//     with offsets and strides into shared storages, of FloatStorage, HalfStorage,
+//     BFloat16Storage, DoubleStorage or integer types. When the saved object is not itself
+//     a state dict (a dict of name -> tensor), Read looks for one under the first present
+//     key of "state_dict", "model", "teacher", "module", "model_state", "model_state_dict",
+//     "net", "network", "params", "state_dict_ema", "model_ema", "student" (so a full DINO
+//     checkpoint yields its teacher, as DINO's own evaluation does), else under the only
+//     key that holds one, descending through up to four levels of wrapping dicts; the path
+//     taken is recorded in StateDictKey. Use [ReadKey] to choose another.
+//   - The legacy PyTorch format (before 1.6), TorchScript archives and NumPy .npz files
+//     are refused with a message saying what to do.
+//
+// Names are kept as the file has them; see [Checkpoint.TimmNames] and [Check]. Every error
+// for a bad file is an *[Error] naming the file and, where there is one, the tensor. No
+// tensor is silently skipped: one that cannot be converted is an error.
+func Read(path string) (*Checkpoint, error) { return read(path, "", true) }
+
+// ReadKey is [Read] with an explicit choice of the state dict inside a PyTorch checkpoint:
+// key is a "/"-separated path of dictionary keys ("teacher", "model/state_dict"), and ""
+// means the saved object itself. Every entry of the chosen dict must be a tensor. A key is
+// an error for a safetensors file, which holds one flat set of tensors.
+func ReadKey(path, key string) (*Checkpoint, error) { return read(path, key, false) }
+
+func read(path, key string, auto bool) (*Checkpoint, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &Error{Path: path, Err: err}
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, &Error{Path: path, Err: err}
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fileErr(path, "not a regular file")
+	}
+	return readFrom(f, st.Size(), path, key, auto)
+}
+
+// readFrom reads a checkpoint of size bytes from r; path is used in messages.
+func readFrom(r io.ReaderAt, size int64, path, key string, auto bool) (*Checkpoint, error) {
+	var head [16]byte
+	n, _ := r.ReadAt(head[:], 0)
+	kind := sniff(head[:n], r, size)
+	if kind == sniffUnknown && strings.HasSuffix(strings.ToLower(path), ".safetensors") {
+		kind = sniffSafetensors // damaged beyond recognition: let the parser say what is wrong
+	}
+	switch kind {
+	case sniffSafetensors:
+		if !auto && key != "" {
+			return nil, fileErr(path, "a safetensors file holds one flat set of tensors; state dict key %q does not apply", key)
+		}
+		return readSafetensors(r, size, path)
+	case sniffZip:
+		return readTorchZip(r, size, path, key, auto)
+	case sniffTorchLegacy:
+		return nil, fileErr(path, "a PyTorch checkpoint in the legacy format (torch.save before 1.6), which this package does not read; "+
+			"convert it with PyTorch >= 1.6: torch.save(torch.load(old), new), or save it as safetensors")
+	}
+	return nil, fileErr(path, "unrecognised weight file (%d bytes): neither safetensors nor a PyTorch zip archive", size)
+}
+
+type sniffResult int
+
+const (
+	sniffUnknown sniffResult = iota
+	sniffSafetensors
+	sniffZip
+	sniffTorchLegacy
+)
+
+// legacyMagic is how a legacy torch.save file starts: pickle PROTO 2, then the magic
+// number 0x1950a86a20f9469cfc6c as a LONG1.
+var legacyMagic = []byte{0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19}
+
+// sniff classifies a file from its first bytes (and, for tar, its header block). A
+// safetensors file is recognised by the JSON object that starts at byte 8.
+func sniff(head []byte, r io.ReaderAt, size int64) sniffResult {
+	switch {
+	case bytes.HasPrefix(head, []byte("PK\x03\x04")), bytes.HasPrefix(head, []byte("PK\x05\x06")):
+		return sniffZip
+	case bytes.HasPrefix(head, legacyMagic):
+		return sniffTorchLegacy
+	case len(head) >= 9 && head[8] == '{':
+		return sniffSafetensors
+	}
+	var ustar [5]byte // the oldest torch.save wrote a tar archive
+	if size >= 512 && readFullAt(r, ustar[:], 257) == nil && string(ustar[:]) == "ustar" {
+		return sniffTorchLegacy
+	}
+	return sniffUnknown
+}
+
+// readTorchZip reads a PyTorch zip checkpoint.
+func readTorchZip(r io.ReaderAt, size int64, path, key string, auto bool) (*Checkpoint, error) {
+	zr, err := zip.NewReader(r, size)
+	if err != nil {
+		return nil, fileErr(path, "reading the zip archive: %v", err)
+	}
+	a, err := openTorchZip(zr, size, path)
+	if err != nil {
+		return nil, err
+	}
+	root, err := a.load()
+	if err != nil {
+		return nil, err
+	}
+	var d *pyDict
+	if auto {
+		d, key, err = findStateDict(root)
+	} else {
+		d, err = stateDictAt(root, key)
+	}
+	if err == nil {
+		err = checkStateDict(d, key)
+	}
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			e.Path = path
+			return nil, e
+		}
+		return nil, &Error{Path: path, Err: err}
+	}
+	c := &Checkpoint{Path: path, Format: PyTorch, StateDictKey: key,
+		Tensors: make(map[string]*tensor.Tensor, len(d.items)), DTypes: make(map[string]DType, len(d.items))}
+	if err := a.materialize(d, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// stateDictKeys are the keys under which checkpoints commonly keep their state dict, in
+// order of preference.
+var stateDictKeys = []string{"state_dict", "model", "teacher", "module", "model_state", "model_state_dict",
+	"net", "network", "params", "state_dict_ema", "model_ema", "student"}
+
+// maxWrapping is how many levels of wrapping dicts findStateDict looks through.
+const maxWrapping = 4
+
+// findStateDict finds the state dict in the unpickled object root; see Read.
+func findStateDict(root any) (*pyDict, string, error) {
+	var path []string
+	cur := root
+	for range maxWrapping + 1 {
+		d, ok := cur.(*pyDict)
+		if !ok {
+			hint := ""
+			if _, isObj := cur.(*pyObject); isObj {
+				hint = " (a pickled model? save model.state_dict() instead)"
+			}
+			return nil, "", fmt.Errorf("%s is a %s, not a dict of tensors%s", where(path), describe(cur), hint)
+		}
+		if isStateDict(d) {
+			return d, strings.Join(path, "/"), nil
+		}
+		next, err := pickWrapped(d, path)
+		if err != nil {
+			return nil, "", err
+		}
+		path = append(path, next)
+		cur, _ = d.get(next)
+	}
+	return nil, "", fmt.Errorf("no state dict within %d levels of nesting (at %s); choose one with ReadKey", maxWrapping, where(path))
+}
+
+// pickWrapped chooses the key of d to descend into when d is not itself a state dict.
+func pickWrapped(d *pyDict, path []string) (string, error) {
+	for _, k := range stateDictKeys {
+		if v, ok := d.get(k); ok {
+			if _, isDict := v.(*pyDict); isDict {
+				return k, nil
+			}
+		}
+	}
+	var holding, all []string
+	for _, it := range d.items {
+		k, ok := it.key.(string)
+		if !ok {
+			continue
+		}
+		all = append(all, fmt.Sprintf("%s (%s)", k, describe(it.value)))
+		if sub, ok := it.value.(*pyDict); ok && isStateDict(sub) {
+			holding = append(holding, k)
+		}
+	}
+	switch len(holding) {
+	case 1:
+		return holding[0], nil
+	case 0:
+		slices.Sort(all)
+		return "", fmt.Errorf("no state dict (a dict of name -> tensor) found: %s holds %s; choose one with ReadKey",
+			where(path), strings.Join(all, ", "))
+	}
+	slices.Sort(holding)
+	return "", fmt.Errorf("%s holds several state dicts (%s); choose one with ReadKey", where(path), strings.Join(holding, ", "))
+}
+
+func where(path []string) string {
+	if len(path) == 0 {
+		return "the saved object"
+	}
+	return fmt.Sprintf("key %q", strings.Join(path, "/"))
+}
+
+// isStateDict reports whether d is a non-empty dict of string keys to tensors.
+func isStateDict(d *pyDict) bool {
+	for _, it := range d.items {
+		_, ok1 := it.key.(string)
+		_, ok2 := it.value.(*torchTensor)
+		if !ok1 || !ok2 {
+			return false
+		}
+	}
+	return len(d.items) > 0
+}
+
+// stateDictAt returns the dict at the "/"-separated key path below root.
+func stateDictAt(root any, key string) (*pyDict, error) {
+	var path []string
+	if key != "" {
+		path = strings.Split(key, "/")
+	}
+	cur := root
+	for i, k := range path {
+		d, ok := cur.(*pyDict)
+		if !ok {
+			return nil, fmt.Errorf("%s is a %s, not a dict", where(path[:i]), describe(cur))
+		}
+		if cur, ok = d.get(k); !ok {
+			return nil, fmt.Errorf("%s has no key %q", where(path[:i]), k)
+		}
+	}
+	d, ok := cur.(*pyDict)
+	if !ok {
+		return nil, fmt.Errorf("%s is a %s, not a dict of tensors", where(path), describe(cur))
+	}
+	return d, nil
+}
+
+// checkStateDict checks that every key of d, found at key, is a distinct name and every
+// value a tensor.
+func checkStateDict(d *pyDict, key string) error {
+	var path []string
+	if key != "" {
+		path = strings.Split(key, "/")
+	}
+	seen := make(map[string]bool, len(d.items))
+	for _, it := range d.items {
+		name, ok := it.key.(string)
+		if !ok {
+			return fmt.Errorf("%s has a key of type %s; a state dict's keys are names", where(path), describe(it.key))
+		}
+		if _, ok := it.value.(*torchTensor); !ok {
+			return &Error{Tensor: name, Err: fmt.Errorf("entry of %s is a %s, not a tensor", where(path), describe(it.value))}
+		}
+		if seen[name] {
+			return &Error{Tensor: name, Err: fmt.Errorf("%s names this tensor twice", where(path))}
+		}
+		seen[name] = true
+	}
+	return nil
+}
+
+// String describes the checkpoint briefly: file, format, tensor count and, for PyTorch,
+// where the state dict was found.
+func (c *Checkpoint) String() string {
+	s := fmt.Sprintf("%s (%s, %d tensors", c.Path, c.Format, len(c.Names))
+	if c.Format == PyTorch {
+		key := c.StateDictKey
+		if key == "" {
+			key = "top level"
+		}
+		s += ", state dict: " + key
+	}
+	if len(c.Ignored) > 0 {
+		s += fmt.Sprintf(", %d head tensors ignored", len(c.Ignored))
+	}
+	return s + ")"
+}
