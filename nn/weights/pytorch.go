@@ -220,9 +220,8 @@ func (a *torchArchive) call(fn any, args pyTuple) (any, bool, error) {
 	}
 	switch g.String() {
 	case "collections.OrderedDict":
-		d := &pyDict{}
 		if len(args) == 0 {
-			return d, true, nil
+			return &pyDict{}, true, nil
 		}
 		return nil, false, nil // OrderedDict(iterable): kept opaque
 	case "torch._utils._rebuild_tensor_v2": // storage, offset, size, stride, requires_grad, hooks[, metadata]
@@ -237,6 +236,14 @@ func (a *torchArchive) call(fn any, args pyTuple) (any, bool, error) {
 		}
 		t, err := rebuildTensor(args)
 		return t, true, err
+	case "torch._tensor._rebuild_from_type_v2": // func, type, args, state: tensors with Python attributes
+		if len(args) == 4 {
+			fn, ok1 := args[0].(pyGlobal)
+			inner, ok2 := args[2].(pyTuple)
+			if ok1 && ok2 && fn == (pyGlobal{"torch._utils", "_rebuild_tensor_v2"}) {
+				return a.call(fn, inner)
+			}
+		}
 	case "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state":
 		if len(args) < 1 {
 			return nil, false, fmt.Errorf("%s without arguments", g)

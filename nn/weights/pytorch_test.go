@@ -132,7 +132,7 @@ type zipEntry struct {
 }
 
 // readZip returns the entries of a zip file.
-func readZip(t *testing.T, path string) []zipEntry {
+func readZip(t testing.TB, path string) []zipEntry {
 	t.Helper()
 	zr, err := zip.OpenReader(path)
 	if err != nil {

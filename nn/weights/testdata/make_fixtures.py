@@ -4,7 +4,7 @@
 Run from this directory with Debian's PyTorch (1.13) and NumPy:
     /usr/bin/python3 make_fixtures.py
 
-Writes (all deterministic, a few KB each):
+Writes (a few KB each; every file but legacy.pth is byte-identical on each run):
   dtypes.safetensors   F16, BF16, F64, I64, I32, U8 and BOOL tensors of chosen bit patterns
                        (zeros, subnormals, extremes, Inf, NaN with payloads, rounding ties),
                        each next to "<name>.expected": PyTorch's own float32 conversion (F32)
@@ -12,13 +12,15 @@ Writes (all deterministic, a few KB each):
                        storages); expected values are those of dtypes.safetensors
   views.pth            tensors that are views: a transpose, a row slice (storage offset),
                        a column (stride), an expanded (stride 0) tensor, a scalar, an empty
-                       tensor, an nn.Parameter, a transposed half tensor, all sharing storages
+                       tensor, an nn.Parameter, a transposed half tensor, all sharing storages,
+                       and a tensor subclass (_rebuild_from_type_v2)
   views_expected.safetensors   the same tensors made contiguous, as F32
   dino.pth             a full-DINO-shaped checkpoint: student (module.backbone.*), teacher
                        (backbone.*, head.*), optimizer state, epoch, argparse args, dino_loss
   protocol4.pth        a small state dict saved with pickle protocol 4 (frames, memoize,
                        stack globals)
-  legacy.pth           the same state dict in the pre-1.6 (non-zip) format
+  legacy.pth           the same state dict in the pre-1.6 (non-zip) format (its storage keys
+                       are object ids, so this one file differs from run to run)
   module.pth           a whole nn.Linear saved with torch.save(model): not a state dict
 """
 import argparse, collections, json, struct
@@ -87,6 +89,13 @@ torch.save(src, "dtypes.pth")
 
 base = torch.arange(12, dtype=torch.float32).reshape(3, 4) / 4
 half = (torch.arange(6, dtype=torch.float32) - 2.5).reshape(2, 3).half()
+
+
+class Tagged(torch.Tensor):
+    """A tensor subclass: torch.save writes it through torch._tensor._rebuild_from_type_v2."""
+
+
+tagged = torch.tensor([7.0, 8.0]).as_subclass(Tagged)
 views = collections.OrderedDict([
     ("base", base),
     ("transposed", base.t()),
@@ -97,6 +106,7 @@ views = collections.OrderedDict([
     ("empty", torch.zeros(0, 4)),
     ("param", torch.nn.Parameter(torch.tensor([[1.0, -2.0]]))),
     ("half_t", half.t()),
+    ("subclass", tagged),
 ])
 torch.save(views, "views.pth")
 save_safetensors("views_expected.safetensors",
