@@ -1,0 +1,222 @@
+package weights
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/semprox/semprox/tensor"
+)
+
+// Our own checkpoints are a pair of files: the tensors as an F32 safetensors file, readable
+// by any safetensors reader, and the caller's metadata (configuration, epoch, metrics) as
+// indented JSON beside it, readable by a person. The safetensors "__metadata__" names the
+// JSON file and holds its SHA-256, so Load notices a pair that was not written together.
+
+// Keys of the safetensors "__metadata__" written by Save.
+const (
+	metaFormatKey = "format"              // "semprox"
+	metaFileKey   = "semprox.meta"        // base name of the JSON file
+	metaHashKey   = "semprox.meta_sha256" // hex SHA-256 of the JSON file's bytes
+)
+
+// MetaPath returns the JSON metadata file that goes with the tensor file path: path with
+// a trailing ".safetensors" replaced by ".json" (or ".json" appended when path has no such
+// suffix).
+func MetaPath(path string) string {
+	return strings.TrimSuffix(path, ".safetensors") + ".json"
+}
+
+// Save writes tensors to path as an F32 safetensors file (names sorted) and meta, encoded
+// with encoding/json, to [MetaPath](path). Each file is written atomically: to a
+// temporary file in the same directory, synced, then renamed over the target, so a
+// failure or crash leaves either the old file or the new one, never a partial one; no
+// temporary file is left behind on failure. The JSON file is written first. meta may be
+// nil (written as null).
+//
+// Save refuses, before writing anything, a nil tensor, an empty name or the reserved name
+// "__metadata__", a meta that encoding/json cannot encode, and a path that is itself its
+// metadata path (one ending in ".json").
+func Save(path string, tensors map[string]*tensor.Tensor, meta any) error {
+	metaPath := MetaPath(path)
+	if filepath.Clean(metaPath) == filepath.Clean(path) || strings.HasSuffix(path, ".json") {
+		return fileErr(path, "a checkpoint's tensor file cannot end in .json (its metadata goes to %s)", metaPath)
+	}
+	for name, t := range tensors {
+		switch {
+		case name == "" || name == metadataKey:
+			return tensorErr(path, name, "reserved or empty tensor name")
+		case t == nil:
+			return tensorErr(path, name, "nil tensor")
+		}
+	}
+	js, err := json.MarshalIndent(meta, "", "  ")
+	if err != nil {
+		return fileErr(path, "encoding the metadata as JSON: %v", err)
+	}
+	js = append(js, '\n')
+	sum := sha256.Sum256(js)
+	header := map[string]string{
+		metaFormatKey: "semprox",
+		metaFileKey:   filepath.Base(metaPath),
+		metaHashKey:   hex.EncodeToString(sum[:]),
+	}
+	if err := writeAtomic(metaPath, func(w *bufio.Writer) error {
+		_, err := w.Write(js)
+		return err
+	}); err != nil {
+		return &Error{Path: metaPath, Err: err}
+	}
+	if err := writeAtomic(path, func(w *bufio.Writer) error {
+		return writeSafetensors(w, tensors, header)
+	}); err != nil {
+		return &Error{Path: path, Err: err}
+	}
+	return nil
+}
+
+// Load reads a checkpoint written by [Save]: the tensors from path and the metadata from
+// [MetaPath](path), decoded into meta with encoding/json unless meta is nil. It fails if
+// the tensor file was not written by Save, if the JSON file is missing, or if the JSON
+// file is not the one written with the tensors (its SHA-256 differs from the one recorded
+// in the tensor file). The tensors come back bit for bit as they were saved.
+func Load(path string, meta any) (*Checkpoint, error) {
+	c, err := Read(path)
+	if err != nil {
+		return nil, err
+	}
+	want, ok := c.Metadata[metaHashKey]
+	if c.Format != Safetensors || !ok {
+		return nil, fileErr(path, "not a checkpoint written by Save (no %s in its metadata); use Read for other weight files", metaHashKey)
+	}
+	metaPath := MetaPath(path)
+	js, err := os.ReadFile(metaPath)
+	if err != nil {
+		return nil, fileErr(path, "reading its metadata file: %v", err)
+	}
+	sum := sha256.Sum256(js)
+	if got := hex.EncodeToString(sum[:]); got != want {
+		return nil, fileErr(metaPath, "SHA-256 %s differs from the %s recorded in %s: the two files were not saved together", got, want, path)
+	}
+	if meta != nil {
+		if err := json.Unmarshal(js, meta); err != nil {
+			return nil, fileErr(metaPath, "decoding the metadata: %v", err)
+		}
+	}
+	return c, nil
+}
+
+// writeSafetensors writes tensors as an F32 safetensors file, in name order, with the
+// given "__metadata__" (none if empty).
+func writeSafetensors(w *bufio.Writer, tensors map[string]*tensor.Tensor, metadata map[string]string) error {
+	type entry struct {
+		DType       string   `json:"dtype"`
+		Shape       []int    `json:"shape"`
+		DataOffsets [2]int64 `json:"data_offsets"`
+	}
+	names := make([]string, 0, len(tensors))
+	for name := range tensors {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	header := make(map[string]any, len(tensors)+1)
+	if len(metadata) > 0 {
+		header[metadataKey] = metadata
+	}
+	off := int64(0)
+	for _, name := range names {
+		t := tensors[name]
+		n := 4 * int64(t.Len())
+		header[name] = entry{DType: F32.String(), Shape: t.Shape(), DataOffsets: [2]int64{off, off + n}}
+		off += n
+	}
+	js, err := json.Marshal(header)
+	if err != nil {
+		return err
+	}
+	// Pad the header with spaces so that the data starts 8-byte aligned, as the reference
+	// implementation does.
+	js = append(js, bytes.Repeat([]byte{' '}, (8-len(js)%8)%8)...)
+	var n [8]byte
+	binary.LittleEndian.PutUint64(n[:], uint64(len(js)))
+	w.Write(n[:]) // a bufio.Writer keeps its first error; the data loop or Flush reports it
+	w.Write(js)
+	var buf [4096]byte
+	for _, name := range names {
+		data := tensors[name].Data()
+		for len(data) > 0 {
+			k := min(len(data), len(buf)/4)
+			for i, v := range data[:k] {
+				binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
+			}
+			if _, err := w.Write(buf[:4*k]); err != nil {
+				return err
+			}
+			data = data[k:]
+		}
+	}
+	return nil
+}
+
+// writeAtomic writes a file through write: into a new temporary file in path's directory,
+// which is flushed, given mode 0644, synced and renamed to path. On any failure the
+// temporary file is removed and path is left as it was. The directory is synced after the
+// rename where the system allows it, so the rename itself survives a crash.
+func writeAtomic(path string, write func(w *bufio.Writer) error) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	closed := false
+	defer func() {
+		if err != nil {
+			if !closed {
+				f.Close()
+			}
+			os.Remove(tmp)
+		}
+	}()
+	w := bufio.NewWriterSize(f, 1<<20)
+	if err = write(w); err != nil {
+		return err
+	}
+	if err = w.Flush(); err != nil {
+		return err
+	}
+	if err = f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	closed = true
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return err
+	}
+	syncDir(dir)
+	return nil
+}
+
+// syncDir flushes a directory's entries to disk. It is best effort: some systems cannot
+// sync a directory, and the file's own data has been synced already.
+func syncDir(dir string) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return
+	}
+	d.Sync()
+	d.Close()
+}

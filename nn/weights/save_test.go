@@ -1,0 +1,198 @@
+package weights
+
+import (
+	"bufio"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/semprox/semprox/tensor"
+)
+
+type testMeta struct {
+	Arch   string    `json:"arch"`
+	Epoch  int       `json:"epoch"`
+	Recall []float64 `json:"recall"`
+}
+
+// specialTensors returns tensors of awkward values and shapes: NaN payloads, signed
+// zeros, subnormals, infinities, a scalar and an empty tensor.
+func specialTensors() map[string]*tensor.Tensor {
+	bits := []uint32{0x7fc00001, 0xffbfffff, 0x7f800001, 0x80000000, 0x00000001, 0x807fffff, 0x7f800000, 0xff800000, 0x3f800000, 0x7f7fffff}
+	vals := make([]float32, len(bits))
+	for i, b := range bits {
+		vals[i] = math.Float32frombits(b)
+	}
+	big := tensor.New(3, 5, 7)
+	for i := range big.Data() {
+		big.Data()[i] = float32(i)*0.37 - 11
+	}
+	return map[string]*tensor.Tensor{
+		"special":        tensor.FromSlice(vals, 2, 5),
+		"scalar":         tensor.FromSlice([]float32{-3.25}, []int{}...),
+		"empty":          tensor.New(0, 4),
+		"blocks.0.w":     big,
+		"prompts.bank.0": tensor.FromSlice([]float32{1, 2, 3}, 3),
+	}
+}
+
+// TestSaveLoadRoundTrip saves and loads a checkpoint: tensors come back bit for bit,
+// metadata intact, and the files are a readable safetensors file plus its JSON.
+func TestSaveLoadRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "ckpt.safetensors")
+	in := specialTensors()
+	meta := testMeta{Arch: "vit_small_patch16_224", Epoch: 7, Recall: []float64{0.5, 0.75}}
+	if err := Save(p, in, meta); err != nil {
+		t.Fatal(err)
+	}
+	var got testMeta
+	c, err := Load(p, &got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Arch != meta.Arch || got.Epoch != meta.Epoch || !slices.Equal(got.Recall, meta.Recall) {
+		t.Errorf("meta %+v, want %+v", got, meta)
+	}
+	if len(c.Tensors) != len(in) || !slices.IsSorted(c.Names) {
+		t.Errorf("names %v", c.Names)
+	}
+	for name, want := range in {
+		if !sameBits(c.Tensors[name], want) {
+			t.Errorf("%s: got %v, want %v", name, c.Tensors[name], want)
+		}
+	}
+	if c.Metadata[metaFormatKey] != "semprox" || c.Metadata[metaFileKey] != "ckpt.json" {
+		t.Errorf("safetensors metadata %v", c.Metadata)
+	}
+	for _, f := range []string{p, filepath.Join(dir, "ckpt.json")} {
+		st, err := os.Stat(f)
+		if err != nil || st.Mode().Perm() != 0o644 {
+			t.Errorf("%s: %v, mode %v", f, err, st.Mode())
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 2 {
+		t.Errorf("directory holds %d files, want 2", len(entries))
+	}
+	// Overwriting works, and nil meta is null.
+	if err := Save(p, map[string]*tensor.Tensor{"x": tensor.New(1)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	c, err = Load(p, nil)
+	if err != nil || !slices.Equal(c.Names, []string{"x"}) {
+		t.Fatalf("after overwrite: %v, %v", c, err)
+	}
+	if js, _ := os.ReadFile(MetaPath(p)); string(js) != "null\n" {
+		t.Errorf("nil meta written as %q", js)
+	}
+}
+
+func TestMetaPath(t *testing.T) {
+	for in, want := range map[string]string{
+		"a/ckpt.safetensors": "a/ckpt.json",
+		"ckpt":               "ckpt.json",
+		"x.bin":              "x.bin.json",
+	} {
+		if got := MetaPath(in); got != want {
+			t.Errorf("MetaPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestLoadRefusesMismatchedPair notices a JSON file that was not saved with the tensors,
+// a missing JSON file, and a safetensors file that Save did not write.
+func TestLoadRefusesMismatchedPair(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.safetensors"), filepath.Join(dir, "b.safetensors")
+	ten := map[string]*tensor.Tensor{"w": tensor.New(2)}
+	if err := Save(a, ten, testMeta{Epoch: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Save(b, ten, testMeta{Epoch: 2}); err != nil {
+		t.Fatal(err)
+	}
+	js, _ := os.ReadFile(MetaPath(b))
+	os.WriteFile(MetaPath(a), js, 0o644)
+	_, err := Load(a, &testMeta{})
+	wantError(t, err, MetaPath(a), "", "the two files were not saved together")
+
+	os.Remove(MetaPath(a))
+	_, err = Load(a, nil)
+	wantError(t, err, a, "", "reading its metadata file", "no such file")
+
+	_, err = Load(torchrefDir+"/vit.safetensors", nil)
+	wantError(t, err, torchrefDir+"/vit.safetensors", "", "not a checkpoint written by Save")
+
+	if err := Save(b, ten, map[string]any{"epoch": "seven"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(b, &testMeta{})
+	wantError(t, err, MetaPath(b), "", "decoding the metadata")
+}
+
+// TestSaveRefusesBadInput refuses bad input before writing anything.
+func TestSaveRefusesBadInput(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "c.safetensors")
+	ok := map[string]*tensor.Tensor{"w": tensor.New(1)}
+	cases := []struct {
+		name    string
+		path    string
+		tensors map[string]*tensor.Tensor
+		meta    any
+		tensor  string
+		want    string
+	}{
+		{"nil tensor", p, map[string]*tensor.Tensor{"w": nil}, nil, "w", "nil tensor"},
+		{"empty name", p, map[string]*tensor.Tensor{"": tensor.New(1)}, nil, "", "reserved or empty tensor name"},
+		{"reserved name", p, map[string]*tensor.Tensor{"__metadata__": tensor.New(1)}, nil, "__metadata__", "reserved"},
+		{"unencodable meta", p, ok, map[string]any{"f": func() {}}, "", "encoding the metadata as JSON"},
+		{"json path", filepath.Join(dir, "c.json"), ok, nil, "", "cannot end in .json"},
+	}
+	for _, tc := range cases {
+		err := Save(tc.path, tc.tensors, tc.meta)
+		wantError(t, err, tc.path, tc.tensor, tc.want)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("failed saves left %d files", len(entries))
+	}
+	err := Save(filepath.Join(dir, "missing", "c.safetensors"), ok, nil)
+	var e *Error
+	if !errors.As(err, &e) || !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("save into a missing directory: %v", err)
+	}
+}
+
+// TestWriteAtomicFailure checks that a failing write leaves neither a partial file nor a
+// temporary one, and keeps the previous file intact.
+func TestWriteAtomicFailure(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	boom := errors.New("disk full")
+	fail := func(w *bufio.Writer) error {
+		w.Write(make([]byte, 3<<20)) // more than the buffer, so some reaches the file
+		return boom
+	}
+	if err := writeAtomic(p, fail); !errors.Is(err, boom) {
+		t.Fatalf("error %v, want %v", err, boom)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("a failed write left %v", entries)
+	}
+	if err := writeAtomic(p, func(w *bufio.Writer) error { _, err := w.WriteString("old"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeAtomic(p, fail); !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "old" {
+		t.Errorf("previous file now holds %d bytes", len(b))
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("directory holds %d entries, want 1", len(entries))
+	}
+}
