@@ -1,6 +1,9 @@
 package vision
 
 import (
+	"fmt"
+
+	"github.com/semprox/semprox/tensor"
 	"image"
 	"math"
 	"path/filepath"
@@ -112,5 +115,29 @@ func TestCenterCropAndNormalize(t *testing.T) {
 	padded := CenterCrop(crop, 24)
 	if padded.Pix[0] != 0 || padded.Pix[3] != 0 {
 		t.Error("padding of a small image is not black")
+	}
+}
+
+// The reference images of testdata/torchref through Resize(64), CenterCrop(32) and
+// Normalize(0.5, 0.5) are PyTorch's input.npy.
+func TestEvalMatchesTorchref(t *testing.T) {
+	want, err := tensor.ReadNPY(filepath.Join("..", "..", "testdata", "torchref", "input.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	half := [3]float32{0.5, 0.5, 0.5}
+	tr := Eval{Resize: 64, Crop: 32, Interp: Bicubic, Mean: half, Std: half}
+	for b := range want.Dim(0) {
+		img, err := Load(filepath.Join("..", "..", "testdata", "torchref", "images", fmt.Sprintf("%03d.png", b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]float32, want.Row(b).Len())
+		tr.Apply(got, img)
+		for i, w := range want.Row(b).Data() {
+			if math.Abs(float64(got[i]-w)) > 1e-6 {
+				t.Fatalf("image %d element %d: %v, want %v", b, i, got[i], w)
+			}
+		}
 	}
 }

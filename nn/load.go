@@ -1,0 +1,67 @@
+package nn
+
+import (
+	"fmt"
+
+	"github.com/semprox/semprox/nn/weights"
+	"github.com/semprox/semprox/tensor"
+)
+
+// Shapes returns the timm name and shape of every parameter, as weights.Check expects them.
+func Shapes(params []Named) map[string][]int {
+	shapes := make(map[string][]int, len(params))
+	for _, p := range params {
+		shapes[p.Name] = p.Var.Shape()
+	}
+	return shapes
+}
+
+// Load copies tensors into params by name. Every parameter must be present with its shape and
+// nothing else may be: otherwise nothing is copied and the error (a *weights.MismatchError)
+// names every offending tensor.
+func Load(params []Named, tensors map[string]*tensor.Tensor) error {
+	if err := weights.Check(Shapes(params), tensors); err != nil {
+		return err
+	}
+	for _, p := range params {
+		p.Var.Value.CopyFrom(tensors[p.Name])
+	}
+	return nil
+}
+
+// LoadViT reads a timm or DINO ViT checkpoint (.safetensors or PyTorch .pth/.bin) and returns
+// the model with its weights. With cfg nil the geometry is inferred from the tensors' shapes
+// (see InferConfig); otherwise the checkpoint must fit *cfg. The checkpoint is returned too,
+// for its metadata (which tensors were ignored, where the state dict was found).
+func LoadViT(path string, cfg *Config) (*ViT, *weights.Checkpoint, error) {
+	ck, err := weights.Read(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := ck.TimmNames(); err != nil {
+		return nil, nil, err
+	}
+	c := Config{}
+	if cfg != nil {
+		c = *cfg
+	} else {
+		shapes := make(map[string][]int, len(ck.Tensors))
+		for name, t := range ck.Tensors {
+			shapes[name] = t.Shape()
+		}
+		if c, err = InferConfig(shapes); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return nil, nil, err
+	}
+	m := NewViT(c)
+	if err := Load(m.Parameters(), ck.Tensors); err != nil {
+		if me, ok := err.(*weights.MismatchError); ok {
+			me.Path = path
+		}
+		return nil, nil, err
+	}
+	return m, ck, nil
+}
