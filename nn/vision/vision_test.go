@@ -2,13 +2,13 @@ package vision
 
 import (
 	"fmt"
-
-	"github.com/semprox/semprox/tensor"
 	"image"
 	"math"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/semprox/semprox/tensor"
 )
 
 func load(t *testing.T, name string) *image.NRGBA {
