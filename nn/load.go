@@ -65,3 +65,23 @@ func LoadViT(path string, cfg *Config) (*ViT, *weights.Checkpoint, error) {
 	}
 	return m, ck, nil
 }
+
+// InferConfigFile infers the geometry of the ViT checkpoint at path (see InferConfig).
+func InferConfigFile(path string) (Config, error) {
+	ck, err := weights.Read(path)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := ck.TimmNames(); err != nil {
+		return Config{}, err
+	}
+	shapes := make(map[string][]int, len(ck.Tensors))
+	for name, t := range ck.Tensors {
+		shapes[name] = t.Shape()
+	}
+	c, err := InferConfig(shapes)
+	if err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
