@@ -18,17 +18,16 @@ func (tp *Tape) Attention(qkv *Var, heads int) *Var {
 	}
 	shape := kernels.AttentionShape{Batch: s[0], Tokens: s[1], Heads: heads, HeadDim: s[2] / (3 * heads)}
 	y := tp.result([]*Var{qkv}, s[0], s[1], s[2]/3)
-	lse := tp.scratch.Get(s[0] * heads * s[1])
-	kernels.AttentionForward(y.Value.Data(), lse.Data(), qkv.Value.Data(), shape)
-	if !y.requiresGrad {
-		tp.scratch.Put(lse)
-		return y
-	}
-	tp.record(y, func() {
+	lse := tp.temp(s[0] * heads * s[1])
+	kernels.AttentionForward(y.Value.Data(), lse.Value.Data(), qkv.Value.Data(), shape)
+	recorded := tp.record(y, func() {
 		tp.setGrad(qkv, func(dqkv []float32) {
-			kernels.AttentionBackward(dqkv, y.grad.Data(), y.Value.Data(), lse.Data(), qkv.Value.Data(), shape)
+			kernels.AttentionBackward(dqkv, y.grad.Data(), y.Value.Data(), lse.Value.Data(), qkv.Value.Data(), shape)
 		})
-	})
+	}, qkv, y, lse)
+	if !recorded {
+		tp.release(lse)
+	}
 	return y
 }
 

@@ -38,7 +38,7 @@ func (tp *Tape) Mul(a, b *Var) *Var {
 		if needs(b) {
 			addProduct(tp.gradOf(b).Data(), dy, ad)
 		}
-	})
+	}, when(needs(a), b), when(needs(b), a))
 	return y
 }
 
@@ -59,7 +59,7 @@ func addProduct(dst, a, b []float32) {
 
 // Sigmoid returns 1 / (1 + exp(-x)) element by element.
 func (tp *Tape) Sigmoid(x *Var) *Var {
-	return tp.unary(x, func(y, x []float32) {
+	return tp.unary(x, keepY, func(y, x []float32) {
 		for i, v := range x {
 			y[i] = float32(1 / (1 + math.Exp(-float64(v))))
 		}
@@ -72,7 +72,7 @@ func (tp *Tape) Sigmoid(x *Var) *Var {
 
 // Tanh returns tanh(x) element by element.
 func (tp *Tape) Tanh(x *Var) *Var {
-	return tp.unary(x, func(y, x []float32) {
+	return tp.unary(x, keepY, func(y, x []float32) {
 		for i, v := range x {
 			y[i] = float32(math.Tanh(float64(v)))
 		}
@@ -85,7 +85,7 @@ func (tp *Tape) Tanh(x *Var) *Var {
 
 // ReLU returns max(x, 0) element by element (the gradient at 0 is 0).
 func (tp *Tape) ReLU(x *Var) *Var {
-	return tp.unary(x, func(y, x []float32) {
+	return tp.unary(x, keepX, func(y, x []float32) {
 		for i, v := range x {
 			y[i] = max(v, 0)
 		}
@@ -104,15 +104,36 @@ func (tp *Tape) GELU(x *Var) *Var {
 	kernels.GELU(y.Value.Data(), x.Value.Data())
 	tp.record(y, func() {
 		tp.setGrad(x, func(dx []float32) { kernels.GELUBackward(dx, y.grad.Data(), x.Value.Data()) })
-	})
+	}, x)
 	return y
 }
 
-// unary runs an element-wise operation: forward fills y from x, backward adds to dx.
-func (tp *Tape) unary(x *Var, forward func(y, x []float32), backward func(dx, dy, x, y []float32)) *Var {
+// keep says which of its input and result an element-wise backward reads.
+type keep int
+
+const (
+	keepX keep = iota
+	keepY
+)
+
+// unary runs an element-wise operation: forward fills y from x, backward adds to dx and reads
+// only the kept one of x and y (the other is passed as nil).
+func (tp *Tape) unary(x *Var, k keep, forward func(y, x []float32), backward func(dx, dy, x, y []float32)) *Var {
 	y := tp.result([]*Var{x}, x.Shape()...)
 	forward(y.Value.Data(), x.Value.Data())
-	tp.record(y, func() { backward(tp.gradOf(x).Data(), y.grad.Data(), x.Value.Data(), y.Value.Data()) })
+	kept := x
+	if k == keepY {
+		kept = y
+	}
+	tp.record(y, func() {
+		var xd, yd []float32
+		if k == keepX {
+			xd = x.Value.Data()
+		} else {
+			yd = y.Value.Data()
+		}
+		backward(tp.gradOf(x).Data(), y.grad.Data(), xd, yd)
+	}, kept)
 	return y
 }
 

@@ -216,3 +216,45 @@ func TestShapeErrors(t *testing.T) {
 		})
 	}
 }
+
+// Free gives back what backward does not need at once and the rest after backward has used it;
+// Backward gives back the gradients of results.
+func TestFreeAndBackwardReleaseMemory(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 6))
+	x := Param(randomTensor(rng, 0, 4, 8))
+	w := Constant(randomTensor(rng, 0, 8, 8))
+	tp := NewTape()
+	inUse := func() int { return tp.Scratch().Stats().InUse }
+
+	h := tp.Linear(x, w, nil) // frozen weight: backward does not read x or h
+	g := tp.GELU(h)           // backward reads h
+	before := inUse()
+	tp.Free(h)
+	if inUse() != before {
+		t.Fatal("Free released a value that GELU's backward reads")
+	}
+	y := tp.Tanh(g) // backward reads y, not g
+	tp.Free(g)
+	if inUse() != before { // y came, g went
+		t.Fatalf("Free kept a value no backward step reads (%d in use, want %d)", inUse(), before)
+	}
+	loss := tp.Sum(y)
+	tp.Free(y)
+	tp.Backward(loss)
+	// Left: loss (not freed by the caller). Everything else went back during Backward.
+	if got := inUse(); got != 1 {
+		t.Errorf("%d scratch buffers in use after Backward, want 1 (the loss)", got)
+	}
+	if x.Grad() == nil {
+		t.Fatal("no gradient for x")
+	}
+
+	tp.Reset()
+	tp.SetNoGrad(true)
+	h = tp.Linear(x, w, nil)
+	g = tp.GELU(h)
+	tp.Free(h)
+	if got := inUse(); got != 1 {
+		t.Errorf("without recording, Free kept %d buffers, want 1 (g)", got)
+	}
+}

@@ -38,8 +38,16 @@ func (tp *Tape) Linear(x, w, b *Var) *Var {
 		if needs(b) {
 			addColumnSums(tp.gradOf(b).Data(), dy, out)
 		}
-	})
+	}, when(needs(w), x))
 	return y
+}
+
+// when is v if cond holds, else nil: a value an operation keeps only in some cases.
+func when(cond bool, v *Var) *Var {
+	if cond {
+		return v
+	}
+	return nil
 }
 
 // AddBias returns x + b with b repeated over x's leading dimensions: b's shape, leading 1s

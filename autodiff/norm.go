@@ -19,7 +19,8 @@ func (tp *Tape) LayerNorm(x, gamma, beta *Var, eps float32) *Var {
 	}
 	rows := x.Value.Len() / max(n, 1)
 	y := tp.result([]*Var{x, gamma, beta}, x.Shape()...)
-	mean, rstd := tp.scratch.Get(rows), tp.scratch.Get(rows)
+	meanVar, rstdVar := tp.temp(rows), tp.temp(rows)
+	mean, rstd := meanVar.Value, rstdVar.Value
 	kernels.LayerNorm(y.Value.Data(), mean.Data(), rstd.Data(), x.Value.Data(), gamma.Value.Data(), beta.Value.Data(), n, eps)
 	tp.record(y, func() {
 		dgamma, dbeta := tp.paramGradOrTemp(gamma), tp.paramGradOrTemp(beta)
@@ -33,7 +34,11 @@ func (tp *Tape) LayerNorm(x, gamma, beta *Var, eps float32) *Var {
 		tmp := tp.scratch.Get(x.Value.Len())
 		write(tmp.Data())
 		tp.scratch.Put(tmp)
-	})
+	}, x, meanVar, rstdVar)
+	if !y.requiresGrad {
+		tp.release(meanVar)
+		tp.release(rstdVar)
+	}
 	return y
 }
 
@@ -52,12 +57,15 @@ func (tp *Tape) L2Normalize(x *Var, eps float32) *Var {
 	n := lastDim(x)
 	rows := x.Value.Len() / max(n, 1)
 	y := tp.result([]*Var{x}, x.Shape()...)
-	norm := tp.scratch.Get(rows)
+	normVar := tp.temp(rows)
+	norm := normVar.Value
 	kernels.L2Normalize(y.Value.Data(), norm.Data(), x.Value.Data(), n, eps)
-	tp.record(y, func() {
+	if !tp.record(y, func() {
 		tp.setGrad(x, func(dx []float32) {
 			kernels.L2NormalizeBackward(dx, y.grad.Data(), y.Value.Data(), norm.Data(), n, eps)
 		})
-	})
+	}, y, normVar) {
+		tp.release(normVar)
+	}
 	return y
 }

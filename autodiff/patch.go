@@ -22,7 +22,8 @@ func (tp *Tape) PatchEmbed(img, w, b *Var) *Var {
 	}
 	g := patchGrid{batch: is[0], channels: is[1], height: is[2], width: is[3], size: ws[2]}
 	dim, rows, depth := ws[0], g.batch*g.patches(), g.depth()
-	cols := tp.scratch.Get(rows, depth)
+	colsVar := tp.temp(rows, depth)
+	cols := colsVar.Value
 	g.unroll(cols.Data(), img.Value.Data())
 	var ep kernels.Epilogue
 	if b != nil {
@@ -44,7 +45,10 @@ func (tp *Tape) PatchEmbed(img, w, b *Var) *Var {
 			g.fold(tp.gradOf(img).Data(), dcols.Data())
 			tp.scratch.Put(dcols)
 		}
-	})
+	}, when(needs(w), colsVar))
+	if !needs(w) || !y.requiresGrad {
+		tp.release(colsVar)
+	}
 	return y
 }
 

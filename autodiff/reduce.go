@@ -44,7 +44,8 @@ func (tp *Tape) LogSumExp(x *Var) *Var {
 	shape := x.Shape()
 	y := tp.result([]*Var{x}, shape[:max(len(shape)-1, 0)]...)
 	xd, yd := x.Value.Data(), y.Value.Data()
-	tmp := tp.scratch.Get(n).Data()
+	tmpVar := tp.temp(n)
+	tmp := tmpVar.Value.Data()
 	for r := range yd {
 		row := xd[r*n : (r+1)*n]
 		m := kernels.Max(row)
@@ -57,6 +58,6 @@ func (tp *Tape) LogSumExp(x *Var) *Var {
 			kernels.ExpSum(tmp, xd[r*n:(r+1)*n], yd[r])
 			kernels.Axpy(dy[r], tmp, dx[r*n:(r+1)*n])
 		}
-	})
+	}, x, y, tmpVar)
 	return y
 }

@@ -8,6 +8,11 @@ import (
 
 // Tape records operations for a backward pass. A Tape is used by one goroutine at a time
 // (the kernels it calls run in parallel on their own).
+//
+// Memory: results live in the tape's scratch pool. A result that backward needs is held until
+// the step that needs it has run; Free lets the forward code return the others as soon as it is
+// done with them, and Backward returns each held value and each gradient of a result as soon as
+// nothing later needs it. What is left goes back at Reset.
 type Tape struct {
 	scratch  *tensor.Scratch
 	backward []step
@@ -35,9 +40,31 @@ func (tp *Tape) Reset() {
 	tp.scratch.Reset()
 }
 
+// Free tells the tape that the forward computation will not read these results again. Each
+// one that no recorded backward step needs gives its storage back at once; the others go back
+// when their last backward step has run. Parameters, constants and views are left alone.
+func (tp *Tape) Free(vs ...*Var) {
+	for _, v := range vs {
+		if v != nil {
+			v.done = true
+			tp.release(v)
+		}
+	}
+}
+
+// release returns v's storage if v owns scratch storage that nothing needs any more.
+func (tp *Tape) release(v *Var) {
+	if v.owned && v.done && v.holds == 0 && v.Value.Len() > 0 {
+		tp.scratch.PutStorage(v.Value)
+	}
+}
+
 // Backward sets the gradient of loss, a scalar (one element) result recorded on this tape, to
 // 1 and propagates it back through every recorded operation, accumulating into the gradients
 // of the parameters that require one. It panics if loss is not a single element.
+//
+// The gradients of results (not parameters) are given back to the scratch pool as soon as the
+// operation that made the result has used them: read parameter gradients after Backward.
 func (tp *Tape) Backward(loss *Var) {
 	if loss.Value.Len() != 1 {
 		panic(fmt.Sprintf("autodiff: Backward: loss has shape %v, want a single element", loss.Value.Shape()))
@@ -47,8 +74,15 @@ func (tp *Tape) Backward(loss *Var) {
 	}
 	tp.gradOf(loss).Data()[0] += 1
 	for i := len(tp.backward) - 1; i >= 0; i-- {
-		if st := tp.backward[i]; st.out.grad != nil {
+		st := tp.backward[i]
+		if st.out.grad != nil {
 			st.fn()
+			tp.scratch.Put(st.out.grad)
+			st.out.grad = nil
+		}
+		for _, v := range st.kept {
+			v.holds--
+			tp.release(v)
 		}
 	}
 }
@@ -56,7 +90,7 @@ func (tp *Tape) Backward(loss *Var) {
 // result returns a new variable of the given shape, zeroed, that requires a gradient when
 // recording is on and any input does.
 func (tp *Tape) result(inputs []*Var, shape ...int) *Var {
-	out := &Var{Value: tp.scratch.Get(shape...)}
+	out := &Var{Value: tp.scratch.Get(shape...), owned: true}
 	if !tp.noGrad {
 		for _, in := range inputs {
 			if in != nil && in.requiresGrad {
@@ -68,18 +102,36 @@ func (tp *Tape) result(inputs []*Var, shape ...int) *Var {
 	return out
 }
 
-// step is a recorded operation: fn turns out's gradient into gradients of the inputs.
-type step struct {
-	out *Var
-	fn  func()
+// temp returns scratch storage that an operation keeps for its own backward step (a saved
+// statistic, an unrolled input); pass it to record among the kept values.
+func (tp *Tape) temp(shape ...int) *Var {
+	return &Var{Value: tp.scratch.Get(shape...), owned: true, done: true}
 }
 
-// record adds the backward function of an operation whose result is out, if out needs one.
-// Backward skips it when no gradient reached out.
-func (tp *Tape) record(out *Var, backward func()) {
-	if out.requiresGrad {
-		tp.backward = append(tp.backward, step{out, backward})
+// step is a recorded operation: fn turns out's gradient into gradients of the inputs, reading
+// the values in kept.
+type step struct {
+	out  *Var
+	fn   func()
+	kept []*Var
+}
+
+// record adds the backward function of an operation whose result is out, if out needs one,
+// with the values that function reads (nil entries are ignored): they are held until it has
+// run. Backward skips fn when no gradient reached out. It reports whether it recorded.
+func (tp *Tape) record(out *Var, backward func(), kept ...*Var) bool {
+	if !out.requiresGrad {
+		return false
 	}
+	var held []*Var
+	for _, v := range kept {
+		if v != nil && v.owned {
+			v.holds++
+			held = append(held, v)
+		}
+	}
+	tp.backward = append(tp.backward, step{out, backward, held})
+	return true
 }
 
 // gradOf returns v's gradient, allocating it zeroed on first use: from the scratch pool for a

@@ -123,10 +123,14 @@ func (tp *Tape) GatherRows(table *Var, idx []int) *Var {
 	return y
 }
 
-// Reshape returns x with a new shape of the same element count; the result shares x's values.
+// Reshape returns x with a new shape of the same element count; the result shares x's values,
+// which therefore stay allocated until Reset.
 func (tp *Tape) Reshape(x *Var, shape ...int) *Var {
 	v := x.Value.Reshape(shape...)
 	y := &Var{Value: v, requiresGrad: x.requiresGrad && !tp.noGrad}
+	if x.owned {
+		x.holds++ // y shares x's storage: keep it until Reset
+	}
 	tp.record(y, func() { accumulate(tp.gradOf(x).Data(), y.grad.Data()) })
 	return y
 }

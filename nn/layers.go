@@ -62,7 +62,12 @@ type MLP struct {
 
 // Forward maps x [..., D] through the hidden width and back to [..., D].
 func (m *MLP) Forward(tp *autodiff.Tape, x *autodiff.Var) *autodiff.Var {
-	return m.FC2.Forward(tp, tp.GELU(m.FC1.Forward(tp, x)))
+	h := m.FC1.Forward(tp, x)
+	g := tp.GELU(h)
+	tp.Free(h)
+	y := m.FC2.Forward(tp, g)
+	tp.Free(g)
+	return y
 }
 
 // Attention is multi-head self-attention: a qkv projection [3D, D] whose rows are q, k, v (each
@@ -74,7 +79,12 @@ type Attention struct {
 
 // Forward maps tokens x [B, N, D] to [B, N, D].
 func (a *Attention) Forward(tp *autodiff.Tape, x *autodiff.Var) *autodiff.Var {
-	return a.Proj.Forward(tp, tp.Attention(a.QKV.Forward(tp, x), a.Heads))
+	qkv := a.QKV.Forward(tp, x)
+	o := tp.Attention(qkv, a.Heads)
+	tp.Free(qkv)
+	y := a.Proj.Forward(tp, o)
+	tp.Free(o)
+	return y
 }
 
 // Block is a pre-norm transformer block: x += Attn(Norm1(x)); x += MLP(Norm2(x)).
@@ -86,9 +96,20 @@ type Block struct {
 }
 
 // Forward maps tokens x [B, N, D] to [B, N, D].
+// Intermediate results are freed as soon as the block is done with them (what backward needs
+// stays); x itself belongs to the caller.
 func (b *Block) Forward(tp *autodiff.Tape, x *autodiff.Var) *autodiff.Var {
-	x = tp.Add(x, b.Attn.Forward(tp, b.Norm1.Forward(tp, x)))
-	return tp.Add(x, b.MLP.Forward(tp, b.Norm2.Forward(tp, x)))
+	h := b.Norm1.Forward(tp, x)
+	a := b.Attn.Forward(tp, h)
+	tp.Free(h)
+	x1 := tp.Add(x, a)
+	tp.Free(a)
+	h = b.Norm2.Forward(tp, x1)
+	m := b.MLP.Forward(tp, h)
+	tp.Free(h)
+	y := tp.Add(x1, m)
+	tp.Free(m, x1)
+	return y
 }
 
 func (b *Block) parameters(prefix string, add func(string, *autodiff.Var)) {

@@ -102,20 +102,29 @@ type Prompts func(l int) *autodiff.Var
 // placed before the class token for that block only: their outputs are dropped after it
 // (VPT-deep).
 func (m *ViT) Forward(tp *autodiff.Tape, images *autodiff.Var, prompts Prompts) *autodiff.Var {
-	x := tp.PatchEmbed(images, m.PatchWeight, m.PatchBias)
-	x = tp.AddBias(tp.ConcatTokens(m.ClsToken, x), m.PosEmbed)
+	patches := tp.PatchEmbed(images, m.PatchWeight, m.PatchBias)
+	tokens := tp.ConcatTokens(m.ClsToken, patches)
+	tp.Free(patches)
+	x := tp.AddBias(tokens, m.PosEmbed)
+	tp.Free(tokens)
 	for l, blk := range m.Blocks {
 		var p *autodiff.Var
 		if prompts != nil {
 			p = prompts(l)
 		}
 		if p == nil || p.Value.Dim(1) == 0 {
-			x = blk.Forward(tp, x)
+			y := blk.Forward(tp, x)
+			tp.Free(x)
+			x = y
 			continue
 		}
 		n := p.Value.Dim(1)
-		x = blk.Forward(tp, tp.ConcatTokens(p, x))
-		x = tp.SliceTokens(x, n, x.Value.Dim(1))
+		in := tp.ConcatTokens(p, x)
+		tp.Free(x)
+		out := blk.Forward(tp, in)
+		tp.Free(in)
+		x = tp.SliceTokens(out, n, out.Value.Dim(1))
+		tp.Free(out)
 	}
 	return x
 }
@@ -125,6 +134,7 @@ func (m *ViT) Forward(tp *autodiff.Tape, images *autodiff.Var, prompts Prompts) 
 func (m *ViT) Embed(tp *autodiff.Tape, images *autodiff.Var, prompts Prompts) *autodiff.Var {
 	x := m.Forward(tp, images, prompts)
 	cls := tp.Reshape(tp.SliceTokens(x, 0, 1), x.Value.Dim(0), m.Dim)
+	tp.Free(x)
 	return m.Norm.Forward(tp, cls)
 }
 

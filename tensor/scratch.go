@@ -33,9 +33,10 @@ type Scratch struct {
 	free    [maxClassLog2 + 1][][]float32 // free buffers per size class, used as stacks
 	headers []*Tensor                     // recycled tensor headers, used as a stack
 
-	out   []scratchEntry        // handed out since the last Reset, in Get order (up to Put swaps)
-	index map[*float32]int      // first element of an out buffer -> its position in out
-	owned map[*float32]struct{} // first element of every buffer ever allocated
+	out      []scratchEntry        // handed out since the last Reset, in Get order (up to Put swaps)
+	detached []*Tensor             // headers whose storage PutStorage returned; recycled by Reset
+	index    map[*float32]int      // first element of an out buffer -> its position in out
+	owned    map[*float32]struct{} // first element of every buffer ever allocated
 
 	stats ScratchStats
 }
@@ -144,22 +145,42 @@ func (s *Scratch) Get(shape ...int) *Tensor {
 // Put panics if t is nil, if t's storage did not come from this pool, or if it has already
 // been returned by Put or Reset.
 func (s *Scratch) Put(t *Tensor) {
-	if t == nil {
-		panic("tensor: Scratch.Put: nil tensor")
-	}
-	if cap(t.data) == 0 {
-		panic("tensor: Scratch.Put: tensor storage does not start a buffer of this Scratch (foreign tensor, or an interior view)")
-	}
-	key := &t.data[:1][0]
-
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.release(s.take("Put", t))
+}
+
+// PutStorage returns t's storage to the pool like Put but leaves its header to the caller:
+// t keeps its shape and becomes empty (Len 0, no data), so code that still holds it can ask its
+// shape, and any read of its elements fails; returning it again panics. The header is recycled at the next Reset. The
+// same conditions as for Put apply.
+func (s *Scratch) PutStorage(t *Tensor) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.take("PutStorage", t)
+	shape := t.shape
+	s.release(e)
+	s.headers = s.headers[:len(s.headers)-1] // release pushed the header: keep it out
+	t.shape, t.data = shape, nil // not even a stale pointer: the buffer may be handed out again
+	s.detached = append(s.detached, t)
+}
+
+// take removes t's entry from the handed-out list, panicking (attributed to op) if t is nil,
+// foreign, an interior view or already returned. s.mu must be held.
+func (s *Scratch) take(op string, t *Tensor) scratchEntry {
+	if t == nil {
+		panic("tensor: Scratch." + op + ": nil tensor")
+	}
+	if cap(t.data) == 0 {
+		panic("tensor: Scratch." + op + ": tensor storage does not start a buffer of this Scratch (foreign tensor, or an interior view)")
+	}
+	key := &t.data[:1][0]
 	i, ok := s.index[key]
 	if !ok {
 		if _, known := s.owned[key]; known {
-			panic("tensor: Scratch.Put: tensor was already returned to this Scratch (double Put, or Put after Reset)")
+			panic("tensor: Scratch." + op + ": tensor was already returned to this Scratch (double Put, or Put after Reset)")
 		}
-		panic("tensor: Scratch.Put: tensor storage does not start a buffer of this Scratch (foreign tensor, or an interior view)")
+		panic("tensor: Scratch." + op + ": tensor storage does not start a buffer of this Scratch (foreign tensor, or an interior view)")
 	}
 	e := s.out[i]
 	last := len(s.out) - 1
@@ -170,7 +191,7 @@ func (s *Scratch) Put(t *Tensor) {
 	s.out[last] = scratchEntry{}
 	s.out = s.out[:last]
 	delete(s.index, key)
-	s.release(e)
+	return e
 }
 
 // Reset returns every buffer handed out since the previous Reset (and not already Put) to
@@ -188,6 +209,12 @@ func (s *Scratch) Reset() {
 	}
 	s.out = s.out[:0]
 	clear(s.index)
+	for i, h := range s.detached {
+		h.shape = h.shape[:0]
+		s.headers = append(s.headers, h)
+		s.detached[i] = nil
+	}
+	s.detached = s.detached[:0]
 }
 
 // release puts e's buffer and header back on the free stacks. s.mu must be held.

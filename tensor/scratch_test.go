@@ -296,3 +296,28 @@ func TestScratchConcurrent(t *testing.T) {
 		t.Fatalf("pool did not reuse buffers: %d allocations", st.Allocations)
 	}
 }
+
+func TestScratchPutStorage(t *testing.T) {
+	s := NewScratch()
+	pass := func() *Tensor {
+		a := s.Get(4, 8)
+		s.PutStorage(a)
+		if a.Len() != 0 || !slices.Equal(a.Shape(), []int{4, 8}) {
+			t.Fatalf("after PutStorage: len %d, shape %v; want 0 and [4 8]", a.Len(), a.Shape())
+		}
+		if b := s.Get(32); b.Len() != 32 { // reuses a's buffer
+			t.Fatalf("Get after PutStorage gave %d elements", b.Len())
+		}
+		return a
+	}
+	a := pass()
+	if msg, ok := panicMessage(func() { s.PutStorage(a) }); !ok || !strings.Contains(msg, "PutStorage") {
+		t.Fatalf("second PutStorage: panic %q", msg)
+	}
+	s.Reset()
+	before := s.Stats().Allocations
+	allocs := testing.AllocsPerRun(10, func() { pass(); s.Reset() })
+	if s.Stats().Allocations != before || allocs != 0 {
+		t.Errorf("a warm pass allocated %d buffers and %v objects", s.Stats().Allocations-before, allocs)
+	}
+}
