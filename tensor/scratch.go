@@ -161,7 +161,7 @@ func (s *Scratch) PutStorage(t *Tensor) {
 	shape := t.shape
 	s.release(e)
 	s.headers = s.headers[:len(s.headers)-1] // release pushed the header: keep it out
-	t.shape, t.data = shape, nil // not even a stale pointer: the buffer may be handed out again
+	t.shape, t.data = shape, nil             // not even a stale pointer: the buffer may be handed out again
 	s.detached = append(s.detached, t)
 }
 
