@@ -31,6 +31,12 @@ const parallelMin = 1 << 16
 // taskElems is the least number of elements in one pool task.
 const taskElems = 1 << 14
 
+// streamMin is the least output, in elements, that LayerNorm writes with non-temporal stores
+// (when the rows are aligned): an output that large does not stay in cache for the next kernel
+// anyway, and such stores skip reading each destination line before writing it, which costs
+// a third of the memory traffic of a streaming kernel.
+var streamMin = 1 << 22
+
 // vectorAsm holds the assembly of one SIMD path (see _asm/vector). Lengths and row counts are
 // positive and every pointer is valid for them.
 type vectorAsm struct {
@@ -48,6 +54,7 @@ type vectorAsm struct {
 	biasGELU          func(dst, bias *float32, n int)
 	biasGELUPre       func(dst, pre, bias *float32, n int)
 	layerNorm         func(y, mean, rstd, x, gamma, beta *float32, rows, cols int, eps float32)
+	layerNormNT       func(y, mean, rstd, x, gamma, beta *float32, rows, cols int, eps float32)
 	layerNormBackward func(dx, dgamma, dbeta, dy, x, mean, rstd, gamma *float32, rows, cols int)
 }
 
@@ -384,31 +391,38 @@ func LayerNorm(y, mean, rstd, x, gamma, beta []float32, cols int, eps float32) {
 	if rows == 0 {
 		return
 	}
+	stream := len(y) >= streamMin && IsAligned(y) && cols%(Alignment/4) == 0
 	if len(x) < parallelMin {
-		layerNormRows(y, mean, rstd, x, gamma, beta, cols, eps)
+		layerNormRows(y, mean, rstd, x, gamma, beta, cols, eps, stream)
 		return
 	}
 	j := getVecJob(layerNormBody)
 	j.dst, j.x, j.y, j.z = y, x, gamma, beta
-	j.mean, j.rstd, j.cols, j.s = mean, rstd, cols, eps
+	j.mean, j.rstd, j.cols, j.s, j.stream = mean, rstd, cols, eps, stream
 	j.run(rows, cols)
 }
 
 func layerNormBody(j *vecJob, lo, hi int) {
 	c := j.cols
-	layerNormRows(j.dst[lo*c:hi*c], j.mean[lo:hi], j.rstd[lo:hi], j.x[lo*c:hi*c], j.y, j.z, c, j.s)
+	layerNormRows(j.dst[lo*c:hi*c], j.mean[lo:hi], j.rstd[lo:hi], j.x[lo*c:hi*c], j.y, j.z, c, j.s, j.stream)
 }
 
-func layerNormRows(y, mean, rstd, x, gamma, beta []float32, cols int, eps float32) {
+// layerNormRows normalizes the rows of x; with stream, y is written with non-temporal stores
+// (y is then aligned and cols a multiple of Alignment/4, so every row is aligned).
+func layerNormRows(y, mean, rstd, x, gamma, beta []float32, cols int, eps float32, stream bool) {
 	k := vectorAsmFor(active)
 	if k == nil || cols > asmMaxCols {
 		layerNormGo(y, mean, rstd, x, gamma, beta, cols, eps)
 		return
 	}
+	fn := k.layerNorm
+	if stream {
+		fn = k.layerNormNT
+	}
 	step := max(1, asmBlock/cols)
 	for r := 0; r < len(mean); r += step {
 		n := min(step, len(mean)-r)
-		k.layerNorm(&y[r*cols], &mean[r], &rstd[r], &x[r*cols], &gamma[0], &beta[0], n, cols, eps)
+		fn(&y[r*cols], &mean[r], &rstd[r], &x[r*cols], &gamma[0], &beta[0], n, cols, eps)
 	}
 }
 
@@ -559,6 +573,7 @@ type vecJob struct {
 	mean, rstd   []float32
 	s            float32
 	cols         int
+	stream       bool
 	partial      []float32 // per-block partial sums (LayerNormBackward)
 	task         func(worker, task int)
 }

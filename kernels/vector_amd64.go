@@ -10,14 +10,14 @@ var (
 		sum: sumAVX512, dot: dotAVX512, max: maxAVX512,
 		exp: expAVX512, expSum: expSumAVX512,
 		gelu: geluAVX512, geluBackward: geluBackwardAVX512, biasGELU: biasGELUAVX512, biasGELUPre: biasGELUPreAVX512,
-		layerNorm: layerNormAVX512, layerNormBackward: layerNormBackwardAVX512,
+		layerNorm: layerNormAVX512, layerNormNT: layerNormNTAVX512, layerNormBackward: layerNormBackwardAVX512,
 	}
 	vectorAVX2 = vectorAsm{
 		add: addAVX2, scale: scaleAVX2, axpy: axpyAVX2, addScaledMul: addScaledMulAVX2,
 		sum: sumAVX2, dot: dotAVX2, max: maxAVX2,
 		exp: expAVX2, expSum: expSumAVX2,
 		gelu: geluAVX2, geluBackward: geluBackwardAVX2, biasGELU: biasGELUAVX2, biasGELUPre: biasGELUPreAVX2,
-		layerNorm: layerNormAVX2, layerNormBackward: layerNormBackwardAVX2,
+		layerNorm: layerNormAVX2, layerNormNT: layerNormNTAVX2, layerNormBackward: layerNormBackwardAVX2,
 	}
 )
 

@@ -2089,7 +2089,7 @@ biasGELUPre_done:
 	RET
 
 // func layerNormAVX512(y *float32, mean *float32, rstd *float32, x *float32, gamma *float32, beta *float32, rows int, cols int, eps float32)
-// Requires: AVX, AVX512DQ, AVX512F, AVX512VL
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VL, MMX+
 TEXT ·layerNormAVX512(SB), NOSPLIT, $0-68
 	MOVQ       y+0(FP), AX
 	MOVQ       mean+8(FP), CX
@@ -2220,31 +2220,36 @@ var_done:
 	VDIVSS        X2, X3, X3
 	VMOVSS        X3, (DX)
 	VBROADCASTSS  X3, Z2
+	LEAQ          (BX)(R10*1), R13
 	MOVQ          R9, R11
 	XORQ          R12, R12
 	CMPQ          R11, $0x00000040
-	JB            norm_single
+	JB            layerNormNorm_single
 
-norm_unrolled:
+layerNormNorm_unrolled:
 	VMOVUPS     (BX)(R12*1), Z3
+	PREFETCHT0  (R13)(R12*1)
 	VSUBPS      Z1, Z3, Z3
 	VMULPS      Z2, Z3, Z3
 	VMOVUPS     (SI)(R12*1), Z4
 	VFMADD213PS (DI)(R12*1), Z4, Z3
 	VMOVUPS     Z3, (AX)(R12*1)
 	VMOVUPS     64(BX)(R12*1), Z3
+	PREFETCHT0  64(R13)(R12*1)
 	VSUBPS      Z1, Z3, Z3
 	VMULPS      Z2, Z3, Z3
 	VMOVUPS     64(SI)(R12*1), Z4
 	VFMADD213PS 64(DI)(R12*1), Z4, Z3
 	VMOVUPS     Z3, 64(AX)(R12*1)
 	VMOVUPS     128(BX)(R12*1), Z3
+	PREFETCHT0  128(R13)(R12*1)
 	VSUBPS      Z1, Z3, Z3
 	VMULPS      Z2, Z3, Z3
 	VMOVUPS     128(SI)(R12*1), Z4
 	VFMADD213PS 128(DI)(R12*1), Z4, Z3
 	VMOVUPS     Z3, 128(AX)(R12*1)
 	VMOVUPS     192(BX)(R12*1), Z3
+	PREFETCHT0  192(R13)(R12*1)
 	VSUBPS      Z1, Z3, Z3
 	VMULPS      Z2, Z3, Z3
 	VMOVUPS     192(SI)(R12*1), Z4
@@ -2253,12 +2258,13 @@ norm_unrolled:
 	ADDQ        $0x00000100, R12
 	SUBQ        $0x00000040, R11
 	CMPQ        R11, $0x00000040
-	JAE         norm_unrolled
+	JAE         layerNormNorm_unrolled
 
-norm_single:
+layerNormNorm_single:
 	CMPQ        R11, $0x00000010
-	JB          norm_tail
+	JB          layerNormNorm_tail
 	VMOVUPS     (BX)(R12*1), Z3
+	PREFETCHT0  (R13)(R12*1)
 	VSUBPS      Z1, Z3, Z3
 	VMULPS      Z2, Z3, Z3
 	VMOVUPS     (SI)(R12*1), Z4
@@ -2266,11 +2272,11 @@ norm_single:
 	VMOVUPS     Z3, (AX)(R12*1)
 	ADDQ        $0x00000040, R12
 	SUBQ        $0x00000010, R11
-	JMP         norm_single
+	JMP         layerNormNorm_single
 
-norm_tail:
+layerNormNorm_tail:
 	TESTQ        R11, R11
-	JZ           norm_done
+	JZ           layerNormNorm_done
 	VPBROADCASTD R11, Z3
 	VPCMPGTD     vec_iota<>+0(SB), Z3, K1
 	VMOVUPS.Z    (BX)(R12*1), K1, Z3
@@ -2281,13 +2287,223 @@ norm_tail:
 	VFMADD213PS  Z2, Z1, Z3
 	VMOVUPS      Z3, K1, (AX)(R12*1)
 
-norm_done:
+layerNormNorm_done:
 	ADDQ R10, BX
 	ADDQ R10, AX
 	ADDQ $0x04, CX
 	ADDQ $0x04, DX
 	DECQ R8
 	JNZ  row
+	VZEROUPPER
+	RET
+
+// func layerNormNTAVX512(y *float32, mean *float32, rstd *float32, x *float32, gamma *float32, beta *float32, rows int, cols int, eps float32)
+// Requires: AVX, AVX512DQ, AVX512F, AVX512VL, MMX+
+TEXT ·layerNormNTAVX512(SB), NOSPLIT, $0-68
+	MOVQ       y+0(FP), AX
+	MOVQ       mean+8(FP), CX
+	MOVQ       rstd+16(FP), DX
+	MOVQ       x+24(FP), BX
+	MOVQ       gamma+32(FP), SI
+	MOVQ       beta+40(FP), DI
+	MOVQ       rows+48(FP), R8
+	MOVQ       cols+56(FP), R9
+	MOVQ       R9, R10
+	SHLQ       $0x02, R10
+	VCVTSI2SSQ R9, X0, X0
+
+row:
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	VXORPS Z4, Z4, Z4
+	MOVQ   R9, R11
+	XORQ   R12, R12
+	CMPQ   R11, $0x00000040
+	JB     mean_single
+
+mean_unrolled:
+	VADDPS (BX)(R12*1), Z1, Z1
+	VADDPS 64(BX)(R12*1), Z2, Z2
+	VADDPS 128(BX)(R12*1), Z3, Z3
+	VADDPS 192(BX)(R12*1), Z4, Z4
+	ADDQ   $0x00000100, R12
+	SUBQ   $0x00000040, R11
+	CMPQ   R11, $0x00000040
+	JAE    mean_unrolled
+
+mean_single:
+	CMPQ   R11, $0x00000010
+	JB     mean_tail
+	VADDPS (BX)(R12*1), Z1, Z1
+	ADDQ   $0x00000040, R12
+	SUBQ   $0x00000010, R11
+	JMP    mean_single
+
+mean_tail:
+	TESTQ        R11, R11
+	JZ           mean_done
+	VPBROADCASTD R11, Z5
+	VPCMPGTD     vec_iota<>+0(SB), Z5, K1
+	VMOVUPS.Z    (BX)(R12*1), K1, Z5
+	VADDPS       Z5, Z1, Z1
+
+mean_done:
+	VADDPS        Z3, Z1, Z1
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z2, Z1, Z1
+	VEXTRACTF32X8 $0x01, Z1, Y2
+	VADDPS        Y2, Y1, Y2
+	VEXTRACTF32X4 $0x01, Y2, X1
+	VADDPS        X1, X2, X1
+	VPERMILPS     $0x4e, X1, X2
+	VADDPS        X2, X1, X1
+	VPERMILPS     $0xb1, X1, X2
+	VADDPS        X2, X1, X1
+	VDIVSS        X0, X1, X1
+	VMOVSS        X1, (CX)
+	VBROADCASTSS  X1, Z1
+	VXORPS        Z2, Z2, Z2
+	VXORPS        Z3, Z3, Z3
+	VXORPS        Z4, Z4, Z4
+	VXORPS        Z5, Z5, Z5
+	MOVQ          R9, R11
+	XORQ          R12, R12
+	CMPQ          R11, $0x00000040
+	JB            var_single
+
+var_unrolled:
+	VMOVUPS     (BX)(R12*1), Z6
+	VSUBPS      Z1, Z6, Z6
+	VFMADD231PS Z6, Z6, Z2
+	VMOVUPS     64(BX)(R12*1), Z6
+	VSUBPS      Z1, Z6, Z6
+	VFMADD231PS Z6, Z6, Z3
+	VMOVUPS     128(BX)(R12*1), Z6
+	VSUBPS      Z1, Z6, Z6
+	VFMADD231PS Z6, Z6, Z4
+	VMOVUPS     192(BX)(R12*1), Z6
+	VSUBPS      Z1, Z6, Z6
+	VFMADD231PS Z6, Z6, Z5
+	ADDQ        $0x00000100, R12
+	SUBQ        $0x00000040, R11
+	CMPQ        R11, $0x00000040
+	JAE         var_unrolled
+
+var_single:
+	CMPQ        R11, $0x00000010
+	JB          var_tail
+	VMOVUPS     (BX)(R12*1), Z6
+	VSUBPS      Z1, Z6, Z6
+	VFMADD231PS Z6, Z6, Z2
+	ADDQ        $0x00000040, R12
+	SUBQ        $0x00000010, R11
+	JMP         var_single
+
+var_tail:
+	TESTQ        R11, R11
+	JZ           var_done
+	VPBROADCASTD R11, Z6
+	VPCMPGTD     vec_iota<>+0(SB), Z6, K1
+	VMOVUPS.Z    (BX)(R12*1), K1, Z6
+	VSUBPS       Z1, Z6, Z6
+	VMOVAPS.Z    Z6, K1, Z6
+	VFMADD231PS  Z6, Z6, Z2
+
+var_done:
+	VADDPS        Z4, Z2, Z2
+	VADDPS        Z5, Z3, Z3
+	VADDPS        Z3, Z2, Z2
+	VEXTRACTF32X8 $0x01, Z2, Y3
+	VADDPS        Y3, Y2, Y3
+	VEXTRACTF32X4 $0x01, Y3, X2
+	VADDPS        X2, X3, X2
+	VPERMILPS     $0x4e, X2, X3
+	VADDPS        X3, X2, X2
+	VPERMILPS     $0xb1, X2, X3
+	VADDPS        X3, X2, X2
+	VDIVSS        X0, X2, X2
+	VADDSS        eps+64(FP), X2, X2
+	VSQRTSS       X2, X2, X2
+	VMOVSS        vec_one<>+0(SB), X3
+	VDIVSS        X2, X3, X3
+	VMOVSS        X3, (DX)
+	VBROADCASTSS  X3, Z2
+	LEAQ          (BX)(R10*1), R13
+	MOVQ          R9, R11
+	XORQ          R12, R12
+	CMPQ          R11, $0x00000040
+	JB            layerNormNTNorm_single
+
+layerNormNTNorm_unrolled:
+	VMOVUPS     (BX)(R12*1), Z3
+	PREFETCHT0  (R13)(R12*1)
+	VSUBPS      Z1, Z3, Z3
+	VMULPS      Z2, Z3, Z3
+	VMOVUPS     (SI)(R12*1), Z4
+	VFMADD213PS (DI)(R12*1), Z4, Z3
+	VMOVNTPS    Z3, (AX)(R12*1)
+	VMOVUPS     64(BX)(R12*1), Z3
+	PREFETCHT0  64(R13)(R12*1)
+	VSUBPS      Z1, Z3, Z3
+	VMULPS      Z2, Z3, Z3
+	VMOVUPS     64(SI)(R12*1), Z4
+	VFMADD213PS 64(DI)(R12*1), Z4, Z3
+	VMOVNTPS    Z3, 64(AX)(R12*1)
+	VMOVUPS     128(BX)(R12*1), Z3
+	PREFETCHT0  128(R13)(R12*1)
+	VSUBPS      Z1, Z3, Z3
+	VMULPS      Z2, Z3, Z3
+	VMOVUPS     128(SI)(R12*1), Z4
+	VFMADD213PS 128(DI)(R12*1), Z4, Z3
+	VMOVNTPS    Z3, 128(AX)(R12*1)
+	VMOVUPS     192(BX)(R12*1), Z3
+	PREFETCHT0  192(R13)(R12*1)
+	VSUBPS      Z1, Z3, Z3
+	VMULPS      Z2, Z3, Z3
+	VMOVUPS     192(SI)(R12*1), Z4
+	VFMADD213PS 192(DI)(R12*1), Z4, Z3
+	VMOVNTPS    Z3, 192(AX)(R12*1)
+	ADDQ        $0x00000100, R12
+	SUBQ        $0x00000040, R11
+	CMPQ        R11, $0x00000040
+	JAE         layerNormNTNorm_unrolled
+
+layerNormNTNorm_single:
+	CMPQ        R11, $0x00000010
+	JB          layerNormNTNorm_tail
+	VMOVUPS     (BX)(R12*1), Z3
+	PREFETCHT0  (R13)(R12*1)
+	VSUBPS      Z1, Z3, Z3
+	VMULPS      Z2, Z3, Z3
+	VMOVUPS     (SI)(R12*1), Z4
+	VFMADD213PS (DI)(R12*1), Z4, Z3
+	VMOVNTPS    Z3, (AX)(R12*1)
+	ADDQ        $0x00000040, R12
+	SUBQ        $0x00000010, R11
+	JMP         layerNormNTNorm_single
+
+layerNormNTNorm_tail:
+	TESTQ        R11, R11
+	JZ           layerNormNTNorm_done
+	VPBROADCASTD R11, Z3
+	VPCMPGTD     vec_iota<>+0(SB), Z3, K1
+	VMOVUPS.Z    (BX)(R12*1), K1, Z3
+	VSUBPS       Z1, Z3, Z3
+	VMULPS       Z2, Z3, Z3
+	VMOVUPS.Z    (SI)(R12*1), K1, Z1
+	VMOVUPS.Z    (DI)(R12*1), K1, Z2
+	VFMADD213PS  Z2, Z1, Z3
+	VMOVUPS      Z3, K1, (AX)(R12*1)
+
+layerNormNTNorm_done:
+	ADDQ R10, BX
+	ADDQ R10, AX
+	ADDQ $0x04, CX
+	ADDQ $0x04, DX
+	DECQ R8
+	JNZ  row
+	SFENCE
 	VZEROUPPER
 	RET
 
@@ -3622,7 +3838,7 @@ biasGELUPre_done:
 	RET
 
 // func layerNormAVX2(y *float32, mean *float32, rstd *float32, x *float32, gamma *float32, beta *float32, rows int, cols int, eps float32)
-// Requires: AVX, AVX2, FMA3
+// Requires: AVX, AVX2, FMA3, MMX+
 TEXT ·layerNormAVX2(SB), NOSPLIT, $0-68
 	MOVQ       y+0(FP), AX
 	MOVQ       mean+8(FP), CX
@@ -3751,13 +3967,15 @@ var_done:
 	VDIVSS       X3, X2, X2
 	VMOVSS       X2, (DX)
 	VBROADCASTSS X2, Y2
+	LEAQ         (BX)(R10*1), R13
 	MOVQ         R9, R11
 	XORQ         R12, R12
 	CMPQ         R11, $0x00000020
-	JB           norm_single
+	JB           layerNormNorm_single
 
-norm_unrolled:
+layerNormNorm_unrolled:
 	VMOVUPS     (BX)(R12*1), Y3
+	PREFETCHT0  (R13)(R12*1)
 	VSUBPS      Y1, Y3, Y3
 	VMULPS      Y2, Y3, Y3
 	VMOVUPS     (SI)(R12*1), Y4
@@ -3770,6 +3988,7 @@ norm_unrolled:
 	VFMADD213PS 32(DI)(R12*1), Y4, Y3
 	VMOVUPS     Y3, 32(AX)(R12*1)
 	VMOVUPS     64(BX)(R12*1), Y3
+	PREFETCHT0  64(R13)(R12*1)
 	VSUBPS      Y1, Y3, Y3
 	VMULPS      Y2, Y3, Y3
 	VMOVUPS     64(SI)(R12*1), Y4
@@ -3784,12 +4003,13 @@ norm_unrolled:
 	ADDQ        $0x00000080, R12
 	SUBQ        $0x00000020, R11
 	CMPQ        R11, $0x00000020
-	JAE         norm_unrolled
+	JAE         layerNormNorm_unrolled
 
-norm_single:
+layerNormNorm_single:
 	CMPQ        R11, $0x00000008
-	JB          norm_tail
+	JB          layerNormNorm_tail
 	VMOVUPS     (BX)(R12*1), Y3
+	PREFETCHT0  (R13)(R12*1)
 	VSUBPS      Y1, Y3, Y3
 	VMULPS      Y2, Y3, Y3
 	VMOVUPS     (SI)(R12*1), Y4
@@ -3797,11 +4017,11 @@ norm_single:
 	VMOVUPS     Y3, (AX)(R12*1)
 	ADDQ        $0x00000020, R12
 	SUBQ        $0x00000008, R11
-	JMP         norm_single
+	JMP         layerNormNorm_single
 
-norm_tail:
+layerNormNorm_tail:
 	TESTQ        R11, R11
-	JZ           norm_done
+	JZ           layerNormNorm_done
 	VMOVD        R11, X3
 	VPBROADCASTD X3, Y3
 	VPCMPGTD     vec_iota<>+0(SB), Y3, Y3
@@ -3813,13 +4033,220 @@ norm_tail:
 	VFMADD213PS  Y2, Y1, Y4
 	VMASKMOVPS   Y4, Y3, (AX)(R12*1)
 
-norm_done:
+layerNormNorm_done:
 	ADDQ R10, BX
 	ADDQ R10, AX
 	ADDQ $0x04, CX
 	ADDQ $0x04, DX
 	DECQ R8
 	JNZ  row
+	VZEROUPPER
+	RET
+
+// func layerNormNTAVX2(y *float32, mean *float32, rstd *float32, x *float32, gamma *float32, beta *float32, rows int, cols int, eps float32)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·layerNormNTAVX2(SB), NOSPLIT, $0-68
+	MOVQ       y+0(FP), AX
+	MOVQ       mean+8(FP), CX
+	MOVQ       rstd+16(FP), DX
+	MOVQ       x+24(FP), BX
+	MOVQ       gamma+32(FP), SI
+	MOVQ       beta+40(FP), DI
+	MOVQ       rows+48(FP), R8
+	MOVQ       cols+56(FP), R9
+	MOVQ       R9, R10
+	SHLQ       $0x02, R10
+	VCVTSI2SSQ R9, X0, X0
+
+row:
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	MOVQ   R9, R11
+	XORQ   R12, R12
+	CMPQ   R11, $0x00000020
+	JB     mean_single
+
+mean_unrolled:
+	VADDPS (BX)(R12*1), Y1, Y1
+	VADDPS 32(BX)(R12*1), Y2, Y2
+	VADDPS 64(BX)(R12*1), Y3, Y3
+	VADDPS 96(BX)(R12*1), Y4, Y4
+	ADDQ   $0x00000080, R12
+	SUBQ   $0x00000020, R11
+	CMPQ   R11, $0x00000020
+	JAE    mean_unrolled
+
+mean_single:
+	CMPQ   R11, $0x00000008
+	JB     mean_tail
+	VADDPS (BX)(R12*1), Y1, Y1
+	ADDQ   $0x00000020, R12
+	SUBQ   $0x00000008, R11
+	JMP    mean_single
+
+mean_tail:
+	TESTQ        R11, R11
+	JZ           mean_done
+	VMOVD        R11, X5
+	VPBROADCASTD X5, Y5
+	VPCMPGTD     vec_iota<>+0(SB), Y5, Y5
+	VMASKMOVPS   (BX)(R12*1), Y5, Y5
+	VADDPS       Y5, Y1, Y1
+
+mean_done:
+	VADDPS       Y3, Y1, Y1
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y2, Y1, Y1
+	VEXTRACTF128 $0x01, Y1, X2
+	VADDPS       X2, X1, X2
+	VPERMILPS    $0x4e, X2, X1
+	VADDPS       X1, X2, X2
+	VPERMILPS    $0xb1, X2, X1
+	VADDPS       X1, X2, X2
+	VDIVSS       X0, X2, X2
+	VMOVSS       X2, (CX)
+	VBROADCASTSS X2, Y1
+	VXORPS       Y2, Y2, Y2
+	VXORPS       Y3, Y3, Y3
+	VXORPS       Y4, Y4, Y4
+	VXORPS       Y5, Y5, Y5
+	MOVQ         R9, R11
+	XORQ         R12, R12
+	CMPQ         R11, $0x00000020
+	JB           var_single
+
+var_unrolled:
+	VMOVUPS     (BX)(R12*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD231PS Y6, Y6, Y2
+	VMOVUPS     32(BX)(R12*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD231PS Y6, Y6, Y3
+	VMOVUPS     64(BX)(R12*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD231PS Y6, Y6, Y4
+	VMOVUPS     96(BX)(R12*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD231PS Y6, Y6, Y5
+	ADDQ        $0x00000080, R12
+	SUBQ        $0x00000020, R11
+	CMPQ        R11, $0x00000020
+	JAE         var_unrolled
+
+var_single:
+	CMPQ        R11, $0x00000008
+	JB          var_tail
+	VMOVUPS     (BX)(R12*1), Y6
+	VSUBPS      Y1, Y6, Y6
+	VFMADD231PS Y6, Y6, Y2
+	ADDQ        $0x00000020, R12
+	SUBQ        $0x00000008, R11
+	JMP         var_single
+
+var_tail:
+	TESTQ        R11, R11
+	JZ           var_done
+	VMOVD        R11, X6
+	VPBROADCASTD X6, Y6
+	VPCMPGTD     vec_iota<>+0(SB), Y6, Y6
+	VMASKMOVPS   (BX)(R12*1), Y6, Y7
+	VSUBPS       Y1, Y7, Y7
+	VANDPS       Y6, Y7, Y7
+	VFMADD231PS  Y7, Y7, Y2
+
+var_done:
+	VADDPS       Y4, Y2, Y2
+	VADDPS       Y5, Y3, Y3
+	VADDPS       Y3, Y2, Y2
+	VEXTRACTF128 $0x01, Y2, X3
+	VADDPS       X3, X2, X3
+	VPERMILPS    $0x4e, X3, X2
+	VADDPS       X2, X3, X3
+	VPERMILPS    $0xb1, X3, X2
+	VADDPS       X2, X3, X3
+	VDIVSS       X0, X3, X3
+	VADDSS       eps+64(FP), X3, X3
+	VSQRTSS      X3, X3, X3
+	VMOVSS       vec_one<>+0(SB), X2
+	VDIVSS       X3, X2, X2
+	VMOVSS       X2, (DX)
+	VBROADCASTSS X2, Y2
+	LEAQ         (BX)(R10*1), R13
+	MOVQ         R9, R11
+	XORQ         R12, R12
+	CMPQ         R11, $0x00000020
+	JB           layerNormNTNorm_single
+
+layerNormNTNorm_unrolled:
+	VMOVUPS     (BX)(R12*1), Y3
+	PREFETCHT0  (R13)(R12*1)
+	VSUBPS      Y1, Y3, Y3
+	VMULPS      Y2, Y3, Y3
+	VMOVUPS     (SI)(R12*1), Y4
+	VFMADD213PS (DI)(R12*1), Y4, Y3
+	VMOVNTPS    Y3, (AX)(R12*1)
+	VMOVUPS     32(BX)(R12*1), Y3
+	VSUBPS      Y1, Y3, Y3
+	VMULPS      Y2, Y3, Y3
+	VMOVUPS     32(SI)(R12*1), Y4
+	VFMADD213PS 32(DI)(R12*1), Y4, Y3
+	VMOVNTPS    Y3, 32(AX)(R12*1)
+	VMOVUPS     64(BX)(R12*1), Y3
+	PREFETCHT0  64(R13)(R12*1)
+	VSUBPS      Y1, Y3, Y3
+	VMULPS      Y2, Y3, Y3
+	VMOVUPS     64(SI)(R12*1), Y4
+	VFMADD213PS 64(DI)(R12*1), Y4, Y3
+	VMOVNTPS    Y3, 64(AX)(R12*1)
+	VMOVUPS     96(BX)(R12*1), Y3
+	VSUBPS      Y1, Y3, Y3
+	VMULPS      Y2, Y3, Y3
+	VMOVUPS     96(SI)(R12*1), Y4
+	VFMADD213PS 96(DI)(R12*1), Y4, Y3
+	VMOVNTPS    Y3, 96(AX)(R12*1)
+	ADDQ        $0x00000080, R12
+	SUBQ        $0x00000020, R11
+	CMPQ        R11, $0x00000020
+	JAE         layerNormNTNorm_unrolled
+
+layerNormNTNorm_single:
+	CMPQ        R11, $0x00000008
+	JB          layerNormNTNorm_tail
+	VMOVUPS     (BX)(R12*1), Y3
+	PREFETCHT0  (R13)(R12*1)
+	VSUBPS      Y1, Y3, Y3
+	VMULPS      Y2, Y3, Y3
+	VMOVUPS     (SI)(R12*1), Y4
+	VFMADD213PS (DI)(R12*1), Y4, Y3
+	VMOVNTPS    Y3, (AX)(R12*1)
+	ADDQ        $0x00000020, R12
+	SUBQ        $0x00000008, R11
+	JMP         layerNormNTNorm_single
+
+layerNormNTNorm_tail:
+	TESTQ        R11, R11
+	JZ           layerNormNTNorm_done
+	VMOVD        R11, X3
+	VPBROADCASTD X3, Y3
+	VPCMPGTD     vec_iota<>+0(SB), Y3, Y3
+	VMASKMOVPS   (BX)(R12*1), Y3, Y4
+	VSUBPS       Y1, Y4, Y4
+	VMULPS       Y2, Y4, Y4
+	VMASKMOVPS   (SI)(R12*1), Y3, Y1
+	VMASKMOVPS   (DI)(R12*1), Y3, Y2
+	VFMADD213PS  Y2, Y1, Y4
+	VMASKMOVPS   Y4, Y3, (AX)(R12*1)
+
+layerNormNTNorm_done:
+	ADDQ R10, BX
+	ADDQ R10, AX
+	ADDQ $0x04, CX
+	ADDQ $0x04, DX
+	DECQ R8
+	JNZ  row
+	SFENCE
 	VZEROUPPER
 	RET
 

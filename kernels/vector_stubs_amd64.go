@@ -46,6 +46,9 @@ func biasGELUPreAVX512(dst *float32, pre *float32, bias *float32, n int)
 // layerNormAVX512 normalizes rows rows of cols elements (rows, cols > 0): mean, then the biased variance from the deviations, rstd = 1/sqrt(var+eps), y = (x-mean)*rstd*gamma + beta.
 func layerNormAVX512(y *float32, mean *float32, rstd *float32, x *float32, gamma *float32, beta *float32, rows int, cols int, eps float32)
 
+// layerNormNTAVX512 is layerNorm writing y with non-temporal stores, which skip the cache: y must be aligned to a vector and cols a multiple of its lanes.
+func layerNormNTAVX512(y *float32, mean *float32, rstd *float32, x *float32, gamma *float32, beta *float32, rows int, cols int, eps float32)
+
 // layerNormBackwardAVX512 is the gradient of layerNorm for rows rows of cols elements (rows, cols > 0): with xhat = (x-mean)*rstd and g = dy*gamma, dx = rstd*(g - mean(g) - xhat*mean(g*xhat)); dgamma += dy*xhat and dbeta += dy, summed over the rows in order.
 func layerNormBackwardAVX512(dx *float32, dgamma *float32, dbeta *float32, dy *float32, x *float32, mean *float32, rstd *float32, gamma *float32, rows int, cols int)
 
@@ -90,6 +93,9 @@ func biasGELUPreAVX2(dst *float32, pre *float32, bias *float32, n int)
 
 // layerNormAVX2 normalizes rows rows of cols elements (rows, cols > 0): mean, then the biased variance from the deviations, rstd = 1/sqrt(var+eps), y = (x-mean)*rstd*gamma + beta.
 func layerNormAVX2(y *float32, mean *float32, rstd *float32, x *float32, gamma *float32, beta *float32, rows int, cols int, eps float32)
+
+// layerNormNTAVX2 is layerNorm writing y with non-temporal stores, which skip the cache: y must be aligned to a vector and cols a multiple of its lanes.
+func layerNormNTAVX2(y *float32, mean *float32, rstd *float32, x *float32, gamma *float32, beta *float32, rows int, cols int, eps float32)
 
 // layerNormBackwardAVX2 is the gradient of layerNorm for rows rows of cols elements (rows, cols > 0): with xhat = (x-mean)*rstd and g = dy*gamma, dx = rstd*(g - mean(g) - xhat*mean(g*xhat)); dgamma += dy*xhat and dbeta += dy, summed over the rows in order.
 func layerNormBackwardAVX2(dx *float32, dgamma *float32, dbeta *float32, dy *float32, x *float32, mean *float32, rstd *float32, gamma *float32, rows int, cols int)

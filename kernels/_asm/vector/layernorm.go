@@ -50,9 +50,14 @@ func rowSetup() (rows, cols, rowBytes Register, colsF VecVirtual) {
 	return rows, cols, rowBytes, colsF
 }
 
-func layerNormKernel(w width) {
-	textf(w, "layerNorm", "func(y, mean, rstd, x, gamma, beta *float32, rows, cols int, eps float32)",
-		"normalizes rows rows of cols elements (rows, cols > 0): mean, then the biased variance from the deviations, rstd = 1/sqrt(var+eps), y = (x-mean)*rstd*gamma + beta.")
+// layerNormKernel emits layerNorm, or with nt layerNormNT, which writes y with non-temporal
+// stores (y and every row must then start on a vector boundary).
+func layerNormKernel(w width, nt bool) {
+	name, doc := "layerNorm", "normalizes rows rows of cols elements (rows, cols > 0): mean, then the biased variance from the deviations, rstd = 1/sqrt(var+eps), y = (x-mean)*rstd*gamma + beta."
+	if nt {
+		name, doc = "layerNormNT", "is layerNorm writing y with non-temporal stores, which skip the cache: y must be aligned to a vector and cols a multiple of its lanes."
+	}
+	textf(w, name, "func(y, mean, rstd, x, gamma, beta *float32, rows, cols int, eps float32)", doc)
 	p := pointers("y", "mean", "rstd", "x", "gamma", "beta")
 	y, mean, rstd, x, gamma, beta := p[0], p[1], p[2], p[3], p[4], p[5]
 	rows, cols, rowBytes, colsF := rowSetup()
@@ -80,16 +85,29 @@ func layerNormKernel(w width) {
 		VMOVSS(r, Mem{Base: rstd})
 		rv := broadcast(w, r)
 
+		next := GP64()
+		LEAQ(Mem{Base: x, Index: rowBytes, Scale: 1}, next)
 		MOVQ(cols, count)
-		w.vectorLoop("norm", count, off, reduceUnroll, func(it iter) {
+		w.vectorLoop(name+"Norm", count, off, reduceUnroll, func(it iter) {
 			d := it.load(x)
+			if it.m == nil && (w.zmm || it.v%2 == 0) {
+				// Fetch the next row while this one is finished from L1.
+				PREFETCHT0(it.at(next))
+			}
 			VSUBPS(mv, d, d)
 			VMULPS(rv, d, d)
 			g := it.load(gamma)
 			VFMADD213PS(it.src(beta), g, d) // d = gamma*d + beta
-			it.store(d, y)
+			if nt && it.m == nil {
+				VMOVNTPS(d, it.at(y))
+			} else {
+				it.store(d, y)
+			}
 		})
 	})
+	if nt {
+		SFENCE() // order the non-temporal stores before whatever follows
+	}
 	finish()
 }
 

@@ -62,7 +62,8 @@ func main() {
 		geluBackwardKernel(w)
 		biasGELUKernel(w, false)
 		biasGELUKernel(w, true)
-		layerNormKernel(w)
+		layerNormKernel(w, false)
+		layerNormKernel(w, true)
 		layerNormBackwardKernel(w)
 	}
 	Generate()
