@@ -13,9 +13,9 @@ import (
 // slices are fine. Row-wise functions take cols, the row length: x holds len(x)/cols rows one
 // after another, and len(x) must be a multiple of cols (cols may be 0 only when x is empty).
 // An output may be the very same slice as an input where the doc says so, but must not overlap
-// an input any other way. Element-wise and row-wise calls of at least parallelMin elements split
-// into contiguous chunks over the shared worker pool (see SetThreads); the results do not depend
-// on the number of threads. Nothing allocates once warm.
+// an input any other way. Element-wise and row-wise calls of 64K elements or more (parallelMin)
+// split into contiguous chunks over the shared worker pool (see SetThreads); the results do not
+// depend on the number of threads. Nothing allocates once warm.
 
 // asmBlock is the most elements one assembly call handles: assembly is not preempted, so a
 // call must stay short (16K elements take a few µs to a few tens of µs).
@@ -211,8 +211,9 @@ func Max(x []float32) float32 {
 	return m
 }
 
-// Exp sets dst[i] = e^x[i], within 2 ulp; e^x is +Inf for x > 88.73, and subnormal, then 0,
-// below -87.34. x and dst have the same length; dst may be x.
+// Exp sets dst[i] = e^x[i] within 1 ulp (0.9 ulp at most over every float32 in [-87, 88]);
+// e^x is +Inf above 88.72, subnormal below -87.34 (within one subnormal step) and 0 below
+// -103.97; e^NaN is NaN. x and dst have the same length; dst may be x.
 func Exp(dst, x []float32) {
 	checkLen("Exp", "x", len(x), "dst", len(dst))
 	if len(dst) < parallelMin {
@@ -263,8 +264,10 @@ func expSumSerial(dst, x []float32, shift float32) float32 {
 }
 
 // GELU sets dst[i] = x[i] Phi(x[i]) = 0.5 x[i] (1 + erf(x[i]/sqrt2)), the exact GELU (not the
-// tanh approximation), within 2e-7 of the exact value or correctly rounded; GELU(+Inf) = +Inf,
-// GELU(-Inf) = 0. x and dst have the same length; dst may be x.
+// tanh approximation). Over every float32 in [-10, 10] the result is within 2.4e-7 of the
+// exact value, and within 2e-7 or correctly rounded for all but 7 inputs (in [4.02, 4.46], one
+// ulp off by less than 1e-11); beyond, it is within one ulp. GELU(+Inf) = +Inf,
+// GELU(-Inf) = 0, GELU(NaN) = NaN. x and dst have the same length; dst may be x.
 func GELU(dst, x []float32) {
 	checkLen("GELU", "x", len(x), "dst", len(dst))
 	if len(dst) < parallelMin {
@@ -292,7 +295,8 @@ func geluSerial(dst, x []float32) {
 }
 
 // GELUBackward sets dx[i] = dy[i] * GELU'(x[i]), where GELU'(x) = Phi(x) + x phi(x) and x is
-// the input of GELU. dx, dy and x have the same length; dx may be dy or x.
+// the input of GELU; GELU' is within 2.3e-7 of the exact value (every float32 in [-10, 10]).
+// dx, dy and x have the same length; dx may be dy or x.
 func GELUBackward(dx, dy, x []float32) {
 	checkLen("GELUBackward", "dy", len(dy), "dx", len(dx))
 	checkLen("GELUBackward", "x", len(x), "dx", len(dx))

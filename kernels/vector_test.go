@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"flag"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -457,4 +458,74 @@ func TestVectorBadLengths(t *testing.T) {
 	LayerNormBackward(nil, a[:3], a[:3], nil, nil, nil, nil, a[:3], 3)
 	L2Normalize(nil, nil, nil, 4, 1e-12)
 	L2NormalizeBackward(nil, nil, nil, nil, 4, 1e-12)
+}
+
+var exhaustive = flag.Bool("exhaustive", false, "check exp and GELU on every float32 of their ranges (minutes)")
+
+// forEachFloat32 calls f with blocks of every float32 in [lo, hi] (lo <= 0 <= hi).
+func forEachFloat32(lo, hi float32, f func(xs []float32)) {
+	block := make([]float32, 0, 1<<20)
+	emit := func(x float32) {
+		block = append(block, x)
+		if len(block) == cap(block) {
+			f(block)
+			block = block[:0]
+		}
+	}
+	for b := math.Float32bits(lo); b > 0x80000000; b-- {
+		emit(math.Float32frombits(b))
+	}
+	for b := uint32(0); math.Float32frombits(b) <= hi; b++ {
+		emit(math.Float32frombits(b))
+	}
+	f(block)
+}
+
+// TestExhaustive checks exp on every float32 in [-87, 88] and GELU and GELU' on every float32
+// in [-10, 10], on every path. Run it with go test -run Exhaustive -exhaustive -timeout 1h.
+func TestExhaustive(t *testing.T) {
+	if !*exhaustive {
+		t.Skip("run with -exhaustive")
+	}
+	forEachSIMD(t, func(t *testing.T) {
+		worst, count := 0.0, 0
+		out := make([]float32, 1<<20)
+		forEachFloat32(-87, 88, func(xs []float32) {
+			Exp(out[:len(xs)], xs)
+			for i, x := range xs {
+				worst = max(worst, ulpErr(out[i], math.Exp(float64(x))))
+			}
+			count += len(xs)
+		})
+		t.Logf("exp: %d inputs, max error %.3f ulp", count, worst)
+		if worst > 2 {
+			t.Errorf("exp: max error %.3f ulp", worst)
+		}
+
+		var worstGELU, worstGrad float64
+		var missed []float32
+		grad, ones := make([]float32, 1<<20), make([]float32, 1<<20)
+		for i := range ones {
+			ones[i] = 1
+		}
+		count = 0
+		forEachFloat32(-10, 10, func(xs []float32) {
+			GELU(out[:len(xs)], xs)
+			GELUBackward(grad[:len(xs)], ones[:len(xs)], xs)
+			for i, x := range xs {
+				want := gelu64(float64(x))
+				worstGELU = max(worstGELU, math.Abs(float64(out[i])-want))
+				if !geluOK(out[i], want) {
+					missed = append(missed, x)
+				}
+				worstGrad = max(worstGrad, math.Abs(float64(grad[i])-geluGrad64(float64(x))))
+			}
+			count += len(xs)
+		})
+		t.Logf("GELU: %d inputs, max |error| %.4g; %d neither within 2e-7 nor correctly rounded: %v", count, worstGELU, len(missed), missed)
+		t.Logf("GELU': max |error| %.4g", worstGrad)
+		if worstGELU > 2.4e-7 || len(missed) > 10 || worstGrad > geluGradTol {
+			t.Errorf("GELU: max |error| %.4g, %d missed; GELU': max |error| %.4g", worstGELU, len(missed), worstGrad)
+		}
+	})
 }
