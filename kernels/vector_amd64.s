@@ -1009,7 +1009,6 @@ TEXT ·expAVX512(SB), NOSPLIT, $0-24
 	VMOVUPS vec_exp3<>+0(SB), Z9
 	VMOVUPS vec_exp2<>+0(SB), Z10
 	VMOVUPS vec_exp1<>+0(SB), Z11
-	VMOVUPS vec_expBias<>+0(SB), Z12
 	XORQ    BX, BX
 	CMPQ    DX, $0x00000020
 	JB      exp_single
@@ -1122,7 +1121,6 @@ TEXT ·expSumAVX512(SB), NOSPLIT, $0-36
 	VMOVUPS      vec_exp3<>+0(SB), Z12
 	VMOVUPS      vec_exp2<>+0(SB), Z13
 	VMOVUPS      vec_exp1<>+0(SB), Z14
-	VMOVUPS      vec_expBias<>+0(SB), Z15
 	XORQ         BX, BX
 	CMPQ         DX, $0x00000020
 	JB           expSum_single

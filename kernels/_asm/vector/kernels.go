@@ -36,10 +36,16 @@ func broadcastParam(w width, name string) VecVirtual {
 }
 
 // hoistBudget hoists as many of names, in order, as leave live registers for the loop body and
-// a spare.
+// a spare. AVX-512 scales by VSCALEFPS and never needs expBias.
 func (w width) hoistBudget(live int, names ...string) *constPool {
-	n := max(0, min(len(names), w.regs-live-2))
-	return w.hoist(names[:n]...)
+	var used []string
+	for _, n := range names {
+		if !(w.zmm && n == "expBias") {
+			used = append(used, n)
+		}
+	}
+	n := max(0, min(len(used), w.regs-live-2))
+	return w.hoist(used[:n]...)
 }
 
 // pointers loads the pointer arguments.
