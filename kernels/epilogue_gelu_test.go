@@ -39,14 +39,14 @@ func checkBiasGELU(t *testing.T, g *gemmCase, c []float32, ep *BiasGELU) {
 				pre += float64(g.beta) * float64(g.c0[idx])
 				mag += math.Abs(float64(g.beta) * float64(g.c0[idx]))
 			}
-			preTol := 2*float64(g.k+4)*u*2*mag + u*math.Abs(pre) + 1e-30
+			preTol := 2*float64(g.k+4)*roundoff*2*mag + roundoff*math.Abs(pre) + 1e-30
 			if ep.Pre != nil {
 				if got := float64(ep.Pre[i*ld+j]); !(math.Abs(got-pre) <= preTol) {
 					t.Fatalf("%v: Pre[%d,%d] = %v, want %v (tol %.3g)", g, i, j, got, pre, preTol)
 				}
 			}
 			want := gelu64(pre)
-			tol := 1.13*preTol + max(2.4e-7, 2*u*math.Abs(want))
+			tol := 1.13*preTol + max(2.4e-7, 2*roundoff*math.Abs(want))
 			if got := float64(c[idx]); !(math.Abs(got-want) <= tol) {
 				t.Fatalf("%v: C[%d,%d] = %v, want GELU(%v) = %v (tol %.3g)", g, i, j, got, pre, want, tol)
 			}

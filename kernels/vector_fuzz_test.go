@@ -51,7 +51,7 @@ func eachPathMatchesGo(t *testing.T, name string, x []float32, kernel, goVersion
 // 2 ulp of float64 exp where the result is normal, within a subnormal step below, and the
 // limits beyond.
 func FuzzExp(f *testing.F) {
-	f.Add(bytesOf(0, 1, -1, 88.72, -87.3, -100, 89, -105, inf32, ninf32, nan32))
+	f.Add(bytesOf(0, 1, -1, 88.72, -87.3, -100, 89, -105, posInf32, negInf32, nanF32))
 	f.Add(bytesOf(1e-40, -1e-40, 3.5, -20.25, 60, 70, 80))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		x := floatsOf(data)
@@ -72,7 +72,7 @@ func FuzzExp(f *testing.F) {
 					t.Fatalf("exp(%v) = %g, want %g", v, got[i], want)
 				}
 			default:
-				if e := ulpErr(got[i], want); e > 2 {
+				if e := ulpErr32(got[i], want); e > 2 {
 					t.Fatalf("exp(%v) = %v, want %v (%.2f ulp)", v, got[i], want, e)
 				}
 			}
@@ -83,7 +83,7 @@ func FuzzExp(f *testing.F) {
 // FuzzGELU checks GELU and GELU' on arbitrary bit patterns: every path gives the Go version's
 // bits, and both are close to float64.
 func FuzzGELU(f *testing.F) {
-	f.Add(bytesOf(0, 1, -1, 4.0616813, -0.75, 10, -10, 20, -20, inf32, ninf32, nan32))
+	f.Add(bytesOf(0, 1, -1, 4.0616813, -0.75, 10, -10, 20, -20, posInf32, negInf32, nanF32))
 	f.Add(bytesOf(1e-40, -1e-40, 3.5, -5.25, 1e20, -1e20))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		x := floatsOf(data)
@@ -98,7 +98,7 @@ func FuzzGELU(f *testing.F) {
 			want := gelu64(float64(v))
 			// 2.4e-7: half the float32 spacing in [4, 8); a handful of inputs in [4, 4.07] miss
 			// the correctly rounded result by that much (see TestGELUExhaustive).
-			if tol := max(2.4e-7, u*math.Abs(want)); !(math.Abs(float64(got[i])-want) <= tol) && float64(got[i]) != want && !(v != v && got[i] != got[i]) {
+			if tol := max(2.4e-7, roundoff*math.Abs(want)); !(math.Abs(float64(got[i])-want) <= tol) && float64(got[i]) != want && !(v != v && got[i] != got[i]) {
 				t.Fatalf("GELU(%v) = %v, want %v", v, got[i], want)
 			}
 			if d := geluGrad64(float64(v)); !(math.Abs(float64(grad[i])-d) <= geluGradTol) && float64(grad[i]) != d && !(v != v && grad[i] != grad[i]) {
@@ -121,7 +121,7 @@ func FuzzLayerNorm(f *testing.F) {
 		for i := range x {
 			x[i] *= scale
 		}
-		dy := randomVec(rng, len(x), normal(1))
+		dy := vecOf(rng, len(x), normalDist(1))
 		saved := ActiveSIMD()
 		defer SetSIMD(saved)
 		for _, s := range supportedSIMDs() {

@@ -16,9 +16,9 @@ type vectorCall struct {
 // element-wise ones).
 func vectorCalls(rng *rand.Rand, rows, cols int) []vectorCall {
 	n := rows * cols
-	x, y := randomVec(rng, n, normal(2)), randomVec(rng, n, normal(1))
-	gamma, beta := randomVec(rng, cols, uniform(0.5, 1.5)), randomVec(rng, cols, normal(0.2))
-	dg0, db0 := randomVec(rng, cols, normal(1)), randomVec(rng, cols, normal(1))
+	x, y := vecOf(rng, n, normalDist(2)), vecOf(rng, n, normalDist(1))
+	gamma, beta := vecOf(rng, cols, uniformDist(0.5, 1.5)), vecOf(rng, cols, normalDist(0.2))
+	dg0, db0 := vecOf(rng, cols, normalDist(1)), vecOf(rng, cols, normalDist(1))
 	out := func(k int) [][]float32 {
 		o := make([][]float32, k)
 		for i := range o {
@@ -106,8 +106,8 @@ func TestVectorWarmCallsAllocateNothing(t *testing.T) {
 	for _, sh := range [][2]int{{3, 100}, {300, 301}} {
 		rows, cols := sh[0], sh[1]
 		n := rows * cols
-		x, y, z := randomVec(rng, n, normal(1)), make([]float32, n), make([]float32, n)
-		g, b := randomVec(rng, cols, normal(1)), randomVec(rng, cols, normal(1))
+		x, y, z := vecOf(rng, n, normalDist(1)), make([]float32, n), make([]float32, n)
+		g, b := vecOf(rng, cols, normalDist(1)), vecOf(rng, cols, normalDist(1))
 		dg, db := make([]float32, cols), make([]float32, cols)
 		mean, rstd := make([]float32, rows), make([]float32, rows)
 		calls := map[string]func(){

@@ -11,13 +11,13 @@ import (
 // 16 lanes) and the unrolled passes, and a few larger ones.
 var vectorSizes = []int{0, 1, 2, 3, 7, 15, 16, 17, 31, 33, 63, 65, 127, 129, 383, 385, 1000}
 
-// u is the unit roundoff of float32.
-const u = 1.0 / (1 << 24)
+// roundoff is the unit roundoff of float32.
+const roundoff = 1.0 / (1 << 24)
 
 var (
-	nan32  = float32(math.NaN())
-	inf32  = float32(math.Inf(1))
-	ninf32 = float32(math.Inf(-1))
+	nanF32   = float32(math.NaN())
+	posInf32 = float32(math.Inf(1))
+	negInf32 = float32(math.Inf(-1))
 )
 
 // randomSizes returns vectorSizes and n random lengths below limit.
@@ -57,8 +57,8 @@ func (g guarded) check(t *testing.T, what string) {
 	}
 }
 
-// randomVec returns n values drawn from dist.
-func randomVec(rng *rand.Rand, n int, dist func(*rand.Rand) float32) []float32 {
+// vecOf returns n values drawn from dist.
+func vecOf(rng *rand.Rand, n int, dist func(*rand.Rand) float32) []float32 {
 	s := make([]float32, n)
 	for i := range s {
 		s[i] = dist(rng)
@@ -66,17 +66,17 @@ func randomVec(rng *rand.Rand, n int, dist func(*rand.Rand) float32) []float32 {
 	return s
 }
 
-func normal(scale float64) func(*rand.Rand) float32 {
+func normalDist(scale float64) func(*rand.Rand) float32 {
 	return func(rng *rand.Rand) float32 { return float32(rng.NormFloat64() * scale) }
 }
 
-func uniform(lo, hi float64) func(*rand.Rand) float32 {
+func uniformDist(lo, hi float64) func(*rand.Rand) float32 {
 	return func(rng *rand.Rand) float32 { return float32(lo + (hi-lo)*rng.Float64()) }
 }
 
 // ulp is the spacing of float32 values at the float32 nearest y (the subnormal spacing for
 // zero and subnormals).
-func ulp(y float64) float64 {
+func ulp32(y float64) float64 {
 	f := math.Abs(float64(float32(y)))
 	if math.IsInf(f, 0) {
 		return math.Ldexp(1, 104)
@@ -88,15 +88,15 @@ func ulp(y float64) float64 {
 	return math.Ldexp(1, e-127-23)
 }
 
-// ulpErr is |got - want| in ulps of want.
-func ulpErr(got float32, want float64) float64 {
+// ulpErr32 is |got - want| in ulps of want.
+func ulpErr32(got float32, want float64) float64 {
 	if math.IsInf(want, 0) || math.IsNaN(want) || math.IsInf(float64(got), 0) || math.IsNaN(float64(got)) {
 		if float64(got) == want || (math.IsNaN(want) && got != got) {
 			return 0
 		}
 		return math.Inf(1)
 	}
-	return math.Abs(float64(got)-want) / ulp(want)
+	return math.Abs(float64(got)-want) / ulp32(want)
 }
 
 // gelu64 is the exact GELU in float64.
@@ -133,8 +133,8 @@ func sameBits(a, b float32) bool {
 	return math.Float32bits(a) == math.Float32bits(b) || (a != a && b != b)
 }
 
-// sum64 returns the float64 sum of f(i) for i < n and the sum of |f(i)|.
-func sum64(n int, f func(i int) float64) (sum, mag float64) {
+// sumAndMag64 returns the float64 sum of f(i) for i < n and the sum of |f(i)|.
+func sumAndMag64(n int, f func(i int) float64) (sum, mag float64) {
 	for i := range n {
 		v := f(i)
 		sum += v
@@ -146,10 +146,10 @@ func sum64(n int, f func(i int) float64) (sum, mag float64) {
 // sumTol bounds the error of a float32 sum of n terms of total magnitude mag, summed as the
 // kernels do (at least four partial sums, each block of asmBlock added at the end).
 func sumTol(n int, mag float64) float64 {
-	return float64(n/4+n/asmBlock+16) * u * mag
+	return float64(n/4+n/asmBlock+16) * roundoff * mag
 }
 
-func checkClose(t *testing.T, what string, got, want, tol float64) {
+func checkNear(t *testing.T, what string, got, want, tol float64) {
 	t.Helper()
 	if !(math.Abs(got-want) <= tol) && !(math.IsNaN(got) && math.IsNaN(want)) && got != want {
 		t.Errorf("%s = %v, want %v (tol %.3g)", what, got, want, tol)

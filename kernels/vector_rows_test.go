@@ -19,7 +19,7 @@ func rowShapes(rng *rand.Rand) [][2]int {
 	return append(shapes, [2]int{0, 7})
 }
 
-func softmax64(x []float32) []float64 {
+func softmaxRow64(x []float32) []float64 {
 	m := math.Inf(-1)
 	for _, v := range x {
 		m = max(m, float64(v))
@@ -40,10 +40,10 @@ func TestSoftmax(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 8))
 	for _, sh := range rowShapes(rng) {
 		rows, cols := sh[0], sh[1]
-		x := randomVec(rng, rows*cols, normal(5))
+		x := vecOf(rng, rows*cols, normalDist(5))
 		for i := range x {
 			if rng.IntN(10) == 0 {
-				x[i] = ninf32 // masked out
+				x[i] = negInf32 // masked out
 			}
 		}
 		for r := range rows {
@@ -54,10 +54,10 @@ func TestSoftmax(t *testing.T) {
 			Softmax(dst.s(), x, cols)
 			dst.check(t, "Softmax")
 			for r := range rows {
-				want := softmax64(x[r*cols : (r+1)*cols])
-				tol := float64(cols/4+32) * u
+				want := softmaxRow64(x[r*cols : (r+1)*cols])
+				tol := float64(cols/4+32) * roundoff
 				for j, w := range want {
-					checkClose(t, "Softmax", float64(dst.s()[r*cols+j]), w, tol*w+1e-45)
+					checkNear(t, "Softmax", float64(dst.s()[r*cols+j]), w, tol*w+1e-45)
 				}
 			}
 			y := append([]float32(nil), x...)
@@ -71,7 +71,7 @@ func TestSoftmax(t *testing.T) {
 	}
 	forEachSIMD(t, func(t *testing.T) {
 		dst := make([]float32, 4)
-		Softmax(dst, []float32{ninf32, ninf32, 3, nan32}, 2)
+		Softmax(dst, []float32{negInf32, negInf32, 3, nanF32}, 2)
 		if dst[0] == dst[0] || dst[2] == dst[2] {
 			t.Errorf("Softmax of an all -Inf row and a row with NaN = %v, want NaN", dst)
 		}
@@ -109,30 +109,30 @@ func layerNorm64(x, gamma, beta []float32, cols int, eps float32) (y, mean, rstd
 // layerNormCase draws a LayerNorm input: rows of cols values, some rows far from zero, with
 // gamma and beta near 1 and 0.
 func layerNormCase(rng *rand.Rand, rows, cols int) (x, gamma, beta []float32) {
-	x = randomVec(rng, rows*cols, normal(1))
+	x = vecOf(rng, rows*cols, normalDist(1))
 	for r := range rows {
 		offset, scale := float32(rng.NormFloat64()*4), float32(math.Exp(rng.NormFloat64()))
 		for j := range cols {
 			x[r*cols+j] = offset + scale*x[r*cols+j]
 		}
 	}
-	gamma = randomVec(rng, cols, uniform(0.5, 1.5))
-	beta = randomVec(rng, cols, normal(0.3))
+	gamma = vecOf(rng, cols, uniformDist(0.5, 1.5))
+	beta = vecOf(rng, cols, normalDist(0.3))
 	return x, gamma, beta
 }
 
 func checkLayerNorm(t *testing.T, rows, cols int, x, gamma, beta []float32, eps float32, y, mean, rstd []float32) {
 	t.Helper()
 	y64, mean64, rstd64 := layerNorm64(x, gamma, beta, cols, eps)
-	tol := float64(cols/4+32) * u
+	tol := float64(cols/4+32) * roundoff
 	for r := range rows {
 		var absDev float64
 		for j := range cols {
 			absDev += math.Abs(float64(x[r*cols+j]) - mean64[r])
 		}
 		meanTol := tol * (math.Abs(mean64[r]) + absDev/float64(cols))
-		checkClose(t, "mean", float64(mean[r]), mean64[r], meanTol)
-		checkClose(t, "rstd", float64(rstd[r]), rstd64[r], 2*tol*rstd64[r])
+		checkNear(t, "mean", float64(mean[r]), mean64[r], meanTol)
+		checkNear(t, "rstd", float64(rstd[r]), rstd64[r], 2*tol*rstd64[r])
 		for j := range cols {
 			i := r*cols + j
 			xhat := (float64(x[i]) - mean64[r]) * rstd64[r]
@@ -176,7 +176,7 @@ func TestLayerNorm(t *testing.T) {
 		x := []float32{3, 3, 3, 3, 3}
 		y, mean, rstd := make([]float32, 5), make([]float32, 1), make([]float32, 1)
 		LayerNorm(y, mean, rstd, x, []float32{1, 2, 3, 4, 5}, []float32{5, 4, 3, 2, 1}, 5, 1e-5)
-		if mean[0] != 3 || y[0] != 5 || y[4] != 1 || ulpErr(rstd[0], 1/math.Sqrt(float64(float32(1e-5)))) > 1 {
+		if mean[0] != 3 || y[0] != 5 || y[4] != 1 || ulpErr32(rstd[0], 1/math.Sqrt(float64(float32(1e-5)))) > 1 {
 			t.Errorf("LayerNorm of a constant row: y %v mean %v rstd %v", y, mean, rstd)
 		}
 	})
@@ -212,7 +212,7 @@ func layerNormBackward64(dy, x, mean, rstd, gamma []float32, cols int) (dx, dgam
 func checkLayerNormBackward(t *testing.T, rows, cols int, dy, x, mean, rstd, gamma, dgamma0, dbeta0, dx, dgamma, dbeta []float32) {
 	t.Helper()
 	dx64, dg64, db64 := layerNormBackward64(dy, x, mean, rstd, gamma, cols)
-	tol := float64(cols/4+32) * u
+	tol := float64(cols/4+32) * roundoff
 	for r := range rows {
 		var mag1, mag2 float64
 		for j := range cols {
@@ -242,9 +242,9 @@ func checkLayerNormBackward(t *testing.T, rows, cols int, dy, x, mean, rstd, gam
 			mg += math.Abs(float64(dy[i]) * xh)
 			mb += math.Abs(float64(dy[i]))
 		}
-		colTol := float64(rows+maxLayerNormBlocks+8) * 2 * u
-		checkClose(t, "dgamma", float64(dgamma[j]), float64(dgamma0[j])+dg64[j], colTol*(mg+math.Abs(float64(dgamma0[j]))))
-		checkClose(t, "dbeta", float64(dbeta[j]), float64(dbeta0[j])+db64[j], colTol*(mb+math.Abs(float64(dbeta0[j]))))
+		colTol := float64(rows+maxLayerNormBlocks+8) * 2 * roundoff
+		checkNear(t, "dgamma", float64(dgamma[j]), float64(dgamma0[j])+dg64[j], colTol*(mg+math.Abs(float64(dgamma0[j]))))
+		checkNear(t, "dbeta", float64(dbeta[j]), float64(dbeta0[j])+db64[j], colTol*(mb+math.Abs(float64(dbeta0[j]))))
 	}
 }
 
@@ -256,8 +256,8 @@ func TestLayerNormBackward(t *testing.T) {
 		x, gamma, beta := layerNormCase(rng, rows, cols)
 		y, mean, rstd := make([]float32, len(x)), make([]float32, rows), make([]float32, rows)
 		LayerNorm(y, mean, rstd, x, gamma, beta, cols, 1e-5)
-		dy := randomVec(rng, len(x), normal(1))
-		dgamma0, dbeta0 := randomVec(rng, cols, normal(1)), randomVec(rng, cols, normal(1))
+		dy := vecOf(rng, len(x), normalDist(1))
+		dgamma0, dbeta0 := vecOf(rng, cols, normalDist(1)), vecOf(rng, cols, normalDist(1))
 		forEachSIMD(t, func(t *testing.T) {
 			dx := newGuarded(len(x))
 			dgamma, dbeta := newGuarded(cols), newGuarded(cols)
@@ -298,7 +298,7 @@ func TestLayerNormFiniteDifferences(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 11))
 	const rows, cols = 3, 5
 	x, gamma, beta := layerNormCase(rng, rows, cols)
-	dy := randomVec(rng, rows*cols, normal(1))
+	dy := vecOf(rng, rows*cols, normalDist(1))
 	loss := func(x, gamma, beta []float32) float64 {
 		y, _, _ := layerNorm64(x, gamma, beta, cols, 1e-5)
 		var l float64
@@ -324,11 +324,11 @@ func TestLayerNormFiniteDifferences(t *testing.T) {
 		dx, dgamma, dbeta := make([]float32, rows*cols), make([]float32, cols), make([]float32, cols)
 		LayerNormBackward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, cols)
 		for i := range x {
-			checkClose(t, "dx", float64(dx[i]), numeric(x, i), 1e-4*(1+math.Abs(float64(dx[i]))))
+			checkNear(t, "dx", float64(dx[i]), numeric(x, i), 1e-4*(1+math.Abs(float64(dx[i]))))
 		}
 		for j := range cols {
-			checkClose(t, "dgamma", float64(dgamma[j]), numeric(gamma, j), 1e-4*(1+math.Abs(float64(dgamma[j]))))
-			checkClose(t, "dbeta", float64(dbeta[j]), numeric(beta, j), 1e-4*(1+math.Abs(float64(dbeta[j]))))
+			checkNear(t, "dgamma", float64(dgamma[j]), numeric(gamma, j), 1e-4*(1+math.Abs(float64(dgamma[j]))))
+			checkNear(t, "dbeta", float64(dbeta[j]), numeric(beta, j), 1e-4*(1+math.Abs(float64(dbeta[j]))))
 		}
 	})
 }
@@ -354,7 +354,7 @@ func TestL2Normalize(t *testing.T) {
 	rng := rand.New(rand.NewPCG(12, 12))
 	for _, sh := range rowShapes(rng) {
 		rows, cols := sh[0], sh[1]
-		x := randomVec(rng, rows*cols, normal(2))
+		x := vecOf(rng, rows*cols, normalDist(2))
 		if rows > 1 {
 			clear(x[:cols]) // a zero row: norm 0, y = 0
 			for j := range cols {
@@ -368,12 +368,12 @@ func TestL2Normalize(t *testing.T) {
 			y.check(t, "y")
 			norm.check(t, "norm")
 			y64, norm64 := l2Normalize64(x, cols, eps)
-			tol := float64(cols/4+32) * u
+			tol := float64(cols/4+32) * roundoff
 			for r := range rows {
-				checkClose(t, "norm", float64(norm.s()[r]), norm64[r], tol*norm64[r])
+				checkNear(t, "norm", float64(norm.s()[r]), norm64[r], tol*norm64[r])
 				for j := range cols {
 					i := r*cols + j
-					checkClose(t, "y", float64(y.s()[i]), y64[i], 2*tol*math.Abs(y64[i])+1e-45)
+					checkNear(t, "y", float64(y.s()[i]), y64[i], 2*tol*math.Abs(y64[i])+1e-45)
 				}
 			}
 			z := append([]float32(nil), x...)
@@ -410,7 +410,7 @@ func TestL2NormalizeBackward(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 13))
 	for _, sh := range rowShapes(rng) {
 		rows, cols := sh[0], sh[1]
-		x := randomVec(rng, rows*cols, normal(2))
+		x := vecOf(rng, rows*cols, normalDist(2))
 		if rows > 1 {
 			for j := range cols {
 				x[j] *= 1e-9
@@ -419,13 +419,13 @@ func TestL2NormalizeBackward(t *testing.T) {
 		const eps = 1e-6
 		y, norm := make([]float32, len(x)), make([]float32, rows)
 		L2Normalize(y, norm, x, cols, eps)
-		dy := randomVec(rng, len(x), normal(1))
+		dy := vecOf(rng, len(x), normalDist(1))
 		forEachSIMD(t, func(t *testing.T) {
 			dx := newGuarded(len(x))
 			L2NormalizeBackward(dx.s(), dy, y, norm, cols, eps)
 			dx.check(t, "dx")
 			want := l2NormalizeBackward64(dy, y, norm, cols, eps)
-			tol := float64(cols/4+32) * u
+			tol := float64(cols/4+32) * roundoff
 			for r := range rows {
 				var dmag float64
 				for j := range cols {
@@ -435,7 +435,7 @@ func TestL2NormalizeBackward(t *testing.T) {
 				for j := range cols {
 					i := r*cols + j
 					tl := 2 * tol * inv * (math.Abs(float64(dy[i])) + math.Abs(float64(y[i]))*dmag)
-					checkClose(t, "dx", float64(dx.s()[i]), want[i], tl)
+					checkNear(t, "dx", float64(dx.s()[i]), want[i], tl)
 				}
 			}
 			z := append([]float32(nil), dy...)
@@ -452,11 +452,11 @@ func TestL2NormalizeBackward(t *testing.T) {
 func TestL2NormalizeFiniteDifferences(t *testing.T) {
 	rng := rand.New(rand.NewPCG(14, 14))
 	const cols, eps = 4, 1e-3
-	x := randomVec(rng, 3*cols, normal(1))
+	x := vecOf(rng, 3*cols, normalDist(1))
 	for j := range cols {
 		x[cols+j] *= 1e-4 // a clamped row: norm < eps
 	}
-	dy := randomVec(rng, len(x), normal(1))
+	dy := vecOf(rng, len(x), normalDist(1))
 	loss := func() float64 {
 		y, _ := l2Normalize64(x, cols, eps)
 		var l float64
@@ -479,7 +479,7 @@ func TestL2NormalizeFiniteDifferences(t *testing.T) {
 			lm := loss()
 			x[i] = save
 			num := (lp - lm) / (2 * float64(h))
-			checkClose(t, "dx", float64(dx[i]), num, 1e-3*(1+math.Abs(num)))
+			checkNear(t, "dx", float64(dx[i]), num, 1e-3*(1+math.Abs(num)))
 		}
 	})
 }

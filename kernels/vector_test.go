@@ -40,7 +40,7 @@ func TestExpAccuracy(t *testing.T) {
 		Exp(got, xs)
 		worst, at := 0.0, float32(0)
 		for i, x := range xs {
-			if e := ulpErr(got[i], math.Exp(float64(x))); e > worst {
+			if e := ulpErr32(got[i], math.Exp(float64(x))); e > worst {
 				worst, at = e, x
 			}
 		}
@@ -55,9 +55,9 @@ func TestExpEdges(t *testing.T) {
 	cases := []struct {
 		x, want float32
 	}{
-		{ninf32, 0}, {inf32, inf32}, {89, inf32}, {88.73, inf32}, {1e30, inf32}, {-1e30, 0},
+		{negInf32, 0}, {posInf32, posInf32}, {89, posInf32}, {88.73, posInf32}, {1e30, posInf32}, {-1e30, 0},
 		{-104, 0}, {-105, 0}, {-200, 0}, {0, 1}, {float32(math.Copysign(0, -1)), 1},
-		{nan32, nan32}, {float32(math.Float32frombits(0x7fc12345)), nan32},
+		{nanF32, nanF32}, {float32(math.Float32frombits(0x7fc12345)), nanF32},
 	}
 	forEachSIMD(t, func(t *testing.T) {
 		// Each case at every position of a 37-element vector: main loop, single vectors, tail.
@@ -77,11 +77,11 @@ func TestExpEdges(t *testing.T) {
 		}
 		// The largest finite result, and the subnormal range: within one subnormal step.
 		top := float32(88.72283)
-		if got := exp1(top); math.IsInf(float64(got), 0) || ulpErr(got, math.Exp(float64(top))) > 2 {
+		if got := expOne(top); math.IsInf(float64(got), 0) || ulpErr32(got, math.Exp(float64(top))) > 2 {
 			t.Errorf("exp(%v) = %v, want %v", top, got, math.Exp(float64(top)))
 		}
 		for _, x := range float32Grid(-104, -87.3, gridStride()/8) {
-			got, want := exp1(x), math.Exp(float64(x))
+			got, want := expOne(x), math.Exp(float64(x))
 			if math.Abs(float64(got)-want) > math.Ldexp(1, -149) {
 				t.Fatalf("exp(%v) = %g, want %g within one subnormal step", x, got, want)
 			}
@@ -89,7 +89,7 @@ func TestExpEdges(t *testing.T) {
 	})
 }
 
-func exp1(x float32) float32 {
+func expOne(x float32) float32 {
 	out := []float32{0}
 	Exp(out, []float32{x})
 	return out[0]
@@ -99,17 +99,17 @@ func exp1(x float32) float32 {
 // and GELU' (they follow the same steps) at every size, special values included.
 func TestVectorMatchesGo(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
-	specials := []float32{0, float32(math.Copysign(0, -1)), inf32, ninf32, nan32, 1e-45, -1e-45, 1e-38,
+	specials := []float32{0, float32(math.Copysign(0, -1)), posInf32, negInf32, nanF32, 1e-45, -1e-45, 1e-38,
 		math.MaxFloat32, -math.MaxFloat32, 88.7, -87.4, -103.9, 19.99, -19.99, 20, 25, -25, 4.0616813, -0.75}
 	for _, n := range randomSizes(rng, 10, 3000) {
-		x := randomVec(rng, n, normal(8))
+		x := vecOf(rng, n, normalDist(8))
 		for i := range x {
 			if rng.IntN(8) == 0 {
 				x[i] = specials[rng.IntN(len(specials))]
 			}
 		}
-		dy := randomVec(rng, n, normal(1))
-		bias := randomVec(rng, n, normal(1))
+		dy := vecOf(rng, n, normalDist(1))
+		bias := vecOf(rng, n, normalDist(1))
 		want := map[string][]float32{"exp": make([]float32, n), "gelu": make([]float32, n), "gelu'": make([]float32, n),
 			"biasGELU": append([]float32(nil), x...), "pre": make([]float32, n)}
 		expGo(want["exp"], x)
@@ -166,7 +166,7 @@ func TestGELUAccuracy(t *testing.T) {
 
 func TestGELUEdges(t *testing.T) {
 	cases := []struct{ x, want float32 }{
-		{inf32, inf32}, {ninf32, 0}, {nan32, nan32}, {0, 0}, {float32(math.Copysign(0, -1)), 0},
+		{posInf32, posInf32}, {negInf32, 0}, {nanF32, nanF32}, {0, 0}, {float32(math.Copysign(0, -1)), 0},
 		{math.MaxFloat32, math.MaxFloat32}, {-math.MaxFloat32, 0}, {1e10, 1e10}, {-1e10, 0}, {30, 30}, {-30, 0},
 		{1e-44, 0.5e-44}, {-1e-44, -0.5e-44},
 	}
@@ -196,9 +196,9 @@ func TestGELUBackwardAccuracy(t *testing.T) {
 		xs = append(xs, float32(i)/(1<<10))
 	}
 	xs = append(xs, float32Grid(-12, 12, 8*gridStride())...)
-	xs = append(xs, inf32, ninf32, 1e-40, -1e-40, 50, -50)
+	xs = append(xs, posInf32, negInf32, 1e-40, -1e-40, 50, -50)
 	rng := rand.New(rand.NewPCG(2, 2))
-	dy := randomVec(rng, len(xs), normal(2))
+	dy := vecOf(rng, len(xs), normalDist(2))
 	forEachSIMD(t, func(t *testing.T) {
 		got := make([]float32, len(xs))
 		GELUBackward(got, dy, xs)
@@ -206,7 +206,7 @@ func TestGELUBackwardAccuracy(t *testing.T) {
 		for i, x := range xs {
 			d := geluGrad64(float64(x))
 			want := float64(dy[i]) * d
-			tol := geluGradTol*math.Abs(float64(dy[i])) + u*math.Abs(want)
+			tol := geluGradTol*math.Abs(float64(dy[i])) + roundoff*math.Abs(want)
 			if e := math.Abs(float64(got[i]) - want); !(e <= tol) {
 				t.Errorf("GELU'(%v) * %v = %v, want %.9g", x, dy[i], got[i], want)
 			} else if e/math.Abs(float64(dy[i])) > worst {
@@ -214,7 +214,7 @@ func TestGELUBackwardAccuracy(t *testing.T) {
 			}
 		}
 		nanGrad := make([]float32, 1)
-		GELUBackward(nanGrad, []float32{1}, []float32{nan32})
+		GELUBackward(nanGrad, []float32{1}, []float32{nanF32})
 		if nanGrad[0] == nanGrad[0] {
 			t.Errorf("GELU'(NaN) = %v", nanGrad[0])
 		}
@@ -225,7 +225,7 @@ func TestGELUBackwardAccuracy(t *testing.T) {
 func TestElementwise(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 3))
 	for _, n := range randomSizes(rng, 10, 5000) {
-		a, b := randomVec(rng, n, normal(3)), randomVec(rng, n, normal(3))
+		a, b := vecOf(rng, n, normalDist(3)), vecOf(rng, n, normalDist(3))
 		alpha := float32(rng.NormFloat64())
 		forEachSIMD(t, func(t *testing.T) {
 			dst := newGuarded(n)
@@ -248,16 +248,16 @@ func TestElementwise(t *testing.T) {
 			dst.check(t, "Axpy")
 			for i := range n {
 				want := float64(alpha)*float64(a[i]) + float64(b[i])
-				tol := 2 * u * (math.Abs(float64(alpha)*float64(a[i])) + math.Abs(float64(b[i])))
-				checkClose(t, "Axpy", float64(dst.s()[i]), want, tol)
+				tol := 2 * roundoff * (math.Abs(float64(alpha)*float64(a[i])) + math.Abs(float64(b[i])))
+				checkNear(t, "Axpy", float64(dst.s()[i]), want, tol)
 			}
 			s, tt := float32(rng.NormFloat64()), float32(rng.NormFloat64())
 			addScaledMulSerial(dst.s(), a, b, s, tt)
 			dst.check(t, "addScaledMul")
 			for i := range n {
 				want := (float64(a[i]) + float64(s)*float64(b[i])) * float64(tt)
-				tol := 3 * u * (math.Abs(float64(a[i])) + math.Abs(float64(s)*float64(b[i]))) * math.Abs(float64(tt))
-				checkClose(t, "addScaledMul", float64(dst.s()[i]), want, tol)
+				tol := 3 * roundoff * (math.Abs(float64(a[i])) + math.Abs(float64(s)*float64(b[i]))) * math.Abs(float64(tt))
+				checkNear(t, "addScaledMul", float64(dst.s()[i]), want, tol)
 			}
 		})
 	}
@@ -266,7 +266,7 @@ func TestElementwise(t *testing.T) {
 func TestElementwiseAliasing(t *testing.T) {
 	rng := rand.New(rand.NewPCG(4, 4))
 	for _, n := range []int{0, 1, 17, 129, 1000} {
-		a, b := randomVec(rng, n, normal(2)), randomVec(rng, n, normal(2))
+		a, b := vecOf(rng, n, normalDist(2)), vecOf(rng, n, normalDist(2))
 		forEachSIMD(t, func(t *testing.T) {
 			same := func(name string, got []float32, f func(dst []float32)) {
 				want := make([]float32, n)
@@ -315,7 +315,7 @@ func TestElementwiseAliasing(t *testing.T) {
 func TestExpSum(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 5))
 	for _, n := range randomSizes(rng, 10, 40000) {
-		x := randomVec(rng, n, normal(4))
+		x := vecOf(rng, n, normalDist(4))
 		shift := Max(x)
 		if n == 0 || rng.IntN(3) == 0 {
 			shift = float32(rng.NormFloat64())
@@ -329,8 +329,8 @@ func TestExpSum(t *testing.T) {
 					t.Fatalf("n=%d: dst[%d] = %v, want %v", n, i, dst.s()[i], want)
 				}
 			}
-			want, mag := sum64(n, func(i int) float64 { return float64(dst.s()[i]) })
-			checkClose(t, "ExpSum", float64(got), want, sumTol(n, mag))
+			want, mag := sumAndMag64(n, func(i int) float64 { return float64(dst.s()[i]) })
+			checkNear(t, "ExpSum", float64(got), want, sumTol(n, mag))
 		})
 	}
 }
@@ -338,22 +338,22 @@ func TestExpSum(t *testing.T) {
 func TestSumDot(t *testing.T) {
 	rng := rand.New(rand.NewPCG(6, 6))
 	for _, n := range randomSizes(rng, 10, 70000) {
-		x, y := randomVec(rng, n, normal(1)), randomVec(rng, n, uniform(-3, 5))
+		x, y := vecOf(rng, n, normalDist(1)), vecOf(rng, n, uniformDist(-3, 5))
 		forEachSIMD(t, func(t *testing.T) {
-			want, mag := sum64(n, func(i int) float64 { return float64(x[i]) })
-			checkClose(t, "Sum", float64(Sum(x)), want, sumTol(n, mag))
-			want, mag = sum64(n, func(i int) float64 { return float64(x[i]) * float64(y[i]) })
-			checkClose(t, "Dot", float64(Dot(x, y)), want, sumTol(n, mag))
+			want, mag := sumAndMag64(n, func(i int) float64 { return float64(x[i]) })
+			checkNear(t, "Sum", float64(Sum(x)), want, sumTol(n, mag))
+			want, mag = sumAndMag64(n, func(i int) float64 { return float64(x[i]) * float64(y[i]) })
+			checkNear(t, "Dot", float64(Dot(x, y)), want, sumTol(n, mag))
 		})
 	}
 	forEachSIMD(t, func(t *testing.T) {
 		if Sum(nil) != 0 || Dot(nil, nil) != 0 {
 			t.Error("empty Sum or Dot is not 0")
 		}
-		if s := Sum([]float32{1, inf32, 2}); !math.IsInf(float64(s), 1) {
+		if s := Sum([]float32{1, posInf32, 2}); !math.IsInf(float64(s), 1) {
 			t.Errorf("Sum with +Inf = %v", s)
 		}
-		if s := Sum([]float32{1, nan32, 2}); s == s {
+		if s := Sum([]float32{1, nanF32, 2}); s == s {
 			t.Errorf("Sum with NaN = %v", s)
 		}
 	})
@@ -369,7 +369,7 @@ func TestMax(t *testing.T) {
 			if n == 0 {
 				continue
 			}
-			x := randomVec(rng, n, normal(10))
+			x := vecOf(rng, n, normalDist(10))
 			want := float32(math.Inf(-1))
 			for _, v := range x {
 				want = max(want, v)
@@ -380,19 +380,19 @@ func TestMax(t *testing.T) {
 			// A NaN anywhere, in front of, among or after larger values, gives NaN.
 			for _, pos := range []int{0, n / 2, n - 1, rng.IntN(n)} {
 				y := append([]float32(nil), x...)
-				y[pos] = nan32
+				y[pos] = nanF32
 				if got := Max(y); got == got {
 					t.Fatalf("n=%d: Max with NaN at %d = %v", n, pos, got)
 				}
 			}
 			y := make([]float32, n)
 			for i := range y {
-				y[i] = ninf32
+				y[i] = negInf32
 			}
 			if got := Max(y); !math.IsInf(float64(got), -1) {
 				t.Fatalf("n=%d: Max of -Inf = %v", n, got)
 			}
-			y[n-1] = inf32
+			y[n-1] = posInf32
 			if got := Max(y); !math.IsInf(float64(got), 1) {
 				t.Fatalf("n=%d: Max with +Inf last = %v", n, got)
 			}
@@ -493,7 +493,7 @@ func TestExhaustive(t *testing.T) {
 		forEachFloat32(-87, 88, func(xs []float32) {
 			Exp(out[:len(xs)], xs)
 			for i, x := range xs {
-				worst = max(worst, ulpErr(out[i], math.Exp(float64(x))))
+				worst = max(worst, ulpErr32(out[i], math.Exp(float64(x))))
 			}
 			count += len(xs)
 		})
