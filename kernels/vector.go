@@ -60,8 +60,8 @@ type vectorAsm struct {
 
 // Add sets dst[i] = a[i] + b[i]. a, b and dst have the same length; dst may be a or b.
 func Add(dst, a, b []float32) {
-	checkLen("Add", "a", len(a), "dst", len(dst))
-	checkLen("Add", "b", len(b), "dst", len(dst))
+	checkVectorLen("Add", "a", len(a), "dst", len(dst))
+	checkVectorLen("Add", "b", len(b), "dst", len(dst))
 	if len(dst) < parallelMin {
 		addSerial(dst, a, b)
 		return
@@ -88,7 +88,7 @@ func addSerial(dst, a, b []float32) {
 
 // Scale sets dst[i] = alpha * x[i]. x and dst have the same length; dst may be x.
 func Scale(dst []float32, alpha float32, x []float32) {
-	checkLen("Scale", "x", len(x), "dst", len(dst))
+	checkVectorLen("Scale", "x", len(x), "dst", len(dst))
 	if len(dst) < parallelMin {
 		scaleSerial(dst, alpha, x)
 		return
@@ -116,7 +116,7 @@ func scaleSerial(dst []float32, alpha float32, x []float32) {
 // Axpy sets y[i] += alpha * x[i] (the assembly rounds once, with a fused multiply-add). x and y
 // have the same length; y may be x.
 func Axpy(alpha float32, x, y []float32) {
-	checkLen("Axpy", "x", len(x), "y", len(y))
+	checkVectorLen("Axpy", "x", len(x), "y", len(y))
 	if len(y) < parallelMin {
 		axpySerial(alpha, x, y)
 		return
@@ -174,7 +174,7 @@ func Sum(x []float32) float32 {
 // Dot returns the sum of x[i]*y[i], accumulated in float32 in several partial sums. x and y have
 // the same length.
 func Dot(x, y []float32) float32 {
-	checkLen("Dot", "y", len(y), "x", len(x))
+	checkVectorLen("Dot", "y", len(y), "x", len(x))
 	return dotSerial(x, y)
 }
 
@@ -215,7 +215,7 @@ func Max(x []float32) float32 {
 // e^x is +Inf above 88.72, subnormal below -87.34 (within one subnormal step) and 0 below
 // -103.97; e^NaN is NaN. x and dst have the same length; dst may be x.
 func Exp(dst, x []float32) {
-	checkLen("Exp", "x", len(x), "dst", len(dst))
+	checkVectorLen("Exp", "x", len(x), "dst", len(dst))
 	if len(dst) < parallelMin {
 		expSerial(dst, x)
 		return
@@ -244,7 +244,7 @@ func expSerial(dst, x []float32) {
 // denominator of a softmax, with shift the row maximum). x and dst have the same length; dst
 // may be x.
 func ExpSum(dst, x []float32, shift float32) float32 {
-	checkLen("ExpSum", "x", len(x), "dst", len(dst))
+	checkVectorLen("ExpSum", "x", len(x), "dst", len(dst))
 	return expSumSerial(dst, x, shift)
 }
 
@@ -269,7 +269,7 @@ func expSumSerial(dst, x []float32, shift float32) float32 {
 // ulp off by less than 1e-11); beyond, it is within one ulp. GELU(+Inf) = +Inf,
 // GELU(-Inf) = 0, GELU(NaN) = NaN. x and dst have the same length; dst may be x.
 func GELU(dst, x []float32) {
-	checkLen("GELU", "x", len(x), "dst", len(dst))
+	checkVectorLen("GELU", "x", len(x), "dst", len(dst))
 	if len(dst) < parallelMin {
 		geluSerial(dst, x)
 		return
@@ -298,8 +298,8 @@ func geluSerial(dst, x []float32) {
 // the input of GELU; GELU' is within 2.3e-7 of the exact value (every float32 in [-10, 10]).
 // dx, dy and x have the same length; dx may be dy or x.
 func GELUBackward(dx, dy, x []float32) {
-	checkLen("GELUBackward", "dy", len(dy), "dx", len(dx))
-	checkLen("GELUBackward", "x", len(x), "dx", len(dx))
+	checkVectorLen("GELUBackward", "dy", len(dy), "dx", len(dx))
+	checkVectorLen("GELUBackward", "x", len(x), "dx", len(dx))
 	if len(dx) < parallelMin {
 		geluBackwardSerial(dx, dy, x)
 		return
@@ -352,8 +352,8 @@ func biasGELUSerial(dst, pre, bias []float32) {
 // A row whose maximum is +Inf or -Inf (all -Inf), or that holds a NaN, comes out NaN, as in
 // PyTorch.
 func Softmax(dst, x []float32, cols int) {
-	rows := checkRows("Softmax", "x", len(x), cols)
-	checkLen("Softmax", "dst", len(dst), "x", len(x))
+	rows := checkVectorRows("Softmax", "x", len(x), cols)
+	checkVectorLen("Softmax", "dst", len(dst), "x", len(x))
 	if len(x) < parallelMin {
 		softmaxRows(dst, x, cols)
 		return
@@ -386,12 +386,12 @@ func softmaxRows(dst, x []float32, cols int) {
 //
 // mean and rstd are saved for LayerNormBackward. y may be x.
 func LayerNorm(y, mean, rstd, x, gamma, beta []float32, cols int, eps float32) {
-	rows := checkRows("LayerNorm", "x", len(x), cols)
-	checkLen("LayerNorm", "y", len(y), "x", len(x))
-	checkLen("LayerNorm", "mean", len(mean), "rows", rows)
-	checkLen("LayerNorm", "rstd", len(rstd), "rows", rows)
-	checkLen("LayerNorm", "gamma", len(gamma), "cols", cols)
-	checkLen("LayerNorm", "beta", len(beta), "cols", cols)
+	rows := checkVectorRows("LayerNorm", "x", len(x), cols)
+	checkVectorLen("LayerNorm", "y", len(y), "x", len(x))
+	checkVectorLen("LayerNorm", "mean", len(mean), "rows", rows)
+	checkVectorLen("LayerNorm", "rstd", len(rstd), "rows", rows)
+	checkVectorLen("LayerNorm", "gamma", len(gamma), "cols", cols)
+	checkVectorLen("LayerNorm", "beta", len(beta), "cols", cols)
 	if rows == 0 {
 		return
 	}
@@ -441,14 +441,14 @@ func layerNormRows(y, mean, rstd, x, gamma, beta []float32, cols int, eps float3
 // parameter gradient is. The sums over rows are taken per block of rows, the blocks fixed by
 // the shape alone, and added in block order, so the result is the same for any thread count.
 func LayerNormBackward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma []float32, cols int) {
-	rows := checkRows("LayerNormBackward", "x", len(x), cols)
-	checkLen("LayerNormBackward", "dx", len(dx), "x", len(x))
-	checkLen("LayerNormBackward", "dy", len(dy), "x", len(x))
-	checkLen("LayerNormBackward", "mean", len(mean), "rows", rows)
-	checkLen("LayerNormBackward", "rstd", len(rstd), "rows", rows)
-	checkLen("LayerNormBackward", "gamma", len(gamma), "cols", cols)
-	checkLen("LayerNormBackward", "dgamma", len(dgamma), "cols", cols)
-	checkLen("LayerNormBackward", "dbeta", len(dbeta), "cols", cols)
+	rows := checkVectorRows("LayerNormBackward", "x", len(x), cols)
+	checkVectorLen("LayerNormBackward", "dx", len(dx), "x", len(x))
+	checkVectorLen("LayerNormBackward", "dy", len(dy), "x", len(x))
+	checkVectorLen("LayerNormBackward", "mean", len(mean), "rows", rows)
+	checkVectorLen("LayerNormBackward", "rstd", len(rstd), "rows", rows)
+	checkVectorLen("LayerNormBackward", "gamma", len(gamma), "cols", cols)
+	checkVectorLen("LayerNormBackward", "dgamma", len(dgamma), "cols", cols)
+	checkVectorLen("LayerNormBackward", "dbeta", len(dbeta), "cols", cols)
 	if rows == 0 {
 		return
 	}
@@ -508,9 +508,9 @@ func layerNormBackwardRows(dx, dgamma, dbeta, dy, x, mean, rstd, gamma []float32
 // F.normalize: y[r,j] = x[r,j] / max(norm[r], eps) with norm[r] = ||x[r,:]||, which it stores
 // for L2NormalizeBackward. x, y are [rows, cols], norm is [rows]; y may be x.
 func L2Normalize(y, norm, x []float32, cols int, eps float32) {
-	rows := checkRows("L2Normalize", "x", len(x), cols)
-	checkLen("L2Normalize", "y", len(y), "x", len(x))
-	checkLen("L2Normalize", "norm", len(norm), "rows", rows)
+	rows := checkVectorRows("L2Normalize", "x", len(x), cols)
+	checkVectorLen("L2Normalize", "y", len(y), "x", len(x))
+	checkVectorLen("L2Normalize", "norm", len(norm), "rows", rows)
 	if len(x) < parallelMin {
 		l2NormalizeRows(y, norm, x, cols, eps)
 		return
@@ -539,10 +539,10 @@ func l2NormalizeRows(y, norm, x []float32, cols int, eps float32) {
 // dx = dy/eps. dx, dy, y are [rows, cols] (y as L2Normalize returned it), norm is [rows]; dx
 // may be dy, but not y.
 func L2NormalizeBackward(dx, dy, y, norm []float32, cols int, eps float32) {
-	rows := checkRows("L2NormalizeBackward", "y", len(y), cols)
-	checkLen("L2NormalizeBackward", "dx", len(dx), "y", len(y))
-	checkLen("L2NormalizeBackward", "dy", len(dy), "y", len(y))
-	checkLen("L2NormalizeBackward", "norm", len(norm), "rows", rows)
+	rows := checkVectorRows("L2NormalizeBackward", "y", len(y), cols)
+	checkVectorLen("L2NormalizeBackward", "dx", len(dx), "y", len(y))
+	checkVectorLen("L2NormalizeBackward", "dy", len(dy), "y", len(y))
+	checkVectorLen("L2NormalizeBackward", "norm", len(norm), "rows", rows)
 	if len(y) < parallelMin {
 		l2NormalizeBackwardRows(dx, dy, y, norm, cols, eps)
 		return
@@ -619,16 +619,16 @@ func (j *vecJob) run(items, itemElems int) {
 	putVecJob(j)
 }
 
-// checkLen panics unless a length is what it must be.
-func checkLen(fn, name string, got int, wantName string, want int) {
+// checkVectorLen panics unless a length is what it must be.
+func checkVectorLen(fn, name string, got int, wantName string, want int) {
 	if got != want {
 		panic(fmt.Sprintf("kernels: %s: len(%s) = %d, want %d (%s)", fn, name, got, want, wantName))
 	}
 }
 
-// checkRows returns the rows of a [rows, cols] matrix of n elements, and panics if cols is
+// checkVectorRows returns the rows of a [rows, cols] matrix of n elements, and panics if cols is
 // negative, or n is not a multiple of it.
-func checkRows(fn, name string, n, cols int) int {
+func checkVectorRows(fn, name string, n, cols int) int {
 	switch {
 	case cols < 0:
 		panic(fmt.Sprintf("kernels: %s: cols = %d, want at least 0", fn, cols))

@@ -31,8 +31,8 @@ func fma32(a, b, c float32) float32 {
 	return float32(math.FMA(float64(a), float64(b), float64(c)))
 }
 
-// pow2 is 2^k for k in [-126, 127].
-func pow2(k int32) float32 { return math.Float32frombits(uint32(k+127) << 23) }
+// pow2f is 2^k for k in [-126, 127].
+func pow2f(k int32) float32 { return math.Float32frombits(uint32(k+127) << 23) }
 
 // expParts is exp(hi + lo) for hi in [expLo, expHi] (or NaN) and lo small against hi.
 func expParts(hi, lo float32) float32 {
@@ -49,7 +49,7 @@ func expParts(hi, lo float32) float32 {
 	}
 	p = fma32(p, r, 1)
 	k := int32(n)
-	return p * pow2(k>>1) * pow2(k-k>>1)
+	return p * pow2f(k>>1) * pow2f(k-k>>1)
 }
 
 // exp32 is e^x in float32, within 2 ulp.
