@@ -1,0 +1,79 @@
+//go:build linux
+
+package kernels
+
+import (
+	"math/rand/v2"
+	"runtime/debug"
+	"syscall"
+	"testing"
+	"unsafe"
+)
+
+// fencedSlice returns a slice of n float32s that ends exactly where an inaccessible page begins,
+// so a kernel that reads or writes one element past the end faults.
+func fencedSlice(t *testing.T, n int) []float32 {
+	t.Helper()
+	page := syscall.Getpagesize()
+	size := (4*n+page-1)/page*page + page
+	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		t.Skipf("mmap: %v", err)
+	}
+	t.Cleanup(func() { syscall.Munmap(mem) })
+	if err := syscall.Mprotect(mem[size-page:], syscall.PROT_NONE); err != nil {
+		t.Skipf("mprotect: %v", err)
+	}
+	if n == 0 {
+		return nil
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(&mem[size-page-4*n])), n)
+}
+
+// TestVectorStaysInBounds runs every kernel on slices that end at an inaccessible page: the
+// masked tails must neither read nor write past the last element.
+func TestVectorStaysInBounds(t *testing.T) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	rng := rand.New(rand.NewPCG(18, 18))
+	for _, n := range []int{1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 31, 33, 47, 63, 65, 129} {
+		fill := func() []float32 {
+			s := fencedSlice(t, n)
+			for i := range s {
+				s[i] = float32(rng.NormFloat64())
+			}
+			return s
+		}
+		a, b, c, d, e, f := fill(), fill(), fill(), fill(), fill(), fill()
+		one, other := fencedSlice(t, 1), fencedSlice(t, 1)
+		cols := n
+		forEachSIMD(t, func(t *testing.T) {
+			run := func(name string, call func()) {
+				t.Helper()
+				defer func() {
+					if r := recover(); r != nil {
+						t.Fatalf("%s n=%d: %v", name, n, r)
+					}
+				}()
+				call()
+			}
+			run("Add", func() { Add(c, a, b) })
+			run("Scale", func() { Scale(c, 2, a) })
+			run("Axpy", func() { Axpy(2, a, c) })
+			run("addScaledMul", func() { addScaledMulSerial(c, a, b, 2, 3) })
+			run("Sum", func() { Sum(a) })
+			run("Dot", func() { Dot(a, b) })
+			run("Max", func() { Max(a) })
+			run("Exp", func() { Exp(c, a) })
+			run("ExpSum", func() { ExpSum(c, a, 1) })
+			run("GELU", func() { GELU(c, a) })
+			run("GELUBackward", func() { GELUBackward(c, a, b) })
+			run("biasGELU", func() { biasGELUSerial(c, nil, a) })
+			run("biasGELUPre", func() { biasGELUSerial(c, d, a) })
+			run("Softmax", func() { Softmax(c, a, cols) })
+			run("LayerNorm", func() { LayerNorm(c, one, other, a, b, d, cols, 1e-5) })
+			run("LayerNormBackward", func() { LayerNormBackward(c, e, f, a, b, one, other, d, cols) })
+			run("L2Normalize", func() { L2Normalize(c, one, a, cols, 1e-6) })
+			run("L2NormalizeBackward", func() { L2NormalizeBackward(c, a, b, one, cols, 1e-6) })
+		})
+	}
+}
