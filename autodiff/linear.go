@@ -13,32 +13,14 @@ import (
 // The bias is added as the product is written. Backward computes only what is needed: a
 // frozen w (and b) costs one product, dx = dy w.
 func (tp *Tape) Linear(x, w, b *Var) *Var {
-	in, out := lastDim(x), w.Value.Dim(0)
-	if w.Value.Dims() != 2 || w.Value.Dim(1) != in {
-		panic(fmt.Sprintf("autodiff: Linear: weight has shape %v, want [out, %d] for input %v", w.Shape(), in, x.Shape()))
-	}
+	rows, in, out := linearShape("Linear", x, w, b)
 	var ep kernels.Epilogue
 	if b != nil {
-		if b.Value.Len() != out {
-			panic(fmt.Sprintf("autodiff: Linear: bias has shape %v, want [%d]", b.Shape(), out))
-		}
 		ep = kernels.BiasCols(b.Value.Data())
 	}
-	rows := x.Value.Len() / max(in, 1)
 	y := tp.result([]*Var{x, w, b}, withLastDim(x, out)...)
 	kernels.SgemmEpilogue(ep, false, true, rows, out, in, 1, x.Value.Data(), in, w.Value.Data(), in, 0, y.Value.Data(), out)
-	tp.record(y, func() {
-		dy := y.grad.Data()
-		if needs(x) {
-			kernels.Sgemm(false, false, rows, in, out, 1, dy, out, w.Value.Data(), in, 1, tp.gradOf(x).Data(), in)
-		}
-		if needs(w) {
-			kernels.Sgemm(true, false, out, in, rows, 1, dy, out, x.Value.Data(), in, 1, tp.gradOf(w).Data(), in)
-		}
-		if needs(b) {
-			addColumnSums(tp.gradOf(b).Data(), dy, out)
-		}
-	}, when(needs(w), x))
+	tp.record(y, func() { tp.linearBackward(x, w, b, y.grad.Data(), rows, in, out) }, when(needs(w), x))
 	return y
 }
 
