@@ -12,11 +12,14 @@ var genericGemmKernel = gemmKernel{mr: 2, nr: 3, kc: 256, nc: 510, fn: sgemmKern
 func sgemmKernel2x3Go(k int, a *float32, aRow, aStep int, b *float32, bStep int, c *float32, ldc int, alpha, beta float32) {
 	var c00, c01, c02, c10, c11, c12 float32
 	pa0, pb := unsafe.Pointer(a), unsafe.Pointer(b)
-	pa1 := unsafe.Add(pa0, aRow*4)
+	row1 := uintptr(aRow) * 4
 	stepA, stepB := uintptr(aStep)*4, uintptr(bStep)*4
+	// Offsets, not advancing pointers: a pointer is only formed for an element that is read,
+	// never one step past the end.
+	var offA, offB uintptr
 	for range k {
-		a0, a1 := *(*float32)(pa0), *(*float32)(pa1)
-		bv := (*[3]float32)(pb)
+		a0, a1 := *(*float32)(unsafe.Add(pa0, offA)), *(*float32)(unsafe.Add(pa0, offA+row1))
+		bv := (*[3]float32)(unsafe.Add(pb, offB))
 		b0, b1, b2 := bv[0], bv[1], bv[2]
 		c00 += a0 * b0
 		c01 += a0 * b1
@@ -24,9 +27,8 @@ func sgemmKernel2x3Go(k int, a *float32, aRow, aStep int, b *float32, bStep int,
 		c10 += a1 * b0
 		c11 += a1 * b1
 		c12 += a1 * b2
-		pa0 = unsafe.Add(pa0, stepA)
-		pa1 = unsafe.Add(pa1, stepA)
-		pb = unsafe.Add(pb, stepB)
+		offA += stepA
+		offB += stepB
 	}
 	storeRow3(c, alpha, beta, [3]float32{c00, c01, c02})
 	storeRow3((*float32)(unsafe.Add(unsafe.Pointer(c), uintptr(ldc)*4)), alpha, beta, [3]float32{c10, c11, c12})
