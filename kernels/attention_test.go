@@ -275,3 +275,15 @@ func TestAttentionWarmCallAllocatesNothing(t *testing.T) {
 		})
 	}
 }
+
+// FuzzAttention checks the fused kernels against the float64 reference on small random shapes,
+// values and key-block sizes.
+func FuzzAttention(f *testing.F) {
+	f.Add(uint8(1), uint8(7), uint8(2), uint8(5), uint8(1), uint64(1))
+	f.Add(uint8(2), uint8(40), uint8(1), uint8(32), uint8(0), uint64(2))
+	f.Fuzz(func(t *testing.T, batch, tokens, heads, dh, keyBlockSel uint8, seed uint64) {
+		s := AttentionShape{Batch: int(batch % 3), Tokens: int(tokens % 70), Heads: int(heads%3) + 1, HeadDim: int(dh%40) + 1}
+		c := newAttentionCase(rand.New(rand.NewPCG(seed, 7)), s)
+		withAttentionKeyBlock([]int{32, 64, 256}[keyBlockSel%3], func() { c.check(t) })
+	})
+}
