@@ -52,7 +52,7 @@ func gradCheck(t *testing.T, inputs []*tensor.Tensor, build func(tp *Tape, in []
 		return s
 	}
 	loss()
-	tp.Reset()
+	poison(tp)
 	out := build(tp, vars)
 	r := tensor.New(out.Shape()...)
 	for i := range r.Data() {
@@ -85,6 +85,18 @@ func gradCheck(t *testing.T, inputs []*tensor.Tensor, build func(tp *Tape, in []
 			}
 		}
 	}
+}
+
+// poison resets the tape and fills its free scratch buffers with NaN, so that an operation that
+// leaves part of its result unwritten shows up as a NaN.
+func poison(tp *Tape) {
+	tp.Reset()
+	for n := 1; n <= 1<<14; n *= 2 {
+		for range 8 {
+			tp.Scratch().GetUninit(n).Fill(float32(math.NaN()))
+		}
+	}
+	tp.Reset()
 }
 
 func TestGradients(t *testing.T) {

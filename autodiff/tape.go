@@ -87,10 +87,10 @@ func (tp *Tape) Backward(loss *Var) {
 	}
 }
 
-// result returns a new variable of the given shape, zeroed, that requires a gradient when
-// recording is on and any input does.
+// result returns a new variable of the given shape, its elements unset (every operation
+// writes all of its result), that requires a gradient when recording is on and any input does.
 func (tp *Tape) result(inputs []*Var, shape ...int) *Var {
-	out := &Var{Value: tp.scratch.Get(shape...), owned: true}
+	out := &Var{Value: tp.scratch.GetUninit(shape...), owned: true}
 	if !tp.noGrad {
 		for _, in := range inputs {
 			if in != nil && in.requiresGrad {
@@ -102,10 +102,11 @@ func (tp *Tape) result(inputs []*Var, shape ...int) *Var {
 	return out
 }
 
-// temp returns scratch storage that an operation keeps for its own backward step (a saved
-// statistic, an unrolled input); pass it to record among the kept values.
+// temp returns scratch storage, its elements unset, that an operation fills and keeps for its
+// own backward step (a saved statistic, an unrolled input); pass it to record among the kept
+// values.
 func (tp *Tape) temp(shape ...int) *Var {
-	return &Var{Value: tp.scratch.Get(shape...), owned: true, done: true}
+	return &Var{Value: tp.scratch.GetUninit(shape...), owned: true, done: true}
 }
 
 // step is a recorded operation: fn turns out's gradient into gradients of the inputs, reading

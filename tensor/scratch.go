@@ -94,8 +94,14 @@ func classOf(n int) int {
 // it or any view of it.
 //
 // Get panics if a dimension is negative (naming the dimension index and value).
-func (s *Scratch) Get(shape ...int) *Tensor {
-	n := numElements("Scratch.Get", shape)
+func (s *Scratch) Get(shape ...int) *Tensor { return s.get("Scratch.Get", true, shape) }
+
+// GetUninit is Get without the zeroing: the tensor's elements are unspecified (whatever a
+// previous user left). For results that the caller overwrites entirely.
+func (s *Scratch) GetUninit(shape ...int) *Tensor { return s.get("Scratch.GetUninit", false, shape) }
+
+func (s *Scratch) get(op string, zero bool, shape []int) *Tensor {
+	n := numElements(op, shape)
 	class := classOf(n)
 
 	s.mu.Lock()
@@ -129,7 +135,7 @@ func (s *Scratch) Get(shape ...int) *Tensor {
 
 	// The buffer and header now belong to this caller alone; prepare them unlocked.
 	data := buf[:n]
-	if !fresh {
+	if zero && !fresh {
 		clear(data)
 	}
 	hdr.shape = append(hdr.shape[:0], shape...)

@@ -321,3 +321,23 @@ func TestScratchPutStorage(t *testing.T) {
 		t.Errorf("a warm pass allocated %d buffers and %v objects", s.Stats().Allocations-before, allocs)
 	}
 }
+
+// GetUninit hands out storage without clearing it; Get still clears what GetUninit used.
+func TestScratchGetUninit(t *testing.T) {
+	s := NewScratch()
+	a := s.GetUninit(3, 5)
+	if !slices.Equal(a.Shape(), []int{3, 5}) || a.Len() != 15 {
+		t.Fatalf("GetUninit(3, 5) gave %v", a.Shape())
+	}
+	a.Fill(7)
+	s.Reset()
+	if b := s.GetUninit(15); b.Data()[0] != 7 {
+		t.Errorf("GetUninit cleared a reused buffer (%v)", b.Data()[0])
+	}
+	s.Reset()
+	for i, v := range s.Get(15).Data() {
+		if v != 0 {
+			t.Fatalf("Get after GetUninit: element %d is %v", i, v)
+		}
+	}
+}
