@@ -16,15 +16,30 @@ type Epilogue interface {
 // (the bias of a linear layer whose output rows are samples). len(bias) must be n.
 type BiasCols []float32
 
-// ApplyTile adds the bias to the tile.
+// ApplyTile adds the bias to the tile: panels of the micro-kernel's width in assembly, the
+// rest in Go.
 func (bias BiasCols) ApplyTile(tile []float32, ldc, i0, j0, rows, cols int) {
 	bs := bias[j0 : j0+cols]
-	for r := range rows {
-		row := tile[r*ldc : r*ldc+cols]
-		for j, v := range bs {
-			row[j] += v
+	j := 0
+	if br := biasRowsFor(active); br.fn != nil && rows > 0 {
+		for ; j+br.width <= cols; j += br.width {
+			_ = tile[(rows-1)*ldc+j+br.width-1]
+			br.fn(&tile[j], ldc, rows, &bs[j])
 		}
 	}
+	for r := range rows {
+		row := tile[r*ldc+j : r*ldc+cols]
+		for i, v := range bs[j:] {
+			row[i] += v
+		}
+	}
+}
+
+// biasRows is an assembly bias-add for column panels width wide: it adds bias[0:width] to
+// each of rows rows of c, ldc apart.
+type biasRows struct {
+	width int
+	fn    func(c *float32, ldc, rows int, bias *float32)
 }
 
 // Validate checks that len(bias) is n.

@@ -24,3 +24,9 @@ func streamCopyAVX2(dst *float32, src *float32, n int)
 
 // streamFence makes non-temporal stores issued before it visible before any later store.
 func streamFence()
+
+// biasRows32AVX512 adds bias[0:32] to c[r*ldc : r*ldc+32] for every r < rows (rows may be 0).
+func biasRows32AVX512(c *float32, ldc int, rows int, bias *float32)
+
+// biasRows16AVX2 adds bias[0:16] to c[r*ldc : r*ldc+16] for every r < rows (rows may be 0).
+func biasRows16AVX2(c *float32, ldc int, rows int, bias *float32)

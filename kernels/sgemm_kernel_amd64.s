@@ -620,3 +620,55 @@ done:
 TEXT ·streamFence(SB), NOSPLIT, $0
 	SFENCE
 	RET
+
+// func biasRows32AVX512(c *float32, ldc int, rows int, bias *float32)
+// Requires: AVX, AVX512F
+TEXT ·biasRows32AVX512(SB), NOSPLIT, $0-32
+	MOVQ    c+0(FP), AX
+	MOVQ    ldc+8(FP), CX
+	SHLQ    $0x02, CX
+	MOVQ    rows+16(FP), DX
+	MOVQ    bias+24(FP), BX
+	VMOVUPS (BX), Z0
+	VMOVUPS 64(BX), Z1
+	TESTQ   DX, DX
+	JZ      done
+
+loop:
+	VADDPS  (AX), Z0, Z2
+	VMOVUPS Z2, (AX)
+	VADDPS  64(AX), Z1, Z2
+	VMOVUPS Z2, 64(AX)
+	ADDQ    CX, AX
+	DECQ    DX
+	JNZ     loop
+
+done:
+	VZEROUPPER
+	RET
+
+// func biasRows16AVX2(c *float32, ldc int, rows int, bias *float32)
+// Requires: AVX
+TEXT ·biasRows16AVX2(SB), NOSPLIT, $0-32
+	MOVQ    c+0(FP), AX
+	MOVQ    ldc+8(FP), CX
+	SHLQ    $0x02, CX
+	MOVQ    rows+16(FP), DX
+	MOVQ    bias+24(FP), BX
+	VMOVUPS (BX), Y0
+	VMOVUPS 32(BX), Y1
+	TESTQ   DX, DX
+	JZ      done
+
+loop:
+	VADDPS  (AX), Y0, Y2
+	VMOVUPS Y2, (AX)
+	VADDPS  32(AX), Y1, Y2
+	VMOVUPS Y2, 32(AX)
+	ADDQ    CX, AX
+	DECQ    DX
+	JNZ     loop
+
+done:
+	VZEROUPPER
+	RET

@@ -51,3 +51,14 @@ func streamCopyFor(s SIMD) streamCopy {
 
 // fenceStreams orders earlier non-temporal stores before later stores.
 func fenceStreams() { streamFence() }
+
+// biasRowsFor returns the bias-add of path s for column panels of its micro-kernel's width.
+func biasRowsFor(s SIMD) biasRows {
+	switch s {
+	case AVX512:
+		return biasRows{width: 32, fn: biasRows32AVX512}
+	case AVX2:
+		return biasRows{width: 16, fn: biasRows16AVX2}
+	}
+	return biasRows{}
+}

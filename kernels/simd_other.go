@@ -15,3 +15,6 @@ func streamCopyFor(SIMD) streamCopy { return streamCopy{} }
 
 // fenceStreams has nothing to order in this build.
 func fenceStreams() {}
+
+// biasRowsFor returns no assembly bias-add in this build.
+func biasRowsFor(SIMD) biasRows { return biasRows{} }

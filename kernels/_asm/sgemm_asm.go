@@ -55,6 +55,8 @@ func main() {
 	streamCopyKernel("streamCopyAVX512", 16, func() VecVirtual { return ZMM() })
 	streamCopyKernel("streamCopyAVX2", 8, func() VecVirtual { return YMM() })
 	streamFence()
+	biasRowsKernel("biasRows32AVX512", 16, func() VecVirtual { return ZMM() })
+	biasRowsKernel("biasRows16AVX2", 8, func() VecVirtual { return YMM() })
 	Generate()
 }
 
