@@ -34,8 +34,8 @@ func (tp *Tape) Attention(qkv *Var, heads int) *Var {
 // setGrad adds to v's gradient a contribution that write computes by overwriting a buffer:
 // straight into the gradient when v has none yet, else through a temporary.
 func (tp *Tape) setGrad(v *Var, write func(dst []float32)) {
-	if v.grad == nil {
-		write(tp.gradOf(v).Data())
+	if g, fresh := tp.freshGrad(v); fresh {
+		write(g.Data())
 		return
 	}
 	tmp := tp.scratch.Get(v.Value.Len())

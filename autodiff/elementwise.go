@@ -15,7 +15,7 @@ func (tp *Tape) Add(a, b *Var) *Var {
 	tp.record(y, func() {
 		for _, in := range []*Var{a, b} {
 			if needs(in) {
-				accumulate(tp.gradOf(in).Data(), y.grad.Data())
+				tp.addGrad(in, y.grad.Data())
 			}
 		}
 	})
@@ -46,7 +46,13 @@ func (tp *Tape) Mul(a, b *Var) *Var {
 func (tp *Tape) Scale(x *Var, s float32) *Var {
 	y := tp.result([]*Var{x}, x.Shape()...)
 	kernels.Scale(y.Value.Data(), s, x.Value.Data())
-	tp.record(y, func() { kernels.Axpy(s, y.grad.Data(), tp.gradOf(x).Data()) })
+	tp.record(y, func() {
+		if g, fresh := tp.freshGrad(x); fresh {
+			kernels.Scale(g.Data(), s, y.grad.Data())
+		} else {
+			kernels.Axpy(s, y.grad.Data(), g.Data())
+		}
+	})
 	return y
 }
 

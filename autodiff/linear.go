@@ -48,7 +48,7 @@ func (tp *Tape) AddBias(x, b *Var) *Var {
 	}
 	tp.record(y, func() {
 		if needs(x) {
-			accumulate(tp.gradOf(x).Data(), y.grad.Data())
+			tp.addGrad(x, y.grad.Data())
 		}
 		if needs(b) {
 			addColumnSums(tp.gradOf(b).Data(), y.grad.Data(), n)

@@ -52,7 +52,12 @@ func linearShape(op string, x, w, b *Var) (rows, in, out int) {
 // of x, w and b need one.
 func (tp *Tape) linearBackward(x, w, b *Var, dy []float32, rows, in, out int) {
 	if needs(x) {
-		kernels.Sgemm(false, false, rows, in, out, 1, dy, out, w.Value.Data(), in, 1, tp.gradOf(x).Data(), in)
+		dx, fresh := tp.freshGrad(x)
+		beta := float32(1)
+		if fresh {
+			beta = 0
+		}
+		kernels.Sgemm(false, false, rows, in, out, 1, dy, out, w.Value.Data(), in, beta, dx.Data(), in)
 	}
 	if needs(w) {
 		kernels.Sgemm(true, false, out, in, rows, 1, dy, out, x.Value.Data(), in, 1, tp.gradOf(w).Data(), in)

@@ -148,5 +148,26 @@ func (tp *Tape) gradOf(v *Var) *tensor.Tensor {
 	return v.grad
 }
 
+// freshGrad returns v's gradient and whether it has just been allocated with its elements
+// unset, in which case the caller must overwrite all of it instead of adding to it (saving the
+// zeroing and a pass). Parameter gradients persist across steps and are never fresh.
+func (tp *Tape) freshGrad(v *Var) (*tensor.Tensor, bool) {
+	if v.grad == nil && !v.param {
+		v.grad = tp.scratch.GetUninit(v.Value.Shape()...)
+		return v.grad, true
+	}
+	return tp.gradOf(v), false
+}
+
+// addGrad adds src, shaped like v, to v's gradient.
+func (tp *Tape) addGrad(v *Var, src []float32) {
+	g, fresh := tp.freshGrad(v)
+	if fresh {
+		copy(g.Data(), src)
+		return
+	}
+	accumulate(g.Data(), src)
+}
+
 // needs reports whether backward must compute a gradient for v.
 func needs(v *Var) bool { return v != nil && v.requiresGrad }

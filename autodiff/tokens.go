@@ -131,6 +131,6 @@ func (tp *Tape) Reshape(x *Var, shape ...int) *Var {
 	if x.owned {
 		x.holds++ // y shares x's storage: keep it until Reset
 	}
-	tp.record(y, func() { accumulate(tp.gradOf(x).Data(), y.grad.Data()) })
+	tp.record(y, func() { tp.addGrad(x, y.grad.Data()) })
 	return y
 }
