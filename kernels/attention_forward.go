@@ -46,8 +46,13 @@ func (r *attentionRun) forwardBlock(w *attentionScratch, b, h, j int) {
 	for i := range rows {
 		sum := w.rowSum[i]
 		acc := w.acc[i*r.dhPad : i*r.dhPad+dh]
-		Scale(acc, 1/sum, acc)
-		storeRow(out[(i0+i)*outStride:], acc, r.stream)
+		dst := out[(i0+i)*outStride : (i0+i)*outStride+dh]
+		if r.stream {
+			Scale(acc, 1/sum, acc)
+			storeRow(dst, acc, true)
+		} else {
+			Scale(dst, 1/sum, acc)
+		}
 		lse[i0+i] = w.rowMax[i] + float32(math.Log(float64(sum)))
 	}
 }
