@@ -216,25 +216,40 @@ func Max(x []float32) float32 {
 // -103.97; e^NaN is NaN. x and dst have the same length; dst may be x.
 func Exp(dst, x []float32) {
 	checkVectorLen("Exp", "x", len(x), "dst", len(dst))
-	if len(dst) < parallelMin {
-		expSerial(dst, x)
-		return
-	}
-	j := getVecJob(expBody)
-	j.dst, j.x = dst, x
-	j.run(len(dst), 1)
+	mapUnary(dst, x, expBody, expSerial)
 }
 
 func expBody(j *vecJob, lo, hi int) { expSerial(j.dst[lo:hi], j.x[lo:hi]) }
 
 func expSerial(dst, x []float32) {
-	k := vectorAsmFor(active)
+	var fn func(dst, x *float32, n int)
+	if k := vectorAsmFor(active); k != nil {
+		fn = k.exp
+	}
+	mapChunks(dst, x, fn, expGo)
+}
+
+// mapUnary runs an element-wise function of one input: serially for short slices, else split
+// over the pool through body.
+func mapUnary(dst, x []float32, body func(j *vecJob, lo, hi int), serial func(dst, x []float32)) {
+	if len(dst) < parallelMin {
+		serial(dst, x)
+		return
+	}
+	j := getVecJob(body)
+	j.dst, j.x = dst, x
+	j.run(len(dst), 1)
+}
+
+// mapChunks applies asm (nil when the path has none) or else goFn to dst and x in chunks of
+// asmBlock elements, so that no assembly call runs long.
+func mapChunks(dst, x []float32, asm func(dst, x *float32, n int), goFn func(dst, x []float32)) {
 	for len(dst) > 0 {
 		n := min(len(dst), asmBlock)
-		if k != nil {
-			k.exp(&dst[0], &x[0], n)
+		if asm != nil {
+			asm(&dst[0], &x[0], n)
 		} else {
-			expGo(dst[:n], x[:n])
+			goFn(dst[:n], x[:n])
 		}
 		dst, x = dst[n:], x[n:]
 	}
@@ -270,28 +285,17 @@ func expSumSerial(dst, x []float32, shift float32) float32 {
 // GELU(-Inf) = 0, GELU(NaN) = NaN. x and dst have the same length; dst may be x.
 func GELU(dst, x []float32) {
 	checkVectorLen("GELU", "x", len(x), "dst", len(dst))
-	if len(dst) < parallelMin {
-		geluSerial(dst, x)
-		return
-	}
-	j := getVecJob(geluBody)
-	j.dst, j.x = dst, x
-	j.run(len(dst), 1)
+	mapUnary(dst, x, geluBody, geluSerial)
 }
 
 func geluBody(j *vecJob, lo, hi int) { geluSerial(j.dst[lo:hi], j.x[lo:hi]) }
 
 func geluSerial(dst, x []float32) {
-	k := vectorAsmFor(active)
-	for len(dst) > 0 {
-		n := min(len(dst), asmBlock)
-		if k != nil {
-			k.gelu(&dst[0], &x[0], n)
-		} else {
-			geluGo(dst[:n], x[:n])
-		}
-		dst, x = dst[n:], x[n:]
+	var fn func(dst, x *float32, n int)
+	if k := vectorAsmFor(active); k != nil {
+		fn = k.gelu
 	}
+	mapChunks(dst, x, fn, geluGo)
 }
 
 // GELUBackward sets dx[i] = dy[i] * GELU'(x[i]), where GELU'(x) = Phi(x) + x phi(x) and x is
