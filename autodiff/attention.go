@@ -10,7 +10,8 @@ import (
 // straight from the qkv projection: qkv is [B, N, 3*H*dh] (q of every head, then k, then v,
 // as timm's qkv Linear writes them); the result is [B, N, H*dh], heads side by side, ready for
 // the output projection. Backward recomputes the probabilities from a saved log-sum-exp per
-// row instead of keeping them.
+// row instead of keeping them, and does not need the result itself: only qkv and the
+// log-sum-exps are held for it.
 func (tp *Tape) Attention(qkv *Var, heads int) *Var {
 	s := qkv.Shape()
 	if len(s) != 3 || heads <= 0 || s[2]%(3*heads) != 0 {
@@ -22,9 +23,9 @@ func (tp *Tape) Attention(qkv *Var, heads int) *Var {
 	kernels.AttentionForward(y.Value.Data(), lse.Value.Data(), qkv.Value.Data(), shape)
 	recorded := tp.record(y, func() {
 		tp.setGrad(qkv, func(dqkv []float32) {
-			kernels.AttentionBackward(dqkv, y.grad.Data(), y.Value.Data(), lse.Value.Data(), qkv.Value.Data(), shape)
+			kernels.AttentionBackward(dqkv, y.grad.Data(), nil, lse.Value.Data(), qkv.Value.Data(), shape)
 		})
-	}, qkv, y, lse)
+	}, qkv, lse)
 	if !recorded {
 		tp.release(lse)
 	}

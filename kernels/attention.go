@@ -77,8 +77,17 @@ func AttentionForward(out, lse, qkv []float32, s AttentionShape) {
 // AttentionBackward computes dqkv, the gradient of AttentionForward's out with respect to qkv,
 // from dout, the forward's out and lse, and qkv. Probabilities are recomputed block by block from
 // lse. Work is split over (batch, head). dqkv is overwritten and must not overlap the inputs.
+//
+// out may be nil, so that a caller need not keep the forward's output: the row sums
+// delta_i = sum_j P_ij dP_ij that it serves for (dout_i . out_i) are then taken from the
+// recomputed probabilities, at no cost when all tokens fit one key block (256 tokens) and for
+// one more pass over the keys otherwise.
 func AttentionBackward(dqkv, dout, out, lse, qkv []float32, s AttentionShape) {
-	s.check("AttentionBackward", namedSlice{"qkv", qkv, s.qkvLen()}, namedSlice{"out", out, s.outLen()},
+	outLen := s.outLen()
+	if out == nil {
+		outLen = 0
+	}
+	s.check("AttentionBackward", namedSlice{"qkv", qkv, s.qkvLen()}, namedSlice{"out", out, outLen},
 		namedSlice{"lse", lse, s.lseLen()}, namedSlice{"dout", dout, s.outLen()}, namedSlice{"dqkv", dqkv, s.qkvLen()})
 	if s.outLen() == 0 {
 		return

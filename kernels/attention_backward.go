@@ -15,9 +15,11 @@ func (r *attentionRun) runBackward(worker, head int) {
 	r.packDimPanels(w.kRows, r.qkv[k0:], r.tokenStride)
 	r.packDimPanels(w.qRows, r.qkv[q0:], r.tokenStride)
 	r.packDimPanels(w.dRows, r.dout[o0:], outStride)
-	for i := range n {
-		at := o0 + i*outStride
-		w.delta[i] = Dot(r.dout[at:at+dh], r.out[at:at+dh])
+	if r.out != nil {
+		for i := range n {
+			at := o0 + i*outStride
+			w.delta[i] = Dot(r.dout[at:at+dh], r.out[at:at+dh])
+		}
 	}
 	clear(w.dK[:(n+kern.mr)*r.dhPad])
 	clear(w.dV[:(n+kern.mr)*r.dhPad])
@@ -51,19 +53,27 @@ func (r *attentionRun) backwardBlock(w *attentionScratch, b, h, j int) {
 	r.loadRows(w.q, r.qkv[q0:], r.tokenStride, i0, rows)
 	r.loadRows(w.dOut, r.dout[o0:], outStride, i0, rows)
 	lse := r.lse[(b*r.Heads+h)*n+i0:]
-	delta := w.delta[i0:]
+	delta := w.delta[i0 : i0+rows]
+	oneBlock := n <= r.keyBlock
+	if r.out == nil && !oneBlock {
+		clear(delta)
+		for kb0 := 0; kb0 < n; kb0 += r.keyBlock {
+			bk := r.probabilitiesAndDP(w, lse, kb0, rows, strips)
+			for i := range rows {
+				delta[i] += Dot(w.scores[i*r.ldS:i*r.ldS+bk], w.dP[i*r.ldS:i*r.ldS+bk])
+			}
+		}
+	}
 	for kb0 := 0; kb0 < n; kb0 += r.keyBlock {
-		bk := r.keyCount(kb0)
-		keyPanels, keyStrips := ceilDiv(bk, nr), ceilDiv(bk, kern.mr)
-		cover := max(keyPanels*nr, keyStrips*kern.mr)
-		kern.tiles(strips, keyPanels, dh, r.scale, w.q, dh, 1, w.kT[kb0*dh:], dh*nr, 0, w.scores, r.ldS)
-		for i := range rows {
-			p := w.scores[i*r.ldS : i*r.ldS+cover]
-			ExpSum(p[:bk], p[:bk], lse[i])
-			clear(p[bk:])
+		bk := r.probabilitiesAndDP(w, lse, kb0, rows, strips)
+		keyStrips := ceilDiv(bk, kern.mr)
+		cover := max(ceilDiv(bk, nr)*nr, keyStrips*kern.mr)
+		if r.out == nil && oneBlock {
+			for i := range rows {
+				delta[i] = Dot(w.scores[i*r.ldS:i*r.ldS+bk], w.dP[i*r.ldS:i*r.ldS+bk])
+			}
 		}
 		kern.tiles(keyStrips, r.dimPanels, rows, 1, w.scores, 1, r.ldS, w.dRows[i0*nr:], n*nr, 1, w.dV[kb0*r.dhPad:], r.dhPad)
-		kern.tiles(strips, keyPanels, dh, 1, w.dOut, dh, 1, w.vT[kb0*dh:], dh*nr, 0, w.dP, r.ldS)
 		for i := range rows {
 			p := w.scores[i*r.ldS : i*r.ldS+bk]
 			ds := w.dP[i*r.ldS : i*r.ldS+cover]
@@ -83,4 +93,23 @@ func (r *attentionRun) backwardBlock(w *attentionScratch, b, h, j int) {
 	for i := range rows {
 		storeRow(r.dqkv[q0+(i0+i)*r.tokenStride:], w.acc[i*r.dhPad:i*r.dhPad+dh], r.stream)
 	}
+}
+
+// probabilitiesAndDP recomputes, for the query block's rows and the key block at kb0, the
+// probabilities P = exp(scale q k^T - lse) into w.scores, with zeros past the block's keys up to
+// the strips and panels that read them, and dP = dout v^T into w.dP, and returns the block's key
+// count.
+func (r *attentionRun) probabilitiesAndDP(w *attentionScratch, lse []float32, kb0, rows, strips int) int {
+	kern, dh, nr := r.kern, r.HeadDim, r.kern.nr
+	bk := r.keyCount(kb0)
+	keyPanels := ceilDiv(bk, nr)
+	cover := max(keyPanels*nr, ceilDiv(bk, kern.mr)*kern.mr)
+	kern.tiles(strips, keyPanels, dh, r.scale, w.q, dh, 1, w.kT[kb0*dh:], dh*nr, 0, w.scores, r.ldS)
+	for i := range rows {
+		p := w.scores[i*r.ldS : i*r.ldS+cover]
+		ExpSum(p[:bk], p[:bk], lse[i])
+		clear(p[bk:])
+	}
+	kern.tiles(strips, keyPanels, dh, 1, w.dOut, dh, 1, w.vT[kb0*dh:], dh*nr, 0, w.dP, r.ldS)
+	return bk
 }

@@ -141,10 +141,16 @@ func (c *attentionCase) check(t *testing.T) {
 	for i := range dqkv {
 		dqkv[i] = float32(math.NaN())
 	}
-	AttentionBackward(dqkv, c.dout, out, lse, c.qkv, s)
-	got64 := float64s(dqkv)
-	for t3, name := range []string{"dq", "dk", "dv"} {
-		checkClose(t, name, float32s(c.part(got64, t3)), c.part(c.wantDQKV, t3), c.gradScale, 1e-4)
+	// With the forward's output, and without it (row sums from the probabilities).
+	for _, fwdOut := range [][]float32{out, nil} {
+		AttentionBackward(dqkv, c.dout, fwdOut, lse, c.qkv, s)
+		got64 := float64s(dqkv)
+		for t3, name := range []string{"dq", "dk", "dv"} {
+			checkClose(t, name, float32s(c.part(got64, t3)), c.part(c.wantDQKV, t3), c.gradScale, 1e-4)
+		}
+		for i := range dqkv {
+			dqkv[i] = float32(math.NaN())
+		}
 	}
 }
 
