@@ -128,6 +128,7 @@ func TestGradients(t *testing.T) {
 		{"ConcatTokens", []*tensor.Tensor{r(1, 2, 3), r(2, 1, 3), r(2, 3, 3)}, func(tp *Tape, in []*Var) *Var { return tp.ConcatTokens(in[0], in[1], in[2]) }},
 		{"SliceTokens", []*tensor.Tensor{r(2, 5, 3)}, func(tp *Tape, in []*Var) *Var { return tp.SliceTokens(in[0], 1, 4) }},
 		{"GatherRows", []*tensor.Tensor{r(4, 2, 3)}, func(tp *Tape, in []*Var) *Var { return tp.GatherRows(in[0], []int{3, 0, 3}) }},
+		{"ScatterRows", []*tensor.Tensor{r(5, 2, 3), r(2, 2, 3)}, func(tp *Tape, in []*Var) *Var { return tp.ScatterRows(in[0], []int{4, 1}, in[1]) }},
 		{"Attention", []*tensor.Tensor{r(2, 5, 3*2*4)}, func(tp *Tape, in []*Var) *Var { return tp.Attention(tp.Scale(in[0], 2), 2) }},
 		{"PatchEmbed", []*tensor.Tensor{r(2, 2, 4, 6), r(3, 2, 2, 2), r(3)}, func(tp *Tape, in []*Var) *Var { return tp.PatchEmbed(in[0], in[1], in[2]) }},
 	}

@@ -134,3 +134,50 @@ func (tp *Tape) Reshape(x *Var, shape ...int) *Var {
 	tp.record(y, func() { tp.addGrad(x, y.grad.Data()) })
 	return y
 }
+
+// ScatterRows returns base with its rows idx replaced by the rows of values: base is [C, ...],
+// values [len(idx), ...] with the same trailing shape. The gradient of a replaced row goes to
+// values, that of every other row to base. idx must not repeat; an index out of range or a
+// repeat panics naming it.
+func (tp *Tape) ScatterRows(base *Var, idx []int, values *Var) *Var {
+	bs, vs := base.Shape(), values.Shape()
+	if len(bs) == 0 || len(vs) == 0 || vs[0] != len(idx) || base.Value.Stride(0) != values.Value.Stride(0) {
+		panic(fmt.Sprintf("autodiff: ScatterRows: base %v, values %v for %d rows", bs, vs, len(idx)))
+	}
+	replaced := make(map[int]bool, len(idx))
+	for i, r := range idx {
+		if r < 0 || r >= bs[0] || replaced[r] {
+			panic(fmt.Sprintf("autodiff: ScatterRows: idx[%d] = %d is out of range for %d rows or repeated", i, r, bs[0]))
+		}
+		replaced[r] = true
+	}
+	n := base.Value.Stride(0)
+	y := tp.result([]*Var{base, values}, bs...)
+	yd, vd := y.Value.Data(), values.Value.Data()
+	copy(yd, base.Value.Data())
+	for i, r := range idx {
+		copy(yd[r*n:(r+1)*n], vd[i*n:(i+1)*n])
+	}
+	tp.record(y, func() {
+		dy := y.grad.Data()
+		if needs(values) {
+			dv, fresh := tp.freshGrad(values)
+			for i, r := range idx {
+				if fresh {
+					copy(dv.Data()[i*n:(i+1)*n], dy[r*n:(r+1)*n])
+				} else {
+					accumulate(dv.Data()[i*n:(i+1)*n], dy[r*n:(r+1)*n])
+				}
+			}
+		}
+		if needs(base) {
+			db := tp.gradOf(base).Data()
+			for r := range bs[0] {
+				if !replaced[r] {
+					accumulate(db[r*n:(r+1)*n], dy[r*n:(r+1)*n])
+				}
+			}
+		}
+	})
+	return y
+}
