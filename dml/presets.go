@@ -1,0 +1,87 @@
+package dml
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Preset is a training configuration of the released VPTSP code, one per dataset and backbone.
+type Preset struct {
+	Name        string
+	Backbone    string  // nn configuration name
+	EmbedDim    int     // E, the width of the heads' output
+	Optimizer   string  // "sgd" or "adamw"
+	LR, LRProxy float64 // everything else, and the proxy bias O
+	WeightDecay float64
+	Epochs      int
+	Batch, K    int // images per batch, images per class in a batch
+	CosineTMax  int
+	CosineMin   float64
+	Prompts     PromptSpec // dataset prompts (VPT-deep)
+	Class       PromptSpec // class prompts (semantic proxies)
+	Alpha       float64    // the proxy bias's share in Q = L2((1-alpha) P + alpha O)
+}
+
+// PromptSpec is a prompt schedule: block l < Depth gets max(Count - Tau*l, 0) prompts.
+type PromptSpec struct {
+	Count, Depth, Tau int
+}
+
+// At returns the number of prompts of block l.
+func (p PromptSpec) At(l int) int {
+	if l >= p.Depth {
+		return 0
+	}
+	return max(p.Count-p.Tau*l, 0)
+}
+
+// Total is the number of prompt tokens over all blocks.
+func (p PromptSpec) Total() int {
+	n := 0
+	for l := range p.Depth {
+		n += p.At(l)
+	}
+	return n
+}
+
+// Presets are the released configurations (ViT-S/16 "small" with E = 384, ViT-B/16 "basic"
+// with E = 512).
+var Presets = map[string]Preset{
+	"cub200_small": {Backbone: "vit_small_patch16_224", EmbedDim: 384, Optimizer: "sgd", LR: 5e-3, LRProxy: 0.1, WeightDecay: 1e-6, Epochs: 15, Batch: 64, K: 2, CosineTMax: 50, CosineMin: 1e-8,
+		Prompts: PromptSpec{10, 12, 0}, Class: PromptSpec{3, 12, 0}, Alpha: 0.5},
+	"cars_small": {Backbone: "vit_small_patch16_224", EmbedDim: 384, Optimizer: "adamw", LR: 5e-4, LRProxy: 0.01, WeightDecay: 0, Epochs: 50, Batch: 64, K: 2, CosineTMax: 50, CosineMin: 1e-6,
+		Prompts: PromptSpec{80, 11, 2}, Class: PromptSpec{50, 8, 2}, Alpha: 0.7},
+	"sop_small": {Backbone: "vit_small_patch16_224", EmbedDim: 384, Optimizer: "adamw", LR: 1e-4, LRProxy: 0.05, WeightDecay: 1e-4, Epochs: 120, Batch: 32, K: 1, CosineTMax: 120, CosineMin: 5e-5,
+		Prompts: PromptSpec{90, 12, 0}, Class: PromptSpec{5, 12, 0}, Alpha: 0.2},
+	"inshop_small": {Backbone: "vit_small_patch16_224", EmbedDim: 384, Optimizer: "adamw", LR: 1e-4, LRProxy: 0.05, WeightDecay: 1e-7, Epochs: 80, Batch: 32, K: 1, CosineTMax: 100, CosineMin: 5e-6,
+		Prompts: PromptSpec{90, 12, 0}, Class: PromptSpec{80, 12, 0}, Alpha: 0.2},
+	"cub200_basic": {Backbone: "vit_base_patch16_224", EmbedDim: 512, Optimizer: "sgd", LR: 1e-3, LRProxy: 0.01, WeightDecay: 1e-6, Epochs: 60, Batch: 64, K: 2, CosineTMax: 100, CosineMin: 1e-7,
+		Prompts: PromptSpec{20, 12, 0}, Class: PromptSpec{5, 4, 5}, Alpha: 0.4},
+	"cars_basic": {Backbone: "vit_base_patch16_224", EmbedDim: 512, Optimizer: "adamw", LR: 5e-4, LRProxy: 0.01, WeightDecay: 0, Epochs: 60, Batch: 64, K: 2, CosineTMax: 50, CosineMin: 1e-6,
+		Prompts: PromptSpec{80, 10, 2}, Class: PromptSpec{50, 8, 2}, Alpha: 0.1},
+	"sop_basic": {Backbone: "vit_base_patch16_224", EmbedDim: 512, Optimizer: "adamw", LR: 1e-4, LRProxy: 0.05, WeightDecay: 1e-4, Epochs: 120, Batch: 32, K: 1, CosineTMax: 120, CosineMin: 1e-7,
+		Prompts: PromptSpec{90, 12, 5}, Class: PromptSpec{5, 8, 0}, Alpha: 0.2},
+	"inshop_basic": {Backbone: "vit_base_patch16_224", EmbedDim: 512, Optimizer: "adamw", LR: 1e-4, LRProxy: 0.05, WeightDecay: 0, Epochs: 75, Batch: 32, K: 1, CosineTMax: 100, CosineMin: 1e-6,
+		Prompts: PromptSpec{90, 12, 0}, Class: PromptSpec{60, 12, 0}, Alpha: 0.3},
+}
+
+func init() {
+	for name, p := range Presets {
+		p.Name = name
+		Presets[name] = p
+	}
+}
+
+// PresetNamed returns the preset called name, or an error listing the known ones.
+func PresetNamed(name string) (Preset, error) {
+	if p, ok := Presets[name]; ok {
+		return p, nil
+	}
+	names := make([]string, 0, len(Presets))
+	for n := range Presets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return Preset{}, fmt.Errorf("dml: unknown preset %q (known: %s)", name, strings.Join(names, ", "))
+}

@@ -1,0 +1,44 @@
+package dml
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestSampler(t *testing.T) {
+	// 5 classes: class 3 has one image, class 1 none.
+	labels := []int{0, 0, 0, 2, 2, 2, 2, 3, 4, 4, 4}
+	s, err := NewSampler(labels, 6, 2, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.StepsPerEpoch() != 1 {
+		t.Errorf("steps per epoch %d, want 11/6 = 1", s.StepsPerEpoch())
+	}
+	again, _ := NewSampler(labels, 6, 2, 7)
+	for range 50 {
+		b := s.Next()
+		if !slices.Equal(b, again.Next()) {
+			t.Fatal("same seed, different batches")
+		}
+		if len(b) != 6 {
+			t.Fatalf("batch %v", b)
+		}
+		seen := map[int]bool{}
+		for i := 0; i < len(b); i += 2 {
+			c := labels[b[i]]
+			if labels[b[i+1]] != c || seen[c] {
+				t.Fatalf("batch %v: pairs are not distinct classes", b)
+			}
+			seen[c] = true
+			if c != 3 && b[i] == b[i+1] {
+				t.Fatalf("batch %v repeats an image of class %d", b, c)
+			}
+		}
+	}
+	for _, bad := range [][2]int{{5, 2}, {0, 1}, {10, 2}} {
+		if _, err := NewSampler(labels, bad[0], bad[1], 1); err == nil {
+			t.Errorf("batch %d, k %d accepted", bad[0], bad[1])
+		}
+	}
+}
