@@ -21,6 +21,11 @@ type Optimizer interface {
 	Step()
 	// ZeroGrad clears every parameter's gradient.
 	ZeroGrad()
+	// Update applies one update to the values w from their gradient grad, with the state the
+	// optimizer keeps under key (created on first use). Step calls it with each parameter as
+	// key; tables updated a row at a time (a class prompt bank) call it per row, so that only
+	// the rows that took part in a step are touched and hold state.
+	Update(key any, w, grad []float32, lr, weightDecay float64)
 }
 
 func zeroGrads(groups []Group) {
@@ -31,62 +36,69 @@ func zeroGrads(groups []Group) {
 	}
 }
 
+// stepGroups calls update for every parameter of the groups that requires a gradient and has
+// one.
+func stepGroups(groups []Group, update func(key any, w, grad []float32, lr, wd float64)) {
+	for _, g := range groups {
+		for _, p := range g.Params {
+			if p.Grad() != nil && p.RequiresGrad() {
+				update(p, p.Value.Data(), p.Grad().Data(), g.LR, g.WeightDecay)
+			}
+		}
+	}
+}
+
 // SGD is stochastic gradient descent with momentum and (L2) weight decay, as torch.optim.SGD:
 //
 //	g = grad + wd*p;  buf = momentum*buf + g (buf = g on the first step);  p -= lr*buf
 type SGD struct {
 	Groups   []Group
 	Momentum float64
-	buf      map[*autodiff.Var][]float32
+	buf      map[any][]float32
 }
 
 // NewSGD returns SGD over groups with the given momentum (0 for none).
 func NewSGD(groups []Group, momentum float64) *SGD {
-	return &SGD{Groups: groups, Momentum: momentum, buf: map[*autodiff.Var][]float32{}}
+	return &SGD{Groups: groups, Momentum: momentum, buf: map[any][]float32{}}
 }
 
 // Step implements Optimizer.
-func (o *SGD) Step() {
-	for _, g := range o.Groups {
-		lr, wd, mu := float32(g.LR), float32(g.WeightDecay), float32(o.Momentum)
-		for _, p := range g.Params {
-			if p.Grad() == nil || !p.RequiresGrad() {
-				continue
-			}
-			w, grad := p.Value.Data(), p.Grad().Data()
-			buf, seen := o.buf[p]
-			if !seen && mu != 0 {
-				buf = make([]float32, len(w))
-				o.buf[p] = buf
-			}
-			for i, gi := range grad {
-				gi += wd * w[i]
-				if mu != 0 {
-					if seen {
-						gi += mu * buf[i]
-					}
-					buf[i] = gi
-				}
-				w[i] -= lr * gi
-			}
-		}
-	}
-}
+func (o *SGD) Step() { stepGroups(o.Groups, o.Update) }
 
 // ZeroGrad implements Optimizer.
 func (o *SGD) ZeroGrad() { zeroGrads(o.Groups) }
+
+// Update implements Optimizer.
+func (o *SGD) Update(key any, w, grad []float32, lr, weightDecay float64) {
+	mu, wd, rate := float32(o.Momentum), float32(weightDecay), float32(lr)
+	buf, seen := o.buf[key]
+	if !seen && mu != 0 {
+		buf = make([]float32, len(w))
+		o.buf[key] = buf
+	}
+	for i, gi := range grad {
+		gi += wd * w[i]
+		if mu != 0 {
+			if seen {
+				gi += mu * buf[i]
+			}
+			buf[i] = gi
+		}
+		w[i] -= rate * gi
+	}
+}
 
 // AdamW is Adam with decoupled weight decay, as torch.optim.AdamW:
 //
 //	p -= lr*wd*p;  m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g*g
 //	p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
 //
-// with t the number of steps the parameter has taken.
+// with t the number of steps the parameter (or row) has taken.
 type AdamW struct {
 	Groups       []Group
 	Beta1, Beta2 float64
 	Eps          float64
-	state        map[*autodiff.Var]*adamState
+	state        map[any]*adamState
 }
 
 type adamState struct {
@@ -96,40 +108,34 @@ type adamState struct {
 
 // NewAdamW returns AdamW over groups with PyTorch's defaults (betas 0.9, 0.999; eps 1e-8).
 func NewAdamW(groups []Group) *AdamW {
-	return &AdamW{Groups: groups, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, state: map[*autodiff.Var]*adamState{}}
+	return &AdamW{Groups: groups, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, state: map[any]*adamState{}}
 }
 
 // Step implements Optimizer.
-func (o *AdamW) Step() {
-	for _, g := range o.Groups {
-		lr := g.LR
-		for _, p := range g.Params {
-			if p.Grad() == nil || !p.RequiresGrad() {
-				continue
-			}
-			w, grad := p.Value.Data(), p.Grad().Data()
-			st := o.state[p]
-			if st == nil {
-				st = &adamState{m: make([]float32, len(w)), v: make([]float32, len(w))}
-				o.state[p] = st
-			}
-			st.steps++
-			c1 := 1 - math.Pow(o.Beta1, float64(st.steps))
-			c2 := 1 - math.Pow(o.Beta2, float64(st.steps))
-			decay := float32(1 - lr*g.WeightDecay)
-			b1, b2 := float32(o.Beta1), float32(o.Beta2)
-			stepSize, rootC2, eps := float32(lr/c1), float32(math.Sqrt(c2)), float32(o.Eps)
-			for i, gi := range grad {
-				st.m[i] = b1*st.m[i] + (1-b1)*gi
-				st.v[i] = b2*st.v[i] + (1-b2)*gi*gi
-				w[i] = w[i]*decay - stepSize*st.m[i]/(float32(math.Sqrt(float64(st.v[i])))/rootC2+eps)
-			}
-		}
-	}
-}
+func (o *AdamW) Step() { stepGroups(o.Groups, o.Update) }
 
 // ZeroGrad implements Optimizer.
 func (o *AdamW) ZeroGrad() { zeroGrads(o.Groups) }
+
+// Update implements Optimizer.
+func (o *AdamW) Update(key any, w, grad []float32, lr, weightDecay float64) {
+	st := o.state[key]
+	if st == nil {
+		st = &adamState{m: make([]float32, len(w)), v: make([]float32, len(w))}
+		o.state[key] = st
+	}
+	st.steps++
+	c1 := 1 - math.Pow(o.Beta1, float64(st.steps))
+	c2 := 1 - math.Pow(o.Beta2, float64(st.steps))
+	decay := float32(1 - lr*weightDecay)
+	b1, b2 := float32(o.Beta1), float32(o.Beta2)
+	stepSize, rootC2, eps := float32(lr/c1), float32(math.Sqrt(c2)), float32(o.Eps)
+	for i, gi := range grad {
+		st.m[i] = b1*st.m[i] + (1-b1)*gi
+		st.v[i] = b2*st.v[i] + (1-b2)*gi*gi
+		w[i] = w[i]*decay - stepSize*st.m[i]/(float32(math.Sqrt(float64(st.v[i])))/rootC2+eps)
+	}
+}
 
 // Cosine is cosine annealing of the learning rate, as torch's CosineAnnealingLR: at epoch e a
 // group whose base rate is base runs at EtaMin + (base - EtaMin) * (1 + cos(pi * e / TMax)) / 2.
