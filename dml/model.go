@@ -1,0 +1,184 @@
+package dml
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+
+	"github.com/semprox/semprox/autodiff"
+	"github.com/semprox/semprox/nn"
+	"github.com/semprox/semprox/tensor"
+)
+
+// Model is a metric-learning model around a ViT: the sample tower (the ViT with dataset
+// prompts, a head, L2) and, for the semantic-proxy methods, the proxy tower (the same ViT with
+// each sample's class prompts, its own head, L2) feeding a class memory, with a learnable proxy
+// bias. For the other methods the proxies are the bias itself: plain learnable proxies.
+type Model struct {
+	Method       Method
+	ViT          *nn.ViT
+	Head         *nn.Head        // sample head: LayerNorm, Linear(D, E)
+	Prompts      []*autodiff.Var // dataset prompts of each block, [1, n_l, D] (nil where n_l = 0)
+	Bank         *PromptBank     // class prompts
+	ProxyHead    *nn.Head        // the proxy tower's head
+	Memory       *ClassMemory    // the class memory P
+	Bias         *autodiff.Var   // O [C, E]: the proxy bias, or the proxies
+	Alpha        float32         // Q = L2((1 - Alpha) P + Alpha O)
+	Loss         ProxyAnchor     // the loss
+	AfterDataset bool            // class prompts follow the dataset prompts (the paper's text) instead of replacing them (the released code)
+}
+
+// NewModel builds the model of method for classes training classes on vit, with the prompt
+// schedules, embedding width and alpha of preset. It sets which of the ViT's parameters train.
+func NewModel(vit *nn.ViT, method Method, preset Preset, classes int, rng *rand.Rand) *Model {
+	d, e := vit.Dim, preset.EmbedDim
+	m := &Model{Method: method, ViT: vit, Head: newHead(d, e, rng), Alpha: float32(preset.Alpha), Loss: DefaultProxyAnchor}
+	m.Bias = NewProxyBias(classes, e, rng)
+	if method.Prompts() {
+		for l := range vit.Depth {
+			n := preset.Prompts.At(l)
+			if n == 0 {
+				m.Prompts = append(m.Prompts, nil)
+				continue
+			}
+			p := tensor.New(1, n, d)
+			nn.XavierNormal(p, n*d, d, rng)
+			m.Prompts = append(m.Prompts, autodiff.Param(p))
+		}
+	}
+	if method.SemanticProxies() {
+		m.Bank = NewPromptBank(classes, d, preset.Class, rng)
+		m.ProxyHead = newHead(d, e, rng)
+		update := UpdateEMA
+		if method.Name == "vptsp-g" {
+			update = UpdateGRU
+		}
+		m.Memory = NewClassMemory(classes, e, update, rng)
+		if update == UpdateGRU {
+			m.Memory.Cell = nn.NewGRUProxyCell(e, nn.CandidateReLU)
+			for _, p := range m.Memory.Cell.Parameters() {
+				nn.XavierUniform(p.Var.Value, e, e, 1, rng)
+				if p.Var.Value.Dims() == 1 {
+					p.Var.Value.Zero()
+				}
+			}
+		}
+	}
+	nn.SetTrainable(vit.Parameters(), func(name string) bool {
+		return method.TrainsWeights() || (method.TrainsBiases() && nn.IsBias(name))
+	})
+	return m
+}
+
+// newHead returns a LayerNorm + Linear head with PyTorch's default Linear initialisation.
+func newHead(in, out int, rng *rand.Rand) *nn.Head {
+	h := nn.NewHead(in, out, 1e-6)
+	bound := 1 / math.Sqrt(float64(in))
+	for _, t := range []*tensor.Tensor{h.Proj.Weight.Value, h.Proj.Bias.Value} {
+		for i := range t.Data() {
+			t.Data()[i] = float32((2*rng.Float64() - 1) * bound)
+		}
+	}
+	return h
+}
+
+// Trainable lists the dense trainable parameters by name (the class prompt bank, updated row by
+// row, is counted by ParameterCount but not listed).
+func (m *Model) Trainable() []nn.Named {
+	var ps []nn.Named
+	add := func(prefix string, list []nn.Named) {
+		for _, p := range list {
+			if p.Var.RequiresGrad() {
+				ps = append(ps, nn.Named{Name: prefix + p.Name, Var: p.Var})
+			}
+		}
+	}
+	add("backbone.", m.ViT.Parameters())
+	add("head.", m.Head.Parameters())
+	for l, p := range m.Prompts {
+		if p != nil {
+			ps = append(ps, nn.Named{Name: fmt.Sprintf("prompts.%d", l), Var: p})
+		}
+	}
+	if m.ProxyHead != nil {
+		add("proxy_head.", m.ProxyHead.Parameters())
+	}
+	if m.Memory != nil && m.Memory.Cell != nil {
+		add("gru.", m.Memory.Cell.Parameters())
+	}
+	ps = append(ps, nn.Named{Name: "proxy_bias", Var: m.Bias})
+	return ps
+}
+
+// ParameterCount is the number of trainable values, with a breakdown by part.
+func (m *Model) ParameterCount() (total int, parts string) {
+	counts := map[string]int{}
+	var order []string
+	for _, p := range m.Trainable() {
+		part, _, _ := strings.Cut(p.Name, ".")
+		if _, seen := counts[part]; !seen {
+			order = append(order, part)
+		}
+		counts[part] += p.Var.Value.Len()
+	}
+	if m.Bank != nil {
+		order = append(order, "class_prompts")
+		counts["class_prompts"] = m.Bank.Count()
+	}
+	var b strings.Builder
+	for _, part := range order {
+		total += counts[part]
+		fmt.Fprintf(&b, "%s %d, ", part, counts[part])
+	}
+	return total, strings.TrimSuffix(b.String(), ", ")
+}
+
+// Step is what a training step must finish after its backward pass and optimizer step: the
+// class prompt rows to update and the class memory rows to commit.
+type Step struct {
+	model   *Model
+	bank    *BankStep
+	classes []int
+	rows    *autodiff.Var
+}
+
+// Forward computes the loss of a batch of images [B, 3, H, W] with labels in [0, C).
+func (m *Model) Forward(tp *autodiff.Tape, images *autodiff.Var, labels []int) (*autodiff.Var, *Step) {
+	dataset := func(l int) *autodiff.Var {
+		if l < len(m.Prompts) {
+			return m.Prompts[l]
+		}
+		return nil
+	}
+	emb := m.Head.Forward(tp, m.ViT.Embed(tp, images, dataset))
+	st := &Step{model: m}
+	proxies := m.Bias
+	if m.Method.SemanticProxies() {
+		st.bank = m.Bank.Gather(labels)
+		class := func(l int) *autodiff.Var {
+			c, d := st.bank.Prompts(tp, l), dataset(l)
+			if !m.AfterDataset || d == nil {
+				return c
+			}
+			if c == nil {
+				return d
+			}
+			return tp.ConcatTokens(d, c)
+		}
+		sem := tp.L2Normalize(m.ProxyHead.Forward(tp, m.ViT.Embed(tp, images, class)), 1e-12)
+		st.classes, st.rows = m.Memory.Advance(tp, sem, labels)
+		proxies = Proxies(tp, m.Memory, st.classes, st.rows, m.Bias, m.Alpha)
+	}
+	return m.Loss.Loss(tp, emb, proxies, labels), st
+}
+
+// Finish updates the class prompts that took part with opt (at learning rate lr and weight
+// decay wd) and commits the class memory rows: call it after Backward and the optimizer step.
+func (s *Step) Finish(opt nn.Optimizer, lr, wd float64) {
+	if s.bank == nil {
+		return
+	}
+	s.bank.Update(opt, lr, wd)
+	s.model.Memory.Commit(s.classes, s.rows)
+}

@@ -1,0 +1,113 @@
+package dml
+
+import (
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+
+	"github.com/semprox/semprox/autodiff"
+	"github.com/semprox/semprox/nn"
+	"github.com/semprox/semprox/tensor"
+)
+
+// Trainable parameter counts of cub200_small on ViT-S/16 (100 training classes), from the
+// formulas: heads LN(384) + Linear(384, 384) = 148,608 each; 10 prompts x 12 blocks x 384 =
+// 46,080; class prompts 100 x 3 x 12 x 384 = 1,382,400; GRU 6 x 384^2 + 3 x 384 = 885,888;
+// proxy bias 100 x 384 = 38,400; BitFit's biases of ViT-S 51,456.
+func TestParameterCounts(t *testing.T) {
+	const head, prompts, bank, gru, bias, bitfit = 148608, 46080, 1382400, 885888, 38400, 51456
+	// Every weight and bias of ViT-S/16: class token, position embedding, patch embedding, 12
+	// blocks (2 LayerNorms, qkv, proj, fc1, fc2) and the final norm.
+	block := 2*768 + (384*1152 + 1152) + (384*384 + 384) + (384*1536 + 1536) + (1536*384 + 384)
+	vitS := 384 + 197*384 + (384*3*16*16 + 384) + 12*block + 768
+	cases := map[string]int{
+		"linear":         head + bias,
+		"bitfit":         head + bias + bitfit,
+		"vpt":            head + bias + prompts,
+		"vpt+bitfit":     head + bias + prompts + bitfit,
+		"vptsp-m":        2*head + bias + prompts + bank,
+		"vptsp-g":        2*head + bias + prompts + bank + gru,
+		"vptsp-g+bitfit": 2*head + bias + prompts + bank + gru + bitfit,
+		"full":           head + bias + vitS,
+	}
+	preset := Presets["cub200_small"]
+	for name, want := range cases {
+		method, err := ParseMethod(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vit := nn.NewViT(nn.Configs[preset.Backbone])
+		m := NewModel(vit, method, preset, 100, rand.New(rand.NewPCG(1, 1)))
+		if got, parts := m.ParameterCount(); got != want {
+			t.Errorf("%s: %d trainable (%s), want %d", name, got, parts, want)
+		}
+	}
+	if _, err := ParseMethod("linear+bitfit"); err == nil {
+		t.Error("linear+bitfit accepted")
+	}
+}
+
+// A VPTSP-G step on the reference ViT: finite loss, gradients for every trainable part, the
+// prompt bank and the memory updated for the batch's classes only.
+func TestModelStep(t *testing.T) {
+	vit, _, err := nn.LoadViT(filepath.Join("..", "testdata", "torchref", "vit.safetensors"),
+		&nn.Config{ImageSize: 32, PatchSize: 16, Dim: 64, Depth: 3, Heads: 2, MLPRatio: 4, Eps: 1e-6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	input, err := tensor.ReadNPY(filepath.Join("..", "testdata", "torchref", "input.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	preset := Presets["cub200_small"]
+	preset.EmbedDim = 16
+	preset.Prompts, preset.Class = PromptSpec{Count: 2, Depth: 3}, PromptSpec{Count: 2, Depth: 2, Tau: 1}
+	method, _ := ParseMethod("vptsp-g+bitfit")
+	for _, after := range []bool{false, true} {
+		m := NewModel(vit, method, preset, 5, rand.New(rand.NewPCG(2, 2)))
+		m.AfterDataset = after
+		labels := []int{3, 1}
+		memBefore := m.Memory.P.Clone()
+		bankBefore := m.Bank.Tables[0].Clone()
+		tp := autodiff.NewTape()
+		loss, step := m.Forward(tp, autodiff.Constant(input), labels)
+		if v := float64(loss.Value.Data()[0]); math.IsNaN(v) || math.IsInf(v, 0) || v <= 0 {
+			t.Fatalf("loss %v", v)
+		}
+		tp.Backward(loss)
+		for _, p := range m.Trainable() {
+			if p.Var.Grad() == nil {
+				t.Errorf("after=%v: no gradient for %s", after, p.Name)
+			}
+		}
+		opt := nn.NewSGD([]nn.Group{{Params: vars(m.Trainable()), LR: 0.1}}, 0.9)
+		opt.Step()
+		step.Finish(opt, 0.1, 0)
+		for c := range 5 {
+			changed := !equal(m.Memory.P.Row(c).Data(), memBefore.Row(c).Data())
+			bankChanged := !equal(m.Bank.Tables[0].Row(c).Data(), bankBefore.Row(c).Data())
+			inBatch := c == 1 || c == 3
+			if changed != inBatch || bankChanged != inBatch {
+				t.Errorf("after=%v class %d: memory changed %v, prompts changed %v, in batch %v", after, c, changed, bankChanged, inBatch)
+			}
+		}
+	}
+}
+
+func vars(ps []nn.Named) []*autodiff.Var {
+	out := make([]*autodiff.Var, len(ps))
+	for i, p := range ps {
+		out[i] = p.Var
+	}
+	return out
+}
+
+func equal(a, b []float32) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
