@@ -1,0 +1,126 @@
+package dml
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/semprox/semprox/autodiff"
+	"github.com/semprox/semprox/nn"
+	"github.com/semprox/semprox/tensor"
+)
+
+// TrainConfig is the optimisation of a training run.
+type TrainConfig struct {
+	Epochs, StepsPerEpoch int
+	Optimizer             string  // "sgd" (momentum 0.9) or "adamw"
+	LR, LRProxy           float64 // everything, and the proxy bias O
+	WeightDecay           float64
+	Cosine                nn.Cosine // annealing per epoch (TMax, EtaMin)
+	WarmupEpochs          int       // linear warm-up of the rate over the first epochs (0: none)
+	ClipNorm              float64   // clip the global gradient norm to this (0: no clipping)
+}
+
+// Batch is one training batch: images [B, 3, H, W] and their classes.
+type Batch struct {
+	Images *tensor.Tensor
+	Labels []int
+}
+
+// Trainer runs the optimisation of a Model. It is deterministic: the same model, batches,
+// configuration and thread count give the same losses bit for bit.
+type Trainer struct {
+	Model  *Model
+	Config TrainConfig
+	opt    nn.Optimizer
+	groups []nn.Group // [everything, proxy bias]
+	tape   *autodiff.Tape
+}
+
+// NewTrainer prepares the optimizer: one group at LR for every trainable parameter but the proxy
+// bias, one at LRProxy for it.
+func NewTrainer(m *Model, cfg TrainConfig) (*Trainer, error) {
+	var main []*autodiff.Var
+	for _, p := range m.Trainable() {
+		if p.Var != m.Bias {
+			main = append(main, p.Var)
+		}
+	}
+	t := &Trainer{Model: m, Config: cfg, tape: autodiff.NewTape()}
+	t.groups = []nn.Group{
+		{Params: main, LR: cfg.LR, WeightDecay: cfg.WeightDecay},
+		{Params: []*autodiff.Var{m.Bias}, LR: cfg.LRProxy, WeightDecay: cfg.WeightDecay},
+	}
+	switch cfg.Optimizer {
+	case "sgd":
+		t.opt = nn.NewSGD(t.groups, 0.9)
+	case "adamw":
+		t.opt = nn.NewAdamW(t.groups)
+	default:
+		return nil, fmt.Errorf("dml: unknown optimizer %q (want sgd or adamw)", cfg.Optimizer)
+	}
+	if cfg.Epochs <= 0 || cfg.StepsPerEpoch <= 0 || cfg.Cosine.TMax <= 0 {
+		return nil, fmt.Errorf("dml: epochs %d, steps per epoch %d and cosine T_max %d must be positive", cfg.Epochs, cfg.StepsPerEpoch, cfg.Cosine.TMax)
+	}
+	return t, nil
+}
+
+// rate returns the learning rate of base at epoch e: cosine annealing, scaled down linearly
+// during the warm-up epochs.
+func (t *Trainer) rate(base float64, e int) float64 {
+	lr := t.Config.Cosine.LR(base, e)
+	if e < t.Config.WarmupEpochs {
+		lr *= float64(e+1) / float64(t.Config.WarmupEpochs)
+	}
+	return lr
+}
+
+// Step runs one training step of epoch e on a batch and returns its loss. A loss that is not
+// finite is an error naming the epoch and step, and leaves the parameters unchanged.
+func (t *Trainer) Step(e, step int, b Batch) (float64, error) {
+	for i, base := range []float64{t.Config.LR, t.Config.LRProxy} {
+		t.groups[i].LR = t.rate(base, e)
+	}
+	tp := t.tape
+	tp.Reset()
+	t.opt.ZeroGrad()
+	loss, st := t.Model.Forward(tp, autodiff.Constant(b.Images), b.Labels)
+	value := float64(loss.Value.Data()[0])
+	if math.IsNaN(value) || math.IsInf(value, 0) {
+		return value, fmt.Errorf("dml: loss is %v at epoch %d, step %d: stopping", value, e+1, step+1)
+	}
+	tp.Backward(loss)
+	if t.Config.ClipNorm > 0 {
+		clipGradients(t.groups, t.Config.ClipNorm)
+	}
+	t.opt.Step()
+	st.Finish(t.opt, t.groups[0].LR, t.Config.WeightDecay)
+	return value, nil
+}
+
+// clipGradients scales every gradient so that their global L2 norm is at most maxNorm.
+func clipGradients(groups []nn.Group, maxNorm float64) {
+	sum := 0.0
+	for _, g := range groups {
+		for _, p := range g.Params {
+			if p.Grad() != nil {
+				for _, v := range p.Grad().Data() {
+					sum += float64(v) * float64(v)
+				}
+			}
+		}
+	}
+	norm := math.Sqrt(sum)
+	if norm <= maxNorm {
+		return
+	}
+	scale := float32(maxNorm / (norm + 1e-6))
+	for _, g := range groups {
+		for _, p := range g.Params {
+			if p.Grad() != nil {
+				for i := range p.Grad().Data() {
+					p.Grad().Data()[i] *= scale
+				}
+			}
+		}
+	}
+}
