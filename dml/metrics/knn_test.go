@@ -138,11 +138,14 @@ func TestKNNErrors(t *testing.T) {
 	nan := Matrix{Data: []float32{1, float32(math.NaN()), 3, 4}, Rows: 2, Cols: 2}
 	wide := Matrix{Data: []float32{1, 2, 3}, Rows: 1, Cols: 3}
 	for name, f := range map[string]func() error{
-		"nan":   func() error { _, err := KNN(nan, good, 1, Cosine, false); return err },
-		"dims":  func() error { _, err := KNN(wide, good, 1, Cosine, false); return err },
-		"k":     func() error { _, err := KNN(good, good, 0, Cosine, false); return err },
-		"self":  func() error { _, err := KNN(wide, wide.withRows(2), 1, Cosine, true); return err },
-		"short": func() error { _, err := KNN(Matrix{Data: []float32{1}, Rows: 2, Cols: 1}, good, 1, L2, false); return err },
+		"nan":  func() error { _, err := KNN(nan, good, 1, Cosine, false); return err },
+		"dims": func() error { _, err := KNN(wide, good, 1, Cosine, false); return err },
+		"k":    func() error { _, err := KNN(good, good, 0, Cosine, false); return err },
+		"self": func() error { _, err := KNN(wide, wide.withRows(2), 1, Cosine, true); return err },
+		"short": func() error {
+			_, err := KNN(Matrix{Data: []float32{1}, Rows: 2, Cols: 1}, good, 1, L2, false)
+			return err
+		},
 	} {
 		if f() == nil {
 			t.Errorf("%s: no error", name)
