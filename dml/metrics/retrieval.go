@@ -53,7 +53,12 @@ func Evaluate(query Matrix, queryLabels []int64, ref Matrix, refLabels []int64, 
 		}
 	}
 	if opt.Metric == Cosine {
-		query, ref = Normalize(query), Normalize(ref)
+		query = Normalize(query)
+		if self {
+			ref = query
+		} else {
+			ref = Normalize(ref)
+		}
 	}
 	perClass := map[int64]int{}
 	for _, l := range refLabels {
