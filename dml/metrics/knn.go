@@ -114,6 +114,10 @@ func forEachBlock(query, ref Matrix, k int, metric Metric, self bool, fn func(q0
 	if k < 1 || query.Rows == 0 {
 		return nil
 	}
+	if self && metric == Cosine && k <= maxSymmetricK {
+		forEachSelfBlock(query, k, fn)
+		return nil
+	}
 	n, d := ref.Rows, ref.Cols
 	alpha := float32(1)
 	var ep kernels.Epilogue

@@ -79,6 +79,19 @@ func (h *topK) selectRow(row []float32, skip, k int) {
 	}
 }
 
+// up restores the heap property above position i.
+func (h *topK) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !h.worse(i, p) {
+			return
+		}
+		h.idx[i], h.idx[p] = h.idx[p], h.idx[i]
+		h.score[i], h.score[p] = h.score[p], h.score[i]
+		i = p
+	}
+}
+
 // down restores the heap property below position i in the first n entries.
 func (h *topK) down(i, n int) {
 	for {
