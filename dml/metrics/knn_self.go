@@ -7,12 +7,12 @@ import (
 	"github.com/semprox/semprox/kernels"
 )
 
-// maxSymmetricK bounds k on the symmetric path, whose heaps for every row (references x k x 8
+// maxSymmetricK bounds k on the symmetric path, whose buffers for every row (references x 2k x 8
 // bytes) then cost no more than the similarity block.
-const maxSymmetricK = blockRows / 2
+const maxSymmetricK = blockRows / 4
 
-// columnStrip is the number of columns whose heaps the column scan updates together: 128 heaps
-// of k = 101 take 100 KB.
+// columnStrip is the number of columns whose heaps the column scan updates together: 128 buffers
+// of k = 101 take 200 KB.
 const columnStrip = 128
 
 // forEachSelfBlock is forEachBlock for cosine self-retrieval, computing each inner product once:
@@ -60,8 +60,11 @@ func forEachSelfBlock(x Matrix, k int, fn func(q0 int, blk Neighbors)) {
 	}
 }
 
-// rowHeaps holds a topK heap of capacity k for each of n rows in shared storage, with each
-// heap's admission threshold: -Inf until the heap is full, then its worst score.
+// rowHeaps keeps the k best candidates of each of n rows. Each row buffers up to 2k candidates;
+// when its buffer fills, a quickselect keeps the k best and their worst score becomes the row's
+// admission threshold (-Inf until then). That costs O(1) per admitted candidate where a heap
+// costs O(log k), and the candidates still arrive in increasing reference order, so a strictly
+// larger score is what admission needs.
 type rowHeaps struct {
 	k     int
 	idx   []int32
@@ -71,37 +74,31 @@ type rowHeaps struct {
 }
 
 func newRowHeaps(n, k int) *rowHeaps {
-	h := &rowHeaps{k: k, idx: make([]int32, n*k), score: make([]float32, n*k), size: make([]int32, n), thr: make([]float32, n)}
+	h := &rowHeaps{k: k, idx: make([]int32, n*2*k), score: make([]float32, n*2*k), size: make([]int32, n), thr: make([]float32, n)}
 	for i := range h.thr {
 		h.thr[i] = float32(math.Inf(-1))
 	}
 	return h
 }
 
-// heap returns row r's heap with its current entries.
-func (h *rowHeaps) heap(r int) topK {
-	lo, hi := r*h.k, r*h.k+int(h.size[r])
+// entries returns row r's buffered candidates.
+func (h *rowHeaps) entries(r int) topK {
+	lo, hi := r*2*h.k, r*2*h.k+int(h.size[r])
 	return topK{idx: h.idx[lo:hi], score: h.score[lo:hi]}
 }
 
-// offer adds reference j with score s to row r's heap: appended while the heap has room,
-// otherwise in place of the worst entry, which the caller has checked s beats.
+// offer buffers reference j with score s for row r, whose threshold the caller has checked s
+// beats.
 func (h *rowHeaps) offer(r int, j int32, s float32) {
-	size := int(h.size[r])
-	if size < h.k {
-		h.size[r]++
-		t := h.heap(r)
-		t.idx[size], t.score[size] = j, s
-		t.up(size)
-		if size+1 == h.k {
-			h.thr[r] = t.score[0]
-		}
-		return
+	at := r*2*h.k + int(h.size[r])
+	h.idx[at], h.score[at] = j, s
+	h.size[r]++
+	if int(h.size[r]) == 2*h.k {
+		t := h.entries(r)
+		t.partitionBest(h.k)
+		h.size[r] = int32(h.k)
+		h.thr[r] = t.score[h.k-1]
 	}
-	t := h.heap(r)
-	t.idx[0], t.score[0] = j, s
-	t.down(0, size)
-	h.thr[r] = t.score[0]
 }
 
 // scanRow offers row r the scores row[jj] of references j0+jj, skipping r itself.
@@ -125,9 +122,16 @@ func (h *rowHeaps) scanColumns(seg []float32, r0 int, j int32) {
 	}
 }
 
-// drain writes row r's entries best first into index and score and empties its heap.
+// drain writes row r's k best entries best first into index and score and empties the row.
 func (h *rowHeaps) drain(r int, index []int32, score []float32) {
-	t := h.heap(r)
+	t := h.entries(r)
+	if len(t.idx) > h.k {
+		t.partitionBest(h.k)
+		t = topK{idx: t.idx[:h.k], score: t.score[:h.k]}
+	}
+	for i := len(t.idx)/2 - 1; i >= 0; i-- {
+		t.down(i, len(t.idx))
+	}
 	t.drain(index, score)
 	h.size[r] = 0
 	h.thr[r] = float32(math.Inf(-1))

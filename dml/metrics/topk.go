@@ -79,19 +79,6 @@ func (h *topK) selectRow(row []float32, skip, k int) {
 	}
 }
 
-// up restores the heap property above position i.
-func (h *topK) up(i int) {
-	for i > 0 {
-		p := (i - 1) / 2
-		if !h.worse(i, p) {
-			return
-		}
-		h.idx[i], h.idx[p] = h.idx[p], h.idx[i]
-		h.score[i], h.score[p] = h.score[p], h.score[i]
-		i = p
-	}
-}
-
 // down restores the heap property below position i in the first n entries.
 func (h *topK) down(i, n int) {
 	for {
@@ -121,4 +108,45 @@ func (h *topK) drain(index []int32, score []float32) {
 		h.down(0, last)
 	}
 	h.idx, h.score = h.idx[:0], h.score[:0]
+}
+
+func (h *topK) swap(a, b int) {
+	h.idx[a], h.idx[b] = h.idx[b], h.idx[a]
+	h.score[a], h.score[b] = h.score[b], h.score[a]
+}
+
+// partitionBest reorders the entries (not as a heap) so that the first k (1 <= k <= len) are the
+// k best, the k-th best at position k-1: quickselect with a median-of-three pivot. Indices are
+// distinct, so the order is strict.
+func (h *topK) partitionBest(k int) {
+	lo, hi := 0, len(h.idx)-1
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		if h.worse(lo, mid) {
+			h.swap(lo, mid)
+		}
+		if h.worse(lo, hi) {
+			h.swap(lo, hi)
+		}
+		if h.worse(mid, hi) {
+			h.swap(mid, hi)
+		}
+		h.swap(mid, hi) // the median of the three is the pivot, at hi
+		p := lo
+		for i := lo; i < hi; i++ {
+			if h.worse(hi, i) {
+				h.swap(i, p)
+				p++
+			}
+		}
+		h.swap(p, hi)
+		switch {
+		case p == k-1:
+			return
+		case p < k-1:
+			lo = p + 1
+		default:
+			hi = p - 1
+		}
+	}
 }
