@@ -5,6 +5,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sync"
+
+	"github.com/semprox/semprox/kernels"
 )
 
 // kmeansMaxIter bounds Lloyd's iterations, as scikit-learn's default max_iter.
@@ -31,10 +34,16 @@ func ClusterNMI(x Matrix, labels []int64, seed uint64) (float64, error) {
 	return NMI(labels, c), nil
 }
 
-// KMeans assigns each row of x to one of k clusters (0 <= k <= x.Rows): k-means++ seeding drawn
+// kmeansTol is scikit-learn's default relative tolerance: Lloyd's iterations stop once the
+// centres move, in total squared distance, by at most kmeansTol times the mean per-dimension
+// variance of the data.
+const kmeansTol = 1e-4
+
+// KMeans assigns each row of x to one of k clusters (1 <= k <= x.Rows): k-means++ seeding drawn
 // from seed (the first centre uniformly, each next one with probability proportional to the
 // squared distance to the nearest centre so far), then Lloyd's iterations until no assignment
-// changes or 300 iterations. A cluster that empties keeps its centre. Deterministic for a seed.
+// changes, the centres move less than scikit-learn's default tolerance, or 300 iterations.
+// A cluster that empties keeps its centre. Deterministic for a seed and a thread count.
 func KMeans(x Matrix, k int, seed uint64) ([]int, error) {
 	if err := x.check("embeddings"); err != nil {
 		return nil, err
@@ -43,6 +52,7 @@ func KMeans(x Matrix, k int, seed uint64) ([]int, error) {
 		return nil, fmt.Errorf("k-means: %d clusters for %d points", k, x.Rows)
 	}
 	centres := seedCentres(x, k, rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)))
+	tol := kmeansTol * meanVariance(x)
 	assign := make([]int, x.Rows)
 	for i := range assign {
 		assign[i] = -1
@@ -59,27 +69,65 @@ func KMeans(x Matrix, k int, seed uint64) ([]int, error) {
 		if err != nil || !changed {
 			return assign, err
 		}
-		updateCentres(x, centres, assign)
+		if updateCentres(x, centres, assign) <= tol {
+			break
+		}
 	}
 	return assign, nil
 }
 
-// seedCentres picks k rows of x by k-means++.
+// meanVariance is the mean over dimensions of the variance of the rows of x.
+func meanVariance(x Matrix) float64 {
+	d := x.Cols
+	mean, sq := make([]float64, d), make([]float64, d)
+	for i := range x.Rows {
+		for j, v := range x.Data[i*d : (i+1)*d] {
+			mean[j] += float64(v)
+			sq[j] += float64(v) * float64(v)
+		}
+	}
+	total, n := 0.0, float64(x.Rows)
+	for j := range d {
+		m := mean[j] / n
+		total += sq[j]/n - m*m
+	}
+	return total / float64(d)
+}
+
+// seedCentres picks k rows of x by k-means++. The squared distances to each new centre,
+// ||x||^2 + ||c||^2 - 2 x.c (clamped at 0), are computed in parallel over chunks of rows.
 func seedCentres(x Matrix, k int, rng *rand.Rand) Matrix {
 	d := x.Cols
 	centres := Matrix{Data: make([]float32, k*d), Rows: k, Cols: d}
+	norms := squaredNorms(x)
 	dist := make([]float64, x.Rows)
 	for i := range dist {
 		dist[i] = math.Inf(1)
 	}
+	workers := min(kernels.Threads(), x.Rows)
+	partial := make([]float64, workers)
 	pick := rng.IntN(x.Rows)
 	for c := range k {
 		centre := x.Data[pick*d : (pick+1)*d]
 		copy(centres.Data[c*d:], centre)
+		cn := norms[pick]
+		var wg sync.WaitGroup
+		for w := range workers {
+			lo, hi := x.Rows*w/workers, x.Rows*(w+1)/workers
+			wg.Go(func() {
+				sum := 0.0
+				for i := lo; i < hi; i++ {
+					sq := max(0, float64(norms[i]+cn-2*kernels.Dot(x.Data[i*d:(i+1)*d], centre)))
+					dist[i] = min(dist[i], sq)
+					sum += dist[i]
+				}
+				partial[w] = sum
+			})
+		}
+		wg.Wait()
 		total := 0.0
-		for i := range dist {
-			dist[i] = min(dist[i], squaredDistance(x.Data[i*d:(i+1)*d], centre))
-			total += dist[i]
+		for _, p := range partial {
+			total += p
 		}
 		pick = sampleProportional(dist, total, rng)
 	}
@@ -101,17 +149,9 @@ func sampleProportional(w []float64, total float64, rng *rand.Rand) int {
 	return slices.IndexFunc(w, func(v float64) bool { return v > 0 })
 }
 
-func squaredDistance(a, b []float32) float64 {
-	s := 0.0
-	for i, v := range a {
-		t := float64(v) - float64(b[i])
-		s += t * t
-	}
-	return s
-}
-
-// updateCentres moves every non-empty cluster's centre to the mean of its points.
-func updateCentres(x Matrix, centres Matrix, assign []int) {
+// updateCentres moves every non-empty cluster's centre to the mean of its points and returns
+// the total squared distance the centres moved.
+func updateCentres(x Matrix, centres Matrix, assign []int) float64 {
 	d := x.Cols
 	sum := make([]float64, len(centres.Data))
 	count := make([]int, centres.Rows)
@@ -121,14 +161,18 @@ func updateCentres(x Matrix, centres Matrix, assign []int) {
 			sum[c*d+j] += float64(v)
 		}
 	}
+	shift := 0.0
 	for c, n := range count {
 		if n == 0 {
 			continue
 		}
 		for j := range d {
-			centres.Data[c*d+j] = float32(sum[c*d+j] / float64(n))
+			v := float32(sum[c*d+j] / float64(n))
+			shift += float64(v-centres.Data[c*d+j]) * float64(v-centres.Data[c*d+j])
+			centres.Data[c*d+j] = v
 		}
 	}
+	return shift
 }
 
 // NMI is the normalised mutual information of two labelings of the same items, normalised by
