@@ -68,6 +68,12 @@ const blockRows = 512
 // references (query must be ref, row for row) and query i never lists reference i among its
 // neighbours; other references equal to it still count. k is capped at the number of candidate
 // references. Both matrices must have the same number of columns and finite values.
+//
+// Queries go in blocks of 512: one SGEMM gives a block's scores against every reference
+// (512 x references float32s), then each row's k best are selected in parallel across rows with a
+// bounded heap. Cosine self-retrieval with k <= 128 instead computes each inner product once
+// (see forEachSelfBlock), at the cost of buffers of references x 2k x 8 bytes. The result itself
+// takes queries x k x 8 bytes.
 func KNN(query, ref Matrix, k int, metric Metric, self bool) (Neighbors, error) {
 	nb := Neighbors{Queries: query.Rows}
 	err := forEachBlock(query, ref, k, metric, self, func(q0 int, blk Neighbors) {

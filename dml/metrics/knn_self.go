@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"math"
+	"slices"
 	"sync"
 
 	"github.com/semprox/semprox/kernels"
@@ -41,12 +42,16 @@ func forEachSelfBlock(x Matrix, k int, fn func(q0 int, blk Neighbors)) {
 				for i := r0; i < r1; i++ {
 					heaps.scanRow(q0+i, sim[i*ld:(i+1)*ld], q0)
 				}
-				// Strips of columnStrip columns keep their heaps in cache while every row of
-				// the block passes.
+				// Strips of columnStrip columns keep their buffers in cache while every row of
+				// the block passes. Thresholds only rise, so the strip's lowest one at its start
+				// bounds them all: a segment whose maximum does not beat it offers nothing.
 				for s0 := c0; s0 < c1; s0 += columnStrip {
 					s1 := min(s0+columnStrip, c1)
+					floor := slices.Min(heaps.thr[q0+s0 : q0+s1])
 					for i := range m {
-						heaps.scanColumns(sim[i*ld+s0:i*ld+s1], q0+s0, int32(q0+i))
+						if seg := sim[i*ld+s0 : i*ld+s1]; kernels.Max(seg) > floor {
+							heaps.scanColumns(seg, q0+s0, int32(q0+i))
+						}
 					}
 				}
 			})
@@ -101,13 +106,23 @@ func (h *rowHeaps) offer(r int, j int32, s float32) {
 	}
 }
 
-// scanRow offers row r the scores row[jj] of references j0+jj, skipping r itself.
+// rowChunk is the number of scores scanRow tests at once by their maximum.
+const rowChunk = 256
+
+// scanRow offers row r the scores row[jj] of references j0+jj, skipping r itself. A chunk whose
+// maximum does not beat the threshold is skipped whole.
 func (h *rowHeaps) scanRow(r int, row []float32, j0 int) {
-	thr := h.thr[r]
-	for jj, s := range row {
-		if s > thr && j0+jj != r {
-			h.offer(r, int32(j0+jj), s)
-			thr = h.thr[r]
+	for c0 := 0; c0 < len(row); c0 += rowChunk {
+		chunk := row[c0:min(c0+rowChunk, len(row))]
+		thr := h.thr[r]
+		if kernels.Max(chunk) <= thr {
+			continue
+		}
+		for jj, s := range chunk {
+			if s > thr && j0+c0+jj != r {
+				h.offer(r, int32(j0+c0+jj), s)
+				thr = h.thr[r]
+			}
 		}
 	}
 }

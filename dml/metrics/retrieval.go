@@ -39,7 +39,8 @@ type Result struct {
 // references, so MAP@R and R-precision are exact for every query; MAP is pytorch-metric-learning's
 // mean_average_precision over that depth (precision at each same-class neighbour, averaged over
 // the same-class neighbours found; 0 when none is found).
-// Memory is O(512 x references + queries x depth).
+// Neighbours are consumed block by block: memory is that of forEachBlock (see KNN), never
+// queries x references.
 func Evaluate(query Matrix, queryLabels []int64, ref Matrix, refLabels []int64, self bool, opt Options) (Result, error) {
 	if len(queryLabels) != query.Rows {
 		return Result{}, fmt.Errorf("%d query labels for %d query embeddings", len(queryLabels), query.Rows)
