@@ -80,7 +80,7 @@ func checkExact(t *testing.T, query, ref Matrix, k int, metric Metric, self bool
 func TestKNNExactWithTies(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, tc := range []struct{ nq, nr, d, k, span int }{
-		{1, 1, 1, 1, 1}, {5, 7, 3, 2, 1}, {40, 60, 4, 10, 1}, {600, 700, 5, 13, 2}, {30, 1100, 8, 101, 1},
+		{1, 1, 1, 1, 1}, {5, 7, 3, 2, 1}, {40, 60, 4, 10, 1}, {600, 700, 5, 13, 2}, {30, 1100, 8, 101, 1}, {10, 1100, 3, 130, 1}, // k > maxSymmetricK: the plain self path
 	} {
 		q, r := intMatrix(rng, tc.nq, tc.d, tc.span), intMatrix(rng, tc.nr, tc.d, tc.span)
 		for _, metric := range []Metric{Cosine, L2} {
