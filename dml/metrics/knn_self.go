@@ -20,8 +20,8 @@ const columnStrip = 128
 // the block of queries [q0, q0+m) is multiplied only with references [q0, n). Its rows offer
 // their candidates to the buffers of rows q0..q0+m (references q0 and up, in order), and its
 // columns beyond the block offer them to the buffers of the later rows (this block's queries, in
-// order). Every buffer thus sees its candidates in increasing reference order, so only a strictly
-// above the k-th best so far is admitted and equal scores keep the smaller index. After its block,
+// order). Every buffer thus sees its candidates in increasing reference order, so only a score
+// strictly above its threshold is admitted and equal scores keep the smaller index. After its block,
 // a row has seen every reference: earlier ones from earlier blocks' columns, the rest from its
 // own row. Arguments are as forEachBlock's, already checked.
 func forEachSelfBlock(x Matrix, k int, fn func(q0 int, blk Neighbors)) {
