@@ -1,0 +1,72 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/semprox/semprox/dml/metrics"
+	"github.com/semprox/semprox/tensor"
+)
+
+// readEmbeddings reads a 2-D float .npy file [N, D].
+func readEmbeddings(path string) (metrics.Matrix, error) {
+	t, err := tensor.ReadNPY(path)
+	if err != nil {
+		return metrics.Matrix{}, err
+	}
+	if t.Dims() != 2 || t.Dim(1) == 0 {
+		return metrics.Matrix{}, fmt.Errorf("%s: shape %v, want embeddings [N, D] with D >= 1", path, t.Shape())
+	}
+	return metrics.Matrix{Data: t.Data(), Rows: t.Dim(0), Cols: t.Dim(1)}, nil
+}
+
+// readLabels reads integer class labels from a .npy file (shape [N] or [N, 1], integers or
+// integral floats) or, for any other name, a text file of one integer per line.
+func readLabels(path string) ([]int64, error) {
+	if strings.HasSuffix(strings.ToLower(path), ".npy") {
+		labels, shape, err := tensor.ReadNPYInts(path)
+		if err != nil {
+			return nil, err
+		}
+		if len(shape) != 1 && (len(shape) != 2 || shape[1] != 1) {
+			return nil, fmt.Errorf("%s: shape %v, want labels [N] or [N, 1]", path, shape)
+		}
+		return labels, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	labels, err := parseLabels(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return labels, nil
+}
+
+// parseLabels reads one integer per line; surrounding spaces and blank lines are ignored.
+// Errors name the line.
+func parseLabels(r io.Reader) ([]int64, error) {
+	var labels []int64
+	sc := bufio.NewScanner(r)
+	for line := 1; sc.Scan(); line++ {
+		s := strings.TrimSpace(sc.Text())
+		if s == "" {
+			continue
+		}
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %q is not an integer label", line, s)
+		}
+		labels = append(labels, v)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	return labels, nil
+}

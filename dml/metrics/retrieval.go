@@ -1,0 +1,170 @@
+package metrics
+
+import (
+	"fmt"
+	"math"
+	"slices"
+)
+
+// Options selects what Evaluate computes.
+type Options struct {
+	// Metric ranks neighbours. With Cosine, Evaluate L2-normalises copies of the embeddings first.
+	Metric Metric
+	// Ks are the K of Recall@K; a K above the number of candidate references counts them all.
+	Ks []int
+	// SkipNMI leaves NMI out (its k-means costs O(n x classes x dims) per iteration); NMI is NaN.
+	SkipNMI bool
+	// Seed seeds the k-means++ initialisation of NMI's clustering.
+	Seed uint64
+}
+
+// Result holds the metrics of one evaluation, each a mean over the counted queries: those whose
+// class has at least one reference other than themselves (pytorch-metric-learning leaves the
+// other, "lone", queries out of every retrieval metric). A metric with no counted query is NaN.
+type Result struct {
+	Queries      int             // counted queries
+	PrecisionAt1 float64         // nearest neighbour is of the query's class
+	RPrecision   float64         // share of the query's class among its R nearest
+	MAPAtR       float64         // mean average precision at R
+	MAP          float64         // mean average precision over the Depth nearest
+	RecallAtK    map[int]float64 // some neighbour among the K nearest is of the query's class
+	NMI          float64         // of k-means clusters of the query embeddings against their classes
+	Depth        int             // neighbours retrieved per query
+}
+
+// Evaluate ranks the references for every query and computes the metrics of Result.
+// R, for a query, is the number of references of its class, minus one when self (the queries are
+// the references, row for row, and each query is left out of its own neighbours by index).
+// Neighbours are retrieved to a depth of max(max R, max Ks), capped at the number of candidate
+// references, so MAP@R and R-precision are exact for every query; MAP is pytorch-metric-learning's
+// mean_average_precision over that depth (precision at each same-class neighbour, averaged over
+// the same-class neighbours found; 0 when none is found).
+// Neighbours are consumed block by block: memory is that of forEachBlock (see KNN), never
+// queries x references.
+func Evaluate(query Matrix, queryLabels []int64, ref Matrix, refLabels []int64, self bool, opt Options) (Result, error) {
+	if len(queryLabels) != query.Rows {
+		return Result{}, fmt.Errorf("%d query labels for %d query embeddings", len(queryLabels), query.Rows)
+	}
+	if len(refLabels) != ref.Rows {
+		return Result{}, fmt.Errorf("%d reference labels for %d reference embeddings", len(refLabels), ref.Rows)
+	}
+	for _, k := range opt.Ks {
+		if k < 1 {
+			return Result{}, fmt.Errorf("Recall@K needs K >= 1, got %d", k)
+		}
+	}
+	if opt.Metric == Cosine {
+		query = Normalize(query)
+		if self {
+			ref = query
+		} else {
+			ref = Normalize(ref)
+		}
+	}
+	perClass := map[int64]int{}
+	for _, l := range refLabels {
+		perClass[l]++
+	}
+	rOf := func(q int) int {
+		r := perClass[queryLabels[q]]
+		if self {
+			r--
+		}
+		return r
+	}
+	depth := 1
+	for q := range queryLabels {
+		depth = max(depth, rOf(q))
+	}
+	for _, k := range opt.Ks {
+		depth = max(depth, k)
+	}
+	acc := newAccumulator(opt.Ks)
+	match := []bool{}
+	err := forEachBlock(query, ref, depth, opt.Metric, self, func(q0 int, blk Neighbors) {
+		for i := range blk.Queries {
+			idx, _ := blk.Row(i)
+			match = match[:0]
+			for _, j := range idx {
+				match = append(match, refLabels[j] == queryLabels[q0+i])
+			}
+			acc.add(match, rOf(q0+i))
+		}
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	res := acc.result()
+	res.Depth = min(depth, candidates(ref.Rows, self))
+	res.NMI = math.NaN()
+	if !opt.SkipNMI && query.Rows > 0 {
+		res.NMI, err = ClusterNMI(query, queryLabels, opt.Seed)
+	}
+	return res, err
+}
+
+// accumulator sums per-query metrics.
+type accumulator struct {
+	ks                       []int
+	n                        int
+	p1, rPrec, mapR, mapFull float64
+	recall                   []float64
+}
+
+func newAccumulator(ks []int) *accumulator {
+	return &accumulator{ks: slices.Clone(ks), recall: make([]float64, len(ks))}
+}
+
+// add counts one query: match[j] says whether its j-th nearest neighbour is of its class, r is
+// its R. A query with r = 0 is left out.
+func (a *accumulator) add(match []bool, r int) {
+	if r == 0 {
+		return
+	}
+	a.n++
+	if match[0] {
+		a.p1++
+	}
+	for i, k := range a.ks {
+		if slices.Contains(match[:min(k, len(match))], true) {
+			a.recall[i]++
+		}
+	}
+	hits, sumPrec, sumPrecR, hitsR := 0, 0.0, 0.0, 0
+	for j, m := range match {
+		if !m {
+			continue
+		}
+		hits++
+		p := float64(hits) / float64(j+1)
+		sumPrec += p
+		if j < r {
+			hitsR++
+			sumPrecR += p
+		}
+	}
+	a.rPrec += float64(hitsR) / float64(r)
+	a.mapR += sumPrecR / float64(r)
+	if hits > 0 {
+		a.mapFull += sumPrec / float64(hits)
+	}
+}
+
+func (a *accumulator) result() Result {
+	n := float64(a.n)
+	if a.n == 0 {
+		n = math.NaN()
+	}
+	res := Result{
+		Queries:      a.n,
+		PrecisionAt1: a.p1 / n,
+		RPrecision:   a.rPrec / n,
+		MAPAtR:       a.mapR / n,
+		MAP:          a.mapFull / n,
+		RecallAtK:    map[int]float64{},
+	}
+	for i, k := range a.ks {
+		res.RecallAtK[k] = a.recall[i] / n
+	}
+	return res
+}
