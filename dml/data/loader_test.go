@@ -143,7 +143,7 @@ func TestLoaderCloseNoLeak(t *testing.T) {
 		e := l.Epoch(0, Sequential{N: 12, BatchSize: 3}.Batches(0))
 		e.Next()
 		l.Epoch(1, Sequential{N: 12, BatchSize: 3}.Batches(0)) // stops epoch 0 mid-way
-		l.Close()                                                // mid-epoch
+		l.Close()                                              // mid-epoch
 		if _, ok := e.Next(); ok {
 			t.Error("Next after Close returned a batch")
 		}
