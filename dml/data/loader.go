@@ -82,6 +82,7 @@ type Batch struct {
 	Labels  []int          // dense labels of the rows
 	Indices []int          // sample index of each row (a replacement's, where one was used)
 	Step    int            // position of the batch in the epoch
+	storage *tensor.Tensor // Images before dropped rows were sliced away
 }
 
 // maxReplaceTries bounds the attempts at replacing an unreadable image.
@@ -104,6 +105,7 @@ type Loader struct {
 	byClass [][]int
 	size    int
 	jobs    chan job
+	free    chan *tensor.Tensor // recycled batch storage
 	quit    chan struct{}
 	workers sync.WaitGroup
 	bad     sync.Map // sample index -> true, known unreadable
@@ -152,7 +154,8 @@ func NewLoader(cfg LoaderConfig) *Loader {
 	}
 	l := &Loader{
 		cfg: cfg, byClass: cfg.Split.ByClass(), size: cfg.Transform.Size(),
-		jobs: make(chan job, cfg.Workers), quit: make(chan struct{}),
+		jobs: make(chan job, cfg.Workers), free: make(chan *tensor.Tensor, cfg.Prefetch+1),
+		quit: make(chan struct{}),
 	}
 	for range cfg.Workers {
 		l.workers.Go(l.work)
@@ -214,10 +217,11 @@ func (e *Epoch) dispatch() {
 		case <-e.stop:
 			return
 		}
+		img := e.l.storage(len(idx), s)
 		p := &pending{
 			b: &Batch{
-				Images: tensor.New(len(idx), 3, s, s), Labels: make([]int, len(idx)),
-				Indices: make([]int, len(idx)), Step: step,
+				Images: img, Labels: make([]int, len(idx)),
+				Indices: make([]int, len(idx)), Step: step, storage: img,
 			},
 			dropped: make([]bool, len(idx)),
 			ready:   make(chan struct{}),
@@ -238,6 +242,33 @@ func (e *Epoch) dispatch() {
 			}
 		}
 	}
+}
+
+// storage returns a [n, 3, s, s] tensor, recycled if one of that shape is free. Its contents
+// need no clearing: every row is written or dropped.
+func (l *Loader) storage(n, s int) *tensor.Tensor {
+	select {
+	case t := <-l.free:
+		if t.Dim(0) == n {
+			return t
+		}
+	default:
+	}
+	return tensor.New(n, 3, s, s)
+}
+
+// Recycle hands the storage of a batch the trainer no longer needs back to the loader, which
+// fills it again for a later batch; b must not be used afterwards. Recycling is optional: it
+// only saves allocating and clearing a batch-sized tensor per step.
+func (l *Loader) Recycle(b *Batch) {
+	if b == nil || b.storage == nil {
+		return
+	}
+	select {
+	case l.free <- b.storage:
+	default:
+	}
+	b.Images, b.storage = nil, nil
 }
 
 // Next returns the next batch of the epoch, or false when the epoch is over (or stopped).

@@ -33,7 +33,12 @@ func collect(t *testing.T, sp *Split, workers, prefetch int, batches [][]int) ([
 	for ep := range 2 {
 		e := l.Epoch(ep, batches)
 		for b, ok := e.Next(); ok; b, ok = e.Next() {
-			out = append(out, b)
+			// keep a copy and recycle the batch, so that reused storage is exercised
+			c := *b
+			c.Images = b.Images.Clone()
+			c.Labels, c.Indices = slices.Clone(b.Labels), slices.Clone(b.Indices)
+			out = append(out, &c)
+			l.Recycle(b)
 		}
 	}
 	return out, l.Skips()
