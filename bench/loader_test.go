@@ -94,3 +94,40 @@ func BenchmarkLoader(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkViTS16TrainStepFed is BenchmarkViTS16's train step at batch 32 on 2 threads with
+// its images coming from the loader (training transform, one worker, two batches
+// prefetched), decoding on the same cores: its img/s against the train-step figure of
+// BenchmarkViTS16 is what the loader costs the trainer.
+//
+//	go test -run NONE -bench 'ViTS16/train-step|TrainStepFed' -benchtime 3x ./bench
+func BenchmarkViTS16TrainStepFed(b *testing.B) {
+	const batch = 32
+	sp := loaderFiles(b, 64)
+	s := newViTStep(batch)
+	withBenchThreads(2, func() {
+		l := data.NewLoader(data.LoaderConfig{Split: sp, Transform: data.NewTrain(224, vision.Bicubic), Workers: 1, Prefetch: 2, Seed: 1})
+		defer l.Close()
+		var batches [][]int
+		for len(batches) < b.N+1 {
+			batches = append(batches, data.Shuffled{N: len(sp.Samples), BatchSize: batch, DropLast: true, Seed: 2}.Batches(len(batches))...)
+		}
+		e := l.Epoch(0, batches[:b.N+1])
+		step := func() {
+			bt, ok := e.Next()
+			if !ok {
+				b.Fatal("epoch ended early")
+			}
+			s.images.Value.CopyFrom(bt.Images)
+			copy(s.labels, bt.Labels)
+			l.Recycle(bt)
+			s.trainStep()
+		}
+		step()
+		b.ResetTimer()
+		for range b.N {
+			step()
+		}
+		b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "img/s")
+	})
+}
