@@ -13,7 +13,8 @@ const carsMATLayout = "cars_annos.mat: MATLAB v5 struct array `annotations` with
 // under the paths it names, car_ims/...) when that file exists, otherwise from a converted
 // root/images/<class name>/ folder. Classes 1-98 are the train split, 99-196 the test split;
 // the train/test flag of the annotations is ignored, as DML papers ignore it. In the folder
-// layout the classes are the sorted folder names, the first 98 train.
+// layout the classes are the sorted folder names, the first 98 train (the first half when
+// there are fewer than 196 folders).
 func ReadCars(root string) (*Dataset, error) {
 	mat := filepath.Join(root, "cars_annos.mat")
 	if _, err := os.Stat(mat); err == nil {

@@ -1,7 +1,6 @@
 package data
 
 import (
-	"errors"
 	"fmt"
 	"image"
 	"math/rand/v2"
@@ -406,9 +405,5 @@ func (l *Loader) try(row []float32, epoch, i int) (ok bool) {
 
 func (l *Loader) markBad(i int, err error) {
 	l.bad.Store(i, true)
-	var pe *LayoutError
-	if errors.As(err, &pe) {
-		err = pe.Err
-	}
-	l.cfg.Skips.Add(sampleName(l.cfg.Split, i), err)
+	l.cfg.Skips.Add(sampleName(l.cfg.Split, i), bareError(l.cfg.Split.Samples[i].Path, err))
 }

@@ -324,6 +324,9 @@ func TestSummary(t *testing.T) {
 		t.Errorf("Scan: %d readable, want 5", n)
 	}
 	s := Summarize(ds, &skips).String()
+	if e := skips.Named()[0].Err.Error(); strings.Contains(e, "02.jpg") {
+		t.Errorf("skip error %q repeats the path", e)
+	}
 	for _, want := range []string{"dataset folder", "train           6 images       2 classes", "test            6 images       2 classes", "skipped         1 files", filepath.Join("c", "02.jpg")} {
 		if !strings.Contains(s, want) {
 			t.Errorf("summary lacks %q:\n%s", want, s)

@@ -1,8 +1,10 @@
 package data
 
 import (
+	"errors"
 	"fmt"
 	"image"
+	"io/fs"
 	"runtime"
 	"strings"
 	"sync"
@@ -135,7 +137,7 @@ func Scan(sp *Split, workers int, skips *Skips) int {
 			n := 0
 			for i := range next {
 				if _, err := openSample(sp, i, vision.Load); err != nil {
-					skips.Add(sampleName(sp, i), err)
+					skips.Add(sampleName(sp, i), bareError(sp.Samples[i].Path, err))
 				} else {
 					n++
 				}
@@ -151,6 +153,19 @@ func Scan(sp *Split, workers int, skips *Skips) int {
 	close(next)
 	wg.Wait()
 	return ok
+}
+
+// bareError strips the file name from an error about path (os.Open's and vision.Load's
+// errors name it), since Skips prints the path beside it.
+func bareError(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Err != nil {
+		return pe.Err
+	}
+	if u := errors.Unwrap(err); u != nil && path != "" && strings.HasPrefix(err.Error(), path+": ") {
+		return u
+	}
+	return err
 }
 
 // sampleName names sample i in messages: its path, or split[index] for in-memory images.
