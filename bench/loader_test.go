@@ -83,9 +83,11 @@ func BenchmarkLoader(b *testing.B) {
 			start := time.Now()
 			e := l.Epoch(0, batches)
 			for range b.N {
-				if _, ok := e.Next(); !ok {
+				bt, ok := e.Next()
+				if !ok {
 					b.Fatal("epoch ended early")
 				}
+				l.Recycle(bt)
 			}
 			b.ReportMetric(float64(b.N*batch)/time.Since(start).Seconds(), "img/s")
 			if n := l.Skips().Total(); n != 0 {
