@@ -271,7 +271,8 @@ func (l *Loader) Recycle(b *Batch) {
 }
 
 // Next returns the next batch of the epoch, or false when the epoch is over (or stopped).
-// The batch belongs to the caller.
+// The batch belongs to the caller (see Loader.Recycle). Next is meant for one goroutine, the
+// trainer's.
 func (e *Epoch) Next() (*Batch, bool) {
 	var p *pending
 	var ok bool
