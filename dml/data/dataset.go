@@ -47,6 +47,16 @@ func (d *Dataset) Split(name string) *Split {
 	return nil
 }
 
+// Labels returns the label of each sample, in sample order (what a class-balanced sampler
+// such as dml.NewSampler takes).
+func (s *Split) Labels() []int {
+	out := make([]int, len(s.Samples))
+	for i, smp := range s.Samples {
+		out[i] = smp.Label
+	}
+	return out
+}
+
 // ByClass returns, for each label, the indices of the split's samples of that class.
 func (s *Split) ByClass() [][]int {
 	out := make([][]int, s.Classes)

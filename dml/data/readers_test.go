@@ -22,7 +22,7 @@ func checkSplit(t *testing.T, ds *Dataset, name string, classes int, labels []in
 	for _, s := range sp.Samples {
 		got = append(got, s.Label)
 	}
-	if sp.Classes != classes || !slices.Equal(got, labels) {
+	if sp.Classes != classes || !slices.Equal(got, labels) || !slices.Equal(sp.Labels(), got) {
 		t.Fatalf("split %s: %d classes, labels %v; want %d, %v", name, sp.Classes, got, classes, labels)
 	}
 	return sp
