@@ -9,19 +9,20 @@ import (
 //
 //	linear        the heads only (the backbone frozen)
 //	bitfit        the heads and every bias of the backbone
+//	adapter       the heads and bottleneck adapters (width 256) after the MLP of the last blocks
 //	vpt           the heads and dataset prompts (VPT-deep)
 //	vptsp-m       VPT plus semantic proxies from class prompts, memory updated by EMA
 //	vptsp-g       the same with the GRU cell (the paper's method)
 //	full          every weight of the backbone and the heads
 //	proxy-anchor  full fine-tuning with plain learnable proxies (the Proxy-Anchor baseline)
 //
-// "+bitfit" after vpt or vptsp-* also trains every bias of the backbone.
+// "+bitfit" after adapter, vpt or vptsp-* also trains every bias of the backbone.
 type Method struct {
 	Name   string
 	BitFit bool
 }
 
-var methodNames = []string{"linear", "bitfit", "vpt", "vptsp-m", "vptsp-g", "full", "proxy-anchor"}
+var methodNames = []string{"linear", "bitfit", "adapter", "vpt", "vptsp-m", "vptsp-g", "full", "proxy-anchor"}
 
 // ParseMethod parses a method name such as "vptsp-g" or "vptsp-g+bitfit".
 func ParseMethod(s string) (Method, error) {
@@ -34,10 +35,10 @@ func ParseMethod(s string) (Method, error) {
 	switch {
 	case !known:
 		return m, fmt.Errorf("dml: unknown method %q (known: %s, and vpt or vptsp-* with +bitfit)", s, strings.Join(methodNames, ", "))
-	case plus == "bitfit" && (name == "vpt" || m.SemanticProxies()):
+	case plus == "bitfit" && (name == "adapter" || name == "vpt" || m.SemanticProxies()):
 		m.BitFit = true
 	case plus != "":
-		return m, fmt.Errorf("dml: method %q: only vpt and vptsp-m/-g take +bitfit", s)
+		return m, fmt.Errorf("dml: method %q: only adapter, vpt and vptsp-m/-g take +bitfit", s)
 	}
 	return m, nil
 }
@@ -48,6 +49,9 @@ func (m Method) String() string {
 	}
 	return m.Name
 }
+
+// Adapters reports whether the method inserts bottleneck adapters.
+func (m Method) Adapters() bool { return m.Name == "adapter" }
 
 // Prompts reports whether the method uses dataset prompts.
 func (m Method) Prompts() bool { return m.Name == "vpt" || m.SemanticProxies() }

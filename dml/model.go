@@ -20,6 +20,7 @@ type Model struct {
 	ViT          *nn.ViT
 	Head         *nn.Head        // sample head: LayerNorm, Linear(D, E)
 	Prompts      []*autodiff.Var // dataset prompts of each block, [1, n_l, D] (nil where n_l = 0)
+	Adapters     []*nn.Adapter   // the adapter of each block (nil where there is none)
 	Bank         *PromptBank     // class prompts
 	ProxyHead    *nn.Head        // the proxy tower's head
 	Memory       *ClassMemory    // the class memory P
@@ -45,6 +46,19 @@ func NewModel(vit *nn.ViT, method Method, preset Preset, classes int, rng *rand.
 			p := tensor.New(1, n, d)
 			nn.XavierNormal(p, n*d, d, rng)
 			m.Prompts = append(m.Prompts, autodiff.Param(p))
+		}
+	}
+	if method.Adapters() {
+		first := 0
+		if preset.AdapterBlocks > 0 {
+			first = max(0, vit.Depth-preset.AdapterBlocks)
+		}
+		m.Adapters = make([]*nn.Adapter, vit.Depth)
+		for l := first; l < vit.Depth; l++ {
+			a := nn.NewAdapter(d, AdapterWidth)
+			initLinear(a.Down, rng)
+			m.Adapters[l] = a
+			vit.Blocks[l].Adapter = a
 		}
 	}
 	if method.SemanticProxies() {
@@ -74,13 +88,18 @@ func NewModel(vit *nn.ViT, method Method, preset Preset, classes int, rng *rand.
 // newHead returns a LayerNorm + Linear head with PyTorch's default Linear initialisation.
 func newHead(in, out int, rng *rand.Rand) *nn.Head {
 	h := nn.NewHead(in, out, 1e-6)
-	bound := 1 / math.Sqrt(float64(in))
-	for _, t := range []*tensor.Tensor{h.Proj.Weight.Value, h.Proj.Bias.Value} {
+	initLinear(h.Proj, rng)
+	return h
+}
+
+// initLinear gives a layer PyTorch's default initialisation: uniform in +-1/sqrt(in).
+func initLinear(l *nn.Linear, rng *rand.Rand) {
+	bound := 1 / math.Sqrt(float64(l.Weight.Value.Dim(1)))
+	for _, t := range []*tensor.Tensor{l.Weight.Value, l.Bias.Value} {
 		for i := range t.Data() {
 			t.Data()[i] = float32((2*rng.Float64() - 1) * bound)
 		}
 	}
-	return h
 }
 
 // Trainable lists the dense trainable parameters by name (the class prompt bank, updated row by
@@ -96,6 +115,11 @@ func (m *Model) Trainable() []nn.Named {
 	}
 	add("backbone.", m.ViT.Parameters())
 	add("head.", m.Head.Parameters())
+	for l, a := range m.Adapters {
+		if a != nil {
+			add(fmt.Sprintf("adapters.%d.", l), a.Parameters())
+		}
+	}
 	for l, p := range m.Prompts {
 		if p != nil {
 			ps = append(ps, nn.Named{Name: fmt.Sprintf("prompts.%d", l), Var: p})

@@ -17,6 +17,7 @@ import (
 // proxy bias 100 x 384 = 38,400; BitFit's biases of ViT-S 51,456.
 func TestParameterCounts(t *testing.T) {
 	const head, prompts, bank, gru, bias, bitfit = 148608, 46080, 1382400, 885888, 38400, 51456
+	const adapter = 2*384*256 + 256 + 384 // Down [256, 384] and Up [384, 256] with biases
 	// Every weight and bias of ViT-S/16: class token, position embedding, patch embedding, 12
 	// blocks (2 LayerNorms, qkv, proj, fc1, fc2) and the final norm.
 	block := 2*768 + (384*1152 + 1152) + (384*384 + 384) + (384*1536 + 1536) + (1536*384 + 384)
@@ -24,6 +25,8 @@ func TestParameterCounts(t *testing.T) {
 	cases := map[string]int{
 		"linear":         head + bias,
 		"bitfit":         head + bias + bitfit,
+		"adapter":        head + bias + 12*adapter,
+		"adapter+bitfit": head + bias + 12*adapter + bitfit,
 		"vpt":            head + bias + prompts,
 		"vpt+bitfit":     head + bias + prompts + bitfit,
 		"vptsp-m":        2*head + bias + prompts + bank,
@@ -110,4 +113,36 @@ func equal(a, b []float32) bool {
 		}
 	}
 	return true
+}
+
+// The adapter method trains its adapters: a new adapter is the identity (Up is zero), and a
+// step gives every trainable part a gradient.
+func TestAdapterModel(t *testing.T) {
+	m := tinyModel(t, "adapter+bitfit")
+	input, err := tensor.ReadNPY(filepath.Join("..", "testdata", "torchref", "input.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := autodiff.NewTape()
+	tp.SetNoGrad(true)
+	with := m.ViT.Embed(tp, autodiff.Constant(input), nil).Value.Clone()
+	for _, b := range m.ViT.Blocks {
+		b.Adapter = nil
+	}
+	without := m.ViT.Embed(tp, autodiff.Constant(input), nil).Value
+	if !equal(with.Data(), without.Data()) {
+		t.Error("new adapters changed the embedding")
+	}
+	for l, a := range m.Adapters {
+		m.ViT.Blocks[l].Adapter = a
+	}
+	tp.SetNoGrad(false)
+	tp.Reset()
+	loss, _ := m.Forward(tp, autodiff.Constant(input), []int{0, 1})
+	tp.Backward(loss)
+	for _, p := range m.Trainable() {
+		if p.Var.Grad() == nil {
+			t.Errorf("no gradient for %s", p.Name)
+		}
+	}
 }

@@ -21,7 +21,13 @@ type Preset struct {
 	Prompts     PromptSpec // dataset prompts (VPT-deep)
 	Class       PromptSpec // class prompts (semantic proxies)
 	Alpha       float64    // the proxy bias's share in Q = L2((1-alpha) P + alpha O)
+	// AdapterBlocks is how many of the last blocks get an adapter with the adapter method
+	// (0: all of them).
+	AdapterBlocks int
 }
+
+// AdapterWidth is the bottleneck width of the adapter method's adapters.
+const AdapterWidth = 256
 
 // PromptSpec is a prompt schedule: block l < Depth gets max(Count - Tau*l, 0) prompts.
 type PromptSpec struct {

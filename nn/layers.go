@@ -86,12 +86,15 @@ func (a *Attention) Forward(tp *autodiff.Tape, x *autodiff.Var) *autodiff.Var {
 	return y
 }
 
-// Block is a pre-norm transformer block: x += Attn(Norm1(x)); x += MLP(Norm2(x)).
+// Block is a pre-norm transformer block: x += Attn(Norm1(x)); x += MLP(Norm2(x)). With an
+// Adapter, the MLP's output passes through it before the residual add (the adapter is not one
+// of the block's timm parameters).
 type Block struct {
-	Norm1 *LayerNorm
-	Attn  *Attention
-	Norm2 *LayerNorm
-	MLP   *MLP
+	Norm1   *LayerNorm
+	Attn    *Attention
+	Norm2   *LayerNorm
+	MLP     *MLP
+	Adapter *Adapter
 }
 
 // Forward maps tokens x [B, N, D] to [B, N, D].
@@ -106,6 +109,11 @@ func (b *Block) Forward(tp *autodiff.Tape, x *autodiff.Var) *autodiff.Var {
 	h = b.Norm2.Forward(tp, x1)
 	m := b.MLP.Forward(tp, h)
 	tp.Free(h)
+	if b.Adapter != nil {
+		adapted := b.Adapter.Forward(tp, m)
+		tp.Free(m)
+		m = adapted
+	}
 	y := tp.Add(x1, m)
 	tp.Free(m, x1)
 	return y
