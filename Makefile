@@ -19,9 +19,9 @@ fmt-check:
 unit:
 	$(GO) test -count=1 ./...
 
-# The kernels again with every assembly file left out of the build.
+# Every package again with every assembly file left out of the build.
 purego:
-	$(GO) test -count=1 -tags purego ./kernels/... ./tensor/...
+	$(GO) test -count=1 -tags purego ./...
 
 # The parallel paths (worker pool, concurrent Sgemm calls, kNN, the data loader) under the race detector.
 race:
