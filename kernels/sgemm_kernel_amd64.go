@@ -4,8 +4,8 @@
 
 package kernels
 
-// sgemmKernel12x32AVX512 sets C[12,32] = alpha*A*B + beta*C with A[r,p] at a[r*aRow+p*aStep] and B[p,j] at b[p*bStep+j] (strides in elements); C rows are ldc elements apart. k may be 0.
-func sgemmKernel12x32AVX512(k int, a *float32, aRow int, aStep int, b *float32, bStep int, c *float32, ldc int, alpha float32, beta float32)
+// sgemmKernel14x32AVX512 sets C[14,32] = alpha*A*B + beta*C with A[r,p] at a[r*aRow+p*aStep] and B[p,j] at b[p*bStep+j] (strides in elements); C rows are ldc elements apart. k may be 0.
+func sgemmKernel14x32AVX512(k int, a *float32, aRow int, aStep int, b *float32, bStep int, c *float32, ldc int, alpha float32, beta float32)
 
 // sgemmKernel6x16AVX2 sets C[6,16] = alpha*A*B + beta*C with A[r,p] at a[r*aRow+p*aStep] and B[p,j] at b[p*bStep+j] (strides in elements); C rows are ldc elements apart. k may be 0.
 func sgemmKernel6x16AVX2(k int, a *float32, aRow int, aStep int, b *float32, bStep int, c *float32, ldc int, alpha float32, beta float32)

@@ -20,7 +20,7 @@ func detectSIMD() SIMD {
 func sgemmKernelFor(s SIMD) gemmKernel {
 	switch s {
 	case AVX512:
-		return gemmKernel{mr: 12, nr: 32, kc: 384, nc: 512, fn: sgemmKernel12x32AVX512}
+		return gemmKernel{mr: 14, nr: 32, kc: 384, nc: 512, fn: sgemmKernel14x32AVX512}
 	case AVX2:
 		return gemmKernel{mr: 6, nr: 16, kc: 256, nc: 512, fn: sgemmKernel6x16AVX2}
 	}

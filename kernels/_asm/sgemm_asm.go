@@ -13,7 +13,8 @@
 // The MR row addresses are formed from two base pointers per group of six rows and the index
 // registers aRow, 3*aRow and 5*aRow with the x86 scales 1, 2 and 4, so no packing of A is needed.
 //
-// Kernels: 12x32 for AVX-512 (24 accumulators in zmm) and 6x16 for AVX2+FMA (12 in ymm).
+// Kernels: 14x32 for AVX-512 (28 accumulators in zmm) and 6x16 for AVX2+FMA (12 in ymm). C is
+// walked row by row with a single pointer, so the general registers serve the rows of A.
 //
 // Run `go generate` in package kernels (or `make generate`) to rewrite sgemm_kernel_amd64.s and
 // sgemm_kernel_amd64.go.
@@ -41,7 +42,7 @@ func main() {
 	ConstraintExpr("amd64,gc,!purego")
 
 	sgemmKernel(kernelSpec{
-		name: "sgemmKernel12x32AVX512", rows: 12, vecs: 2, lanes: 16,
+		name: "sgemmKernel14x32AVX512", rows: 14, vecs: 2, lanes: 16,
 		newVec: func() VecVirtual { return ZMM() },
 		zero:   func(v VecVirtual) { VPXORD(v, v, v) },
 	})
@@ -124,14 +125,14 @@ func sgemmKernel(s kernelSpec) {
 	bPtr := Load(Param("b"), GP64())
 	bStep := Load(Param("bStep"), GP64())
 	SHLQ(U8(2), bStep)
-	cBase := Load(Param("c"), GP64())
-	ldc := Load(Param("ldc"), GP64())
-
 	Comment("Prefetch the C tile while the products accumulate.")
-	cRows := newRowAddressing(s.rows, cBase, ldc)
+	cRow, ldc := cRowPointer()
 	for r := 0; r < s.rows; r++ {
 		for off := 0; off < s.vecs*vecBytes; off += 64 {
-			PREFETCHT0(cRows.row(r).Offset(off))
+			PREFETCHT0(Mem{Base: cRow}.Offset(off))
+		}
+		if r+1 < s.rows {
+			ADDQ(ldc, cRow)
 		}
 	}
 
@@ -183,9 +184,13 @@ func sgemmKernel(s kernelSpec) {
 	JNZ(LabelRef("accumulate"))
 
 	Comment("beta == 0: write C without reading it.")
+	cRow, ldc = cRowPointer()
 	for r := range acc {
 		for v := range acc[r] {
-			VMOVUPS(acc[r][v], cRows.row(r).Offset(v*vecBytes))
+			VMOVUPS(acc[r][v], Mem{Base: cRow}.Offset(v*vecBytes))
+		}
+		if r+1 < len(acc) {
+			ADDQ(ldc, cRow)
 		}
 	}
 	VZEROUPPER()
@@ -194,14 +199,28 @@ func sgemmKernel(s kernelSpec) {
 	Label("accumulate")
 	beta := s.newVec()
 	VBROADCASTSS(paramAddr("beta"), beta)
+	cRow, ldc = cRowPointer()
 	for r := range acc {
 		for v := range acc[r] {
-			VFMADD231PS(cRows.row(r).Offset(v*vecBytes), beta, acc[r][v])
-			VMOVUPS(acc[r][v], cRows.row(r).Offset(v*vecBytes))
+			VFMADD231PS(Mem{Base: cRow}.Offset(v*vecBytes), beta, acc[r][v])
+			VMOVUPS(acc[r][v], Mem{Base: cRow}.Offset(v*vecBytes))
+		}
+		if r+1 < len(acc) {
+			ADDQ(ldc, cRow)
 		}
 	}
 	VZEROUPPER()
 	RET()
+}
+
+// cRowPointer loads a pointer to the first row of C and the row stride in bytes. The rows of C
+// are walked with that one pointer, so the general registers stay free for the rows of A while
+// the products accumulate.
+func cRowPointer() (row, stride Register) {
+	row = Load(Param("c"), GP64())
+	stride = Load(Param("ldc"), GP64())
+	SHLQ(U8(2), stride)
+	return row, stride
 }
 
 // paramAddr is the memory operand of a float32 argument, so it can be broadcast straight into a
