@@ -58,16 +58,15 @@ func (r *attentionRun) backwardBlock(w *attentionScratch, b, h, j int) {
 	if r.out == nil && !oneBlock {
 		clear(delta)
 		for kb0 := 0; kb0 < n; kb0 += r.keyBlock {
-			bk := r.probabilitiesAndDP(w, lse, kb0, rows, strips)
+			bk, _ := r.probabilitiesAndDP(w, lse, kb0, rows, strips)
 			for i := range rows {
 				delta[i] += Dot(w.scores[i*r.ldS:i*r.ldS+bk], w.dP[i*r.ldS:i*r.ldS+bk])
 			}
 		}
 	}
 	for kb0 := 0; kb0 < n; kb0 += r.keyBlock {
-		bk := r.probabilitiesAndDP(w, lse, kb0, rows, strips)
+		bk, cover := r.probabilitiesAndDP(w, lse, kb0, rows, strips)
 		keyStrips := ceilDiv(bk, kern.mr)
-		cover := max(ceilDiv(bk, nr)*nr, keyStrips*kern.mr)
 		if r.out == nil && oneBlock {
 			for i := range rows {
 				delta[i] = Dot(w.scores[i*r.ldS:i*r.ldS+bk], w.dP[i*r.ldS:i*r.ldS+bk])
@@ -97,13 +96,13 @@ func (r *attentionRun) backwardBlock(w *attentionScratch, b, h, j int) {
 
 // probabilitiesAndDP recomputes, for the query block's rows and the key block at kb0, the
 // probabilities P = exp(scale q k^T - lse) into w.scores, with zeros past the block's keys up to
-// the strips and panels that read them, and dP = dout v^T into w.dP, and returns the block's key
-// count.
-func (r *attentionRun) probabilitiesAndDP(w *attentionScratch, lse []float32, kb0, rows, strips int) int {
+// the strips and panels that read them, and dP = dout v^T into w.dP. It returns the block's key
+// count and that covered width (whole panels of nr and strips of mr keys).
+func (r *attentionRun) probabilitiesAndDP(w *attentionScratch, lse []float32, kb0, rows, strips int) (bk, cover int) {
 	kern, dh, nr := r.kern, r.HeadDim, r.kern.nr
-	bk := r.keyCount(kb0)
+	bk = r.keyCount(kb0)
 	keyPanels := ceilDiv(bk, nr)
-	cover := max(keyPanels*nr, ceilDiv(bk, kern.mr)*kern.mr)
+	cover = max(keyPanels*nr, ceilDiv(bk, kern.mr)*kern.mr)
 	kern.tiles(strips, keyPanels, dh, r.scale, w.q, dh, 1, w.kT[kb0*dh:], dh*nr, 0, w.scores, r.ldS)
 	for i := range rows {
 		p := w.scores[i*r.ldS : i*r.ldS+cover]
@@ -111,5 +110,5 @@ func (r *attentionRun) probabilitiesAndDP(w *attentionScratch, lse []float32, kb
 		clear(p[bk:])
 	}
 	kern.tiles(strips, keyPanels, dh, 1, w.dOut, dh, 1, w.vT[kb0*dh:], dh*nr, 0, w.dP, r.ldS)
-	return bk
+	return bk, cover
 }

@@ -9,10 +9,11 @@ type streamCopy struct {
 	fn    func(dst, src *float32, n int)
 }
 
-// streamThreshold is the result size, in bytes, from which kernels write with non-temporal
-// stores: well past what the caches of a few cores hold, so the result would be evicted before
-// it is read anyway, and reading each line before overwriting it only costs bandwidth.
-const streamThreshold = 16 << 20
+// streamThreshold is the result size, in bytes, from which kernels (attention, LayerNorm) write
+// with non-temporal stores: well past what the caches of a few cores hold, so the result would
+// be evicted before it is read anyway, and reading each line before overwriting it costs a third
+// of a streaming kernel's memory traffic. Tests change it to force either path.
+var streamThreshold = 16 << 20
 
 // storeRow copies src into dst (at least as long). With stream set, the whole vectors go
 // through non-temporal stores when the active path has them and dst is aligned for them; a

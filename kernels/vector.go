@@ -31,12 +31,6 @@ const parallelMin = 1 << 16
 // taskElems is the least number of elements in one pool task.
 const taskElems = 1 << 14
 
-// streamMin is the least output, in elements, that LayerNorm writes with non-temporal stores
-// (when the rows are aligned): an output that large does not stay in cache for the next kernel
-// anyway, and such stores skip reading each destination line before writing it, which costs
-// a third of the memory traffic of a streaming kernel.
-var streamMin = 1 << 22
-
 // vectorAsm holds the assembly of one SIMD path (see _asm/vector). Lengths and row counts are
 // positive and every pointer is valid for them.
 type vectorAsm struct {
@@ -399,7 +393,7 @@ func LayerNorm(y, mean, rstd, x, gamma, beta []float32, cols int, eps float32) {
 	if rows == 0 {
 		return
 	}
-	stream := len(y) >= streamMin && IsAligned(y) && cols%(Alignment/4) == 0
+	stream := 4*len(y) >= streamThreshold && IsAligned(y) && cols%(Alignment/4) == 0
 	if len(x) < parallelMin {
 		layerNormRows(y, mean, rstd, x, gamma, beta, cols, eps, stream)
 		return

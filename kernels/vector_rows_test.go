@@ -487,17 +487,17 @@ func TestL2NormalizeFiniteDifferences(t *testing.T) {
 // TestLayerNormStreaming checks the non-temporal store path (taken for large aligned outputs)
 // against the ordinary one, on small shapes with the threshold lowered.
 func TestLayerNormStreaming(t *testing.T) {
-	saved := streamMin
-	defer func() { streamMin = saved }()
+	saved := streamThreshold
+	defer func() { streamThreshold = saved }()
 	rng := rand.New(rand.NewPCG(15, 15))
 	for _, sh := range [][2]int{{1, 16}, {3, 32}, {5, 384}, {2, 48}, {7, 17}, {4, 1000}, {200, 400}} {
 		rows, cols := sh[0], sh[1]
 		x, gamma, beta := layerNormCase(rng, rows, cols)
 		forEachSIMD(t, func(t *testing.T) {
 			want, mean, rstd := make([]float32, len(x)), make([]float32, rows), make([]float32, rows)
-			streamMin = 1 << 62
+			streamThreshold = 1 << 62
 			LayerNorm(want, mean, rstd, x, gamma, beta, cols, 1e-5)
-			streamMin = 0
+			streamThreshold = 0
 			for _, offset := range []int{0, 1} {
 				y := AlignedFloat32s(len(x) + 1)[offset : offset+len(x)]
 				LayerNorm(y, mean, rstd, x, gamma, beta, cols, 1e-5)
