@@ -34,54 +34,61 @@ func Load(params []Named, tensors map[string]*tensor.Tensor) error {
 // (see InferConfig); otherwise the checkpoint must fit *cfg. The checkpoint is returned too,
 // for its metadata (which tensors were ignored, where the state dict was found).
 func LoadViT(path string, cfg *Config) (*ViT, *weights.Checkpoint, error) {
-	ck, err := weights.Read(path)
+	ck, err := ReadCheckpoint(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := ck.TimmNames(); err != nil {
-		return nil, nil, err
-	}
-	c := Config{}
+	var c Config
 	if cfg != nil {
 		c = *cfg
-	} else {
-		shapes := make(map[string][]int, len(ck.Tensors))
-		for name, t := range ck.Tensors {
-			shapes[name] = t.Shape()
-		}
-		if c, err = InferConfig(shapes); err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", path, err)
-		}
-	}
-	if err := c.Validate(); err != nil {
+	} else if c, err = CheckpointConfig(ck); err != nil {
 		return nil, nil, err
 	}
-	m := NewViT(c)
-	if err := Load(m.Parameters(), ck.Tensors); err != nil {
-		if me, ok := err.(*weights.MismatchError); ok {
-			me.Path = path
-		}
+	m, err := NewViTFromCheckpoint(ck, c)
+	if err != nil {
 		return nil, nil, err
 	}
 	return m, ck, nil
 }
 
-// InferConfigFile infers the geometry of the ViT checkpoint at path (see InferConfig).
-func InferConfigFile(path string) (Config, error) {
+// ReadCheckpoint reads a timm or DINO ViT checkpoint and gives its tensors timm's names (see
+// weights.Checkpoint.TimmNames).
+func ReadCheckpoint(path string) (*weights.Checkpoint, error) {
 	ck, err := weights.Read(path)
 	if err != nil {
-		return Config{}, err
+		return nil, err
 	}
 	if err := ck.TimmNames(); err != nil {
-		return Config{}, err
+		return nil, err
 	}
+	return ck, nil
+}
+
+// CheckpointConfig infers the geometry of the ViT a checkpoint holds (see InferConfig).
+func CheckpointConfig(ck *weights.Checkpoint) (Config, error) {
 	shapes := make(map[string][]int, len(ck.Tensors))
 	for name, t := range ck.Tensors {
 		shapes[name] = t.Shape()
 	}
 	c, err := InferConfig(shapes)
 	if err != nil {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
+		return Config{}, fmt.Errorf("%s: %w", ck.Path, err)
 	}
 	return c, nil
+}
+
+// NewViTFromCheckpoint returns a ViT of configuration c holding the checkpoint's weights, which
+// must fit it exactly (a *weights.MismatchError names every difference).
+func NewViTFromCheckpoint(ck *weights.Checkpoint, c Config) (*ViT, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	m := NewViT(c)
+	if err := Load(m.Parameters(), ck.Tensors); err != nil {
+		if me, ok := err.(*weights.MismatchError); ok {
+			me.Path = ck.Path
+		}
+		return nil, err
+	}
+	return m, nil
 }

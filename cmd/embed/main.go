@@ -153,22 +153,26 @@ func listImages(dir string) ([]string, error) {
 }
 
 func loadModel(o options) (*nn.ViT, error) {
-	var cfg *nn.Config
+	var c nn.Config
 	if o.arch != "" {
-		c, err := nn.ConfigNamed(o.arch)
-		if err != nil {
+		var err error
+		if c, err = nn.ConfigNamed(o.arch); err != nil {
 			return nil, err
 		}
-		cfg = &c
-	} else if o.heads > 0 {
-		ck, err := nn.InferConfigFile(o.weights)
-		if err != nil {
-			return nil, err
-		}
-		ck.Heads = o.heads
-		cfg = &ck
 	}
-	m, ck, err := nn.LoadViT(o.weights, cfg)
+	ck, err := nn.ReadCheckpoint(o.weights)
+	if err != nil {
+		return nil, err
+	}
+	if o.arch == "" {
+		if c, err = nn.CheckpointConfig(ck); err != nil {
+			return nil, err
+		}
+		if o.heads > 0 {
+			c.Heads = o.heads
+		}
+	}
+	m, err := nn.NewViTFromCheckpoint(ck, c)
 	if err != nil {
 		return nil, err
 	}
