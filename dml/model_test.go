@@ -3,12 +3,10 @@ package dml
 import (
 	"math"
 	"math/rand/v2"
-	"path/filepath"
 	"testing"
 
 	"github.com/semprox/semprox/autodiff"
 	"github.com/semprox/semprox/nn"
-	"github.com/semprox/semprox/tensor"
 )
 
 // Trainable parameter counts of cub200_small on ViT-S/16 (100 training classes), from the
@@ -54,18 +52,9 @@ func TestParameterCounts(t *testing.T) {
 // A VPTSP-G step on the reference ViT: finite loss, gradients for every trainable part, the
 // prompt bank and the memory updated for the batch's classes only.
 func TestModelStep(t *testing.T) {
-	vit, _, err := nn.LoadViT(filepath.Join("..", "testdata", "torchref", "vit.safetensors"),
-		&nn.Config{ImageSize: 32, PatchSize: 16, Dim: 64, Depth: 3, Heads: 2, MLPRatio: 4, Eps: 1e-6})
-	if err != nil {
-		t.Fatal(err)
-	}
-	input, err := tensor.ReadNPY(filepath.Join("..", "testdata", "torchref", "input.npy"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	preset := Presets["cub200_small"]
-	preset.EmbedDim = 16
-	preset.Prompts, preset.Class = PromptSpec{Count: 2, Depth: 3}, PromptSpec{Count: 2, Depth: 2, Tau: 1}
+	vit, input := tinyViT(t), readNPY(t, "input.npy")
+	preset := tinyPreset()
+	preset.Class.Tau = 1
 	method, _ := ParseMethod("vptsp-g+bitfit")
 	for _, after := range []bool{false, true} {
 		m := NewModel(vit, method, preset, 5, rand.New(rand.NewPCG(2, 2)))
@@ -118,11 +107,7 @@ func equal(a, b []float32) bool {
 // The adapter method trains its adapters: a new adapter is the identity (Up is zero), and a
 // step gives every trainable part a gradient.
 func TestAdapterModel(t *testing.T) {
-	m := tinyModel(t, "adapter+bitfit")
-	input, err := tensor.ReadNPY(filepath.Join("..", "testdata", "torchref", "input.npy"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, input := tinyModel(t, "adapter+bitfit"), readNPY(t, "input.npy")
 	tp := autodiff.NewTape()
 	tp.SetNoGrad(true)
 	with := m.ViT.Embed(tp, autodiff.Constant(input), nil).Value.Clone()

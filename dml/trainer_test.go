@@ -36,21 +36,33 @@ func syntheticBatches(n, batch, classes int, seed uint64) []Batch {
 	return out
 }
 
-func tinyModel(t *testing.T, method string) *Model {
+// tinyViT loads the reference ViT of testdata/torchref (D = 64, 3 blocks, 32x32 images).
+func tinyViT(t *testing.T) *nn.ViT {
 	t.Helper()
-	vit, _, err := nn.LoadViT(filepath.Join("..", "testdata", "torchref", "vit.safetensors"),
+	vit, _, err := nn.LoadViT(filepath.Join(torchref, "vit.safetensors"),
 		&nn.Config{ImageSize: 32, PatchSize: 16, Dim: 64, Depth: 3, Heads: 2, MLPRatio: 4, Eps: 1e-6})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return vit
+}
+
+// tinyPreset is cub200_small scaled to tinyViT: E = 16, 2 prompts per block, 2 class prompts
+// in the first 2 blocks.
+func tinyPreset() Preset {
 	preset := Presets["cub200_small"]
 	preset.EmbedDim = 16
 	preset.Prompts, preset.Class = PromptSpec{Count: 2, Depth: 3}, PromptSpec{Count: 2, Depth: 2}
+	return preset
+}
+
+func tinyModel(t *testing.T, method string) *Model {
+	t.Helper()
 	m, err := ParseMethod(method)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return NewModel(vit, m, preset, 4, rand.New(rand.NewPCG(5, 5)))
+	return NewModel(tinyViT(t), m, tinyPreset(), 4, rand.New(rand.NewPCG(5, 5)))
 }
 
 // Two runs with the same seed give the same losses bit for bit, and training lowers the loss.
