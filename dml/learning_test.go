@@ -97,7 +97,7 @@ func TestVPTSPGLearnsTransferableEmbedding(t *testing.T) {
 	}
 	trainLabels := []int{0, 0, 1, 1, 2, 2, 3, 3}
 	for s := range 200 {
-		idx := sampler.Next()
+		idx := sampler.Batches(s)[0]
 		labels := make([]int, len(idx))
 		for i, j := range idx {
 			labels[i] = trainLabels[j]

@@ -7,12 +7,13 @@ import (
 
 // Sampler composes batches as DML training does: batch/k distinct classes drawn at random, k
 // images of each (distinct while the class has enough, else drawn again), the k images of a
-// class consecutive in the batch. An epoch is len(labels)/batch batches. It is deterministic
-// for a seed.
+// class consecutive in the batch. An epoch is len(labels)/batch batches. The batches of an
+// epoch depend only on the seed and the epoch, so a resumed run draws what an uninterrupted
+// one would.
 type Sampler struct {
 	byClass  [][]int // image indices of each class that has images
 	batch, k int
-	rng      *rand.Rand
+	seed     uint64
 }
 
 // NewSampler returns a sampler over images with the given labels (classes 0..C-1, some may
@@ -31,7 +32,7 @@ func NewSampler(labels []int, batch, k int, seed uint64) (*Sampler, error) {
 		idx[l] = append(idx[l], i)
 		maxLabel = max(maxLabel, l)
 	}
-	s := &Sampler{batch: batch, k: k, rng: rand.New(rand.NewPCG(seed, 0x5eed))}
+	s := &Sampler{batch: batch, k: k, seed: seed}
 	for c := 0; c <= maxLabel; c++ {
 		if len(idx[c]) > 0 {
 			s.byClass = append(s.byClass, idx[c])
@@ -52,19 +53,30 @@ func (s *Sampler) StepsPerEpoch() int {
 	return max(1, n/s.batch)
 }
 
-// Next returns the image indices of the next batch.
-func (s *Sampler) Next() []int {
+// Batches returns the image indices of every batch of an epoch (0-based). It implements
+// data.Sampler.
+func (s *Sampler) Batches(epoch int) [][]int {
+	rng := rand.New(rand.NewPCG(s.seed, 0x5eed+uint64(epoch)*0x9e3779b97f4a7c15))
+	out := make([][]int, s.StepsPerEpoch())
+	for i := range out {
+		out[i] = s.batchFrom(rng)
+	}
+	return out
+}
+
+// batchFrom draws one batch from rng.
+func (s *Sampler) batchFrom(rng *rand.Rand) []int {
 	out := make([]int, 0, s.batch)
-	for _, c := range s.rng.Perm(len(s.byClass))[:s.batch/s.k] {
+	for _, c := range rng.Perm(len(s.byClass))[:s.batch/s.k] {
 		imgs := s.byClass[c]
 		if len(imgs) >= s.k {
-			for _, j := range s.rng.Perm(len(imgs))[:s.k] {
+			for _, j := range rng.Perm(len(imgs))[:s.k] {
 				out = append(out, imgs[j])
 			}
 			continue
 		}
 		for range s.k {
-			out = append(out, imgs[s.rng.IntN(len(imgs))])
+			out = append(out, imgs[rng.IntN(len(imgs))])
 		}
 	}
 	return out

@@ -16,9 +16,16 @@ func TestSampler(t *testing.T) {
 		t.Errorf("steps per epoch %d, want 11/6 = 1", s.StepsPerEpoch())
 	}
 	again, _ := NewSampler(labels, 6, 2, 7)
-	for range 50 {
-		b := s.Next()
-		if !slices.Equal(b, again.Next()) {
+	if slices.Equal(s.Batches(0)[0], s.Batches(1)[0]) && slices.Equal(s.Batches(0)[0], s.Batches(2)[0]) {
+		t.Error("epochs 0, 1 and 2 drew the same batch")
+	}
+	for e := range 50 {
+		batches := s.Batches(e)
+		if len(batches) != 1 {
+			t.Fatalf("epoch %d: %d batches", e, len(batches))
+		}
+		b := batches[0]
+		if !slices.Equal(b, again.Batches(e)[0]) {
 			t.Fatal("same seed, different batches")
 		}
 		if len(b) != 6 {

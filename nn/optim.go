@@ -3,8 +3,11 @@ package nn
 import (
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 
 	"github.com/semprox/semprox/autodiff"
+	"github.com/semprox/semprox/tensor"
 )
 
 // Group is a set of parameters that share a learning rate and weight decay.
@@ -26,7 +29,52 @@ type Optimizer interface {
 	// key; tables updated a row at a time (a class prompt bank) call it per row, so that only
 	// the rows that took part in a step are touched and hold state.
 	Update(key any, w, grad []float32, lr, weightDecay float64)
+	// State returns copies of the optimizer's state, for a checkpoint: each tensor is named
+	// "<name(key)>.<field>" (SGD: momentum; AdamW: exp_avg, exp_avg_sq, step). Keys that name
+	// maps to "" are left out.
+	State(name func(key any) string) map[string]*tensor.Tensor
+	// SetState replaces the optimizer's state by one that State returned; key maps a name back
+	// to its key (false: the name is unknown, an error). Nothing changes when it fails.
+	SetState(key func(name string) (any, bool), state map[string]*tensor.Tensor) error
 }
+
+// stateEntry is one tensor of a saved optimizer state, parsed from its name.
+type stateEntry struct {
+	key   any
+	field string
+	data  []float32
+}
+
+// parseState splits every saved tensor's name into a key and a field from fields and checks
+// that each key has all of them, with equal lengths.
+func parseState(key func(string) (any, bool), state map[string]*tensor.Tensor, fields ...string) (map[any]map[string][]float32, error) {
+	out := map[any]map[string][]float32{}
+	for name, t := range state {
+		i := strings.LastIndexByte(name, '.')
+		if i < 0 || !slices.Contains(fields, name[i+1:]) {
+			return nil, fmt.Errorf("nn: optimizer state %q: want <parameter>.{%s}", name, strings.Join(fields, ","))
+		}
+		k, ok := key(name[:i])
+		if !ok {
+			return nil, fmt.Errorf("nn: optimizer state %q: unknown parameter %q", name, name[:i])
+		}
+		if out[k] == nil {
+			out[k] = map[string][]float32{}
+		}
+		out[k][name[i+1:]] = slices.Clone(t.Data())
+	}
+	for k, got := range out {
+		for _, f := range fields {
+			if got[f] == nil {
+				return nil, fmt.Errorf("nn: optimizer state of %v: no %s", k, f)
+			}
+		}
+	}
+	return out, nil
+}
+
+// copyOut returns a 1-D tensor holding a copy of v.
+func copyOut(v []float32) *tensor.Tensor { return tensor.FromSlice(slices.Clone(v), len(v)) }
 
 func zeroGrads(groups []Group) {
 	for _, g := range groups {
@@ -88,6 +136,30 @@ func (o *SGD) Update(key any, w, grad []float32, lr, weightDecay float64) {
 	}
 }
 
+// State implements Optimizer.
+func (o *SGD) State(name func(key any) string) map[string]*tensor.Tensor {
+	out := map[string]*tensor.Tensor{}
+	for k, buf := range o.buf {
+		if n := name(k); n != "" {
+			out[n+".momentum"] = copyOut(buf)
+		}
+	}
+	return out
+}
+
+// SetState implements Optimizer.
+func (o *SGD) SetState(key func(name string) (any, bool), state map[string]*tensor.Tensor) error {
+	parsed, err := parseState(key, state, "momentum")
+	if err != nil {
+		return err
+	}
+	o.buf = map[any][]float32{}
+	for k, f := range parsed {
+		o.buf[k] = f["momentum"]
+	}
+	return nil
+}
+
 // AdamW is Adam with decoupled weight decay, as torch.optim.AdamW:
 //
 //	p -= lr*wd*p;  m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g*g
@@ -135,6 +207,35 @@ func (o *AdamW) Update(key any, w, grad []float32, lr, weightDecay float64) {
 		st.v[i] = b2*st.v[i] + (1-b2)*gi*gi
 		w[i] = w[i]*decay - stepSize*st.m[i]/(float32(math.Sqrt(float64(st.v[i])))/rootC2+eps)
 	}
+}
+
+// State implements Optimizer.
+func (o *AdamW) State(name func(key any) string) map[string]*tensor.Tensor {
+	out := map[string]*tensor.Tensor{}
+	for k, st := range o.state {
+		if n := name(k); n != "" {
+			out[n+".exp_avg"], out[n+".exp_avg_sq"] = copyOut(st.m), copyOut(st.v)
+			out[n+".step"] = copyOut([]float32{float32(st.steps)})
+		}
+	}
+	return out
+}
+
+// SetState implements Optimizer.
+func (o *AdamW) SetState(key func(name string) (any, bool), state map[string]*tensor.Tensor) error {
+	parsed, err := parseState(key, state, "exp_avg", "exp_avg_sq", "step")
+	if err != nil {
+		return err
+	}
+	next := map[any]*adamState{}
+	for k, f := range parsed {
+		if len(f["exp_avg"]) != len(f["exp_avg_sq"]) || len(f["step"]) != 1 {
+			return fmt.Errorf("nn: AdamW state of %v: exp_avg, exp_avg_sq and step have %d, %d and %d values", k, len(f["exp_avg"]), len(f["exp_avg_sq"]), len(f["step"]))
+		}
+		next[k] = &adamState{m: f["exp_avg"], v: f["exp_avg_sq"], steps: int(f["step"][0])}
+	}
+	o.state = next
+	return nil
 }
 
 // Cosine is cosine annealing of the learning rate, as torch's CosineAnnealingLR: at epoch e a
