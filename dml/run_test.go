@@ -1,6 +1,7 @@
 package dml
 
 import (
+	"errors"
 	"math"
 	"path/filepath"
 	"slices"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/semprox/semprox/nn"
 	"github.com/semprox/semprox/nn/weights"
+	"github.com/semprox/semprox/tensor"
 )
 
 // The run evaluates every epoch, saves "best" only when R@1 improves and "last" every epoch,
@@ -31,7 +33,7 @@ func TestRunKeepsBestAndLast(t *testing.T) {
 			saved = append(saved, name)
 			return weights.Save(filepath.Join(dir, name+".safetensors"), m.State(), e)
 		},
-		OnEpoch: func(e Epoch) { epochs = append(epochs, e) },
+		OnEpoch: func(e Epoch) error { epochs = append(epochs, e); return nil },
 	}
 	if err := run.Execute(); err != nil {
 		t.Fatal(err)
@@ -39,8 +41,8 @@ func TestRunKeepsBestAndLast(t *testing.T) {
 	if want := []string{"best", "last", "best", "last", "last"}; !slices.Equal(saved, want) {
 		t.Errorf("saved %v, want %v", saved, want)
 	}
-	if run.BestRecall != 0.7 || !epochs[1].Best || epochs[2].Best || math.IsNaN(epochs[0].MeanLoss) {
-		t.Errorf("best %v, epochs %+v", run.BestRecall, epochs)
+	if epochs[2].BestRecall != 0.7 || !epochs[1].Best || epochs[2].Best || math.IsNaN(epochs[0].MeanLoss) {
+		t.Errorf("best %v, epochs %+v", epochs[2].BestRecall, epochs)
 	}
 	var meta Epoch
 	ck, err := weights.Load(filepath.Join(dir, "last.safetensors"), &meta)
@@ -81,5 +83,78 @@ func TestRunStopsOnNonFiniteLoss(t *testing.T) {
 	}
 	if saves != 2 {
 		t.Errorf("%d saves, want the first epoch's best and last only", saves)
+	}
+}
+
+// A run stopped after any step and resumed from its "last" checkpoint ends with the same losses
+// and parameters as an uninterrupted run, bit for bit.
+func TestRunStopAndResume(t *testing.T) {
+	batches := syntheticBatches(6, 8, 4, 5)
+	cfg := TrainConfig{Epochs: 3, StepsPerEpoch: 2, Optimizer: "adamw", LR: 1e-3, LRProxy: 1e-2, Cosine: nn.Cosine{TMax: 3}}
+	type result struct {
+		losses []float64
+		state  map[string]*tensor.Tensor
+	}
+	// execute runs from resume (nil: fresh) and stops after stopAfter steps (-1: never).
+	execute := func(resume *Epoch, state map[string]*tensor.Tensor, stopAfter int, out *result) (Epoch, map[string]*tensor.Tensor, error) {
+		tr, err := NewTrainer(tinyModel(t, "vptsp-g"), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if state != nil {
+			if err := tr.LoadState(state); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var last Epoch
+		var saved map[string]*tensor.Tensor
+		steps := 0
+		run := &Run{
+			Trainer:  tr,
+			Batches:  func(e, s int) (Batch, error) { return batches[e*2+s], nil },
+			Evaluate: func() (float64, error) { return 0.5, nil },
+			Save: func(name string, e Epoch) error {
+				if name == "last" {
+					last, saved = e, map[string]*tensor.Tensor{}
+					for n, v := range tr.State() {
+						saved[n] = v.Clone()
+					}
+				}
+				return nil
+			},
+			OnStep: func(_, _ int, loss float64) { out.losses = append(out.losses, loss); steps++ },
+			Stop:   func() bool { return steps == stopAfter },
+		}
+		if resume != nil {
+			run.Resume = *resume
+		}
+		err = run.Execute()
+		out.state = tr.State()
+		return last, saved, err
+	}
+	var whole result
+	if _, _, err := execute(nil, nil, -1, &whole); err != nil {
+		t.Fatal(err)
+	}
+	for _, stopAfter := range []int{1, 2, 3} {
+		var parts result
+		ep, state, err := execute(nil, nil, stopAfter, &parts)
+		if !errors.Is(err, ErrStopped) {
+			t.Fatalf("stop after %d steps: %v", stopAfter, err)
+		}
+		if ep.Epoch != (stopAfter+1)/2 || ep.Steps != 2-stopAfter%2 {
+			t.Errorf("stop after %d steps saved epoch %d step %d", stopAfter, ep.Epoch, ep.Steps)
+		}
+		if _, _, err := execute(&ep, state, -1, &parts); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(parts.losses, whole.losses) {
+			t.Fatalf("stop after %d: losses %v, uninterrupted %v", stopAfter, parts.losses, whole.losses)
+		}
+		for name, v := range whole.state {
+			if !equal(v.Data(), parts.state[name].Data()) {
+				t.Fatalf("stop after %d: %s differs from the uninterrupted run", stopAfter, name)
+			}
+		}
 	}
 }
