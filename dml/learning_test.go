@@ -107,7 +107,7 @@ func TestVPTSPGLearnsTransferableEmbedding(t *testing.T) {
 		}
 	}
 	tp.Reset()
-	emb := m.Head.Forward(tp, m.ViT.Embed(tp, test, func(l int) *autodiff.Var { return m.Prompts[l] }))
+	emb := m.Embed(tp, test)
 	trained := recallAt1(t, emb.Value.Clone(), testLabels)
 	t.Logf("R@1 on unseen classes: frozen backbone %.3f, VPTSP-G %.3f", frozen, trained)
 	if !(trained > frozen) {

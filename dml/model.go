@@ -169,13 +169,8 @@ type Step struct {
 
 // Forward computes the loss of a batch of images [B, 3, H, W] with labels in [0, C).
 func (m *Model) Forward(tp *autodiff.Tape, images *autodiff.Var, labels []int) (*autodiff.Var, *Step) {
-	dataset := func(l int) *autodiff.Var {
-		if l < len(m.Prompts) {
-			return m.Prompts[l]
-		}
-		return nil
-	}
-	emb := m.Head.Forward(tp, m.ViT.Embed(tp, images, dataset))
+	dataset := m.datasetPrompts
+	emb := m.Embed(tp, images)
 	st := &Step{model: m}
 	proxies := m.Bias
 	if m.Method.SemanticProxies() {
@@ -195,6 +190,20 @@ func (m *Model) Forward(tp *autodiff.Tape, images *autodiff.Var, labels []int) (
 		proxies = Proxies(tp, m.Memory, st.classes, st.rows, m.Bias, m.Alpha)
 	}
 	return m.Loss.Loss(tp, emb, proxies, labels), st
+}
+
+// Embed returns the sample tower's embeddings of images [B, 3, H, W]: [B, E], not normalised
+// (the loss and the retrieval metrics compare them by cosine).
+func (m *Model) Embed(tp *autodiff.Tape, images *autodiff.Var) *autodiff.Var {
+	return m.Head.Forward(tp, m.ViT.Embed(tp, images, m.datasetPrompts))
+}
+
+// datasetPrompts returns the dataset prompts of block l, or nil.
+func (m *Model) datasetPrompts(l int) *autodiff.Var {
+	if l < len(m.Prompts) {
+		return m.Prompts[l]
+	}
+	return nil
 }
 
 // Finish updates the class prompts that took part with opt (at learning rate lr and weight

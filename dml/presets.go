@@ -52,7 +52,7 @@ func (p PromptSpec) Total() int {
 }
 
 // Presets are the released configurations (ViT-S/16 "small" with E = 384, ViT-B/16 "basic"
-// with E = 512).
+// with E = 512) and the embedded default, mnist_micro.
 var Presets = map[string]Preset{
 	"cub200_small": {Backbone: "vit_small_patch16_224", EmbedDim: 384, Optimizer: "sgd", LR: 5e-3, LRProxy: 0.1, WeightDecay: 1e-6, Epochs: 15, Batch: 64, K: 2, CosineTMax: 50, CosineMin: 1e-8,
 		Prompts: PromptSpec{10, 12, 0}, Class: PromptSpec{3, 12, 0}, Alpha: 0.5},
@@ -70,6 +70,10 @@ var Presets = map[string]Preset{
 		Prompts: PromptSpec{90, 12, 5}, Class: PromptSpec{5, 8, 0}, Alpha: 0.2},
 	"inshop_basic": {Backbone: "vit_base_patch16_224", EmbedDim: 512, Optimizer: "adamw", LR: 1e-4, LRProxy: 0.05, WeightDecay: 0, Epochs: 75, Batch: 32, K: 1, CosineTMax: 100, CosineMin: 1e-6,
 		Prompts: PromptSpec{90, 12, 0}, Class: PromptSpec{60, 12, 0}, Alpha: 0.3},
+	// mnist_micro is the embedded default: the Fashion-MNIST-pretrained micro ViT on MNIST
+	// digits 0-4, evaluated on 5-9, in a few minutes on two cores.
+	"mnist_micro": {Backbone: "vit_micro_patch4_28", EmbedDim: 128, Optimizer: "adamw", LR: 1e-3, LRProxy: 1e-2, WeightDecay: 1e-4, Epochs: 4, Batch: 60, K: 12, CosineTMax: 4, CosineMin: 1e-6,
+		Prompts: PromptSpec{5, 6, 0}, Class: PromptSpec{2, 6, 0}, Alpha: 0.5},
 }
 
 func init() {

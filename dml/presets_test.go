@@ -7,8 +7,8 @@ import (
 )
 
 func TestPresets(t *testing.T) {
-	if len(Presets) != 8 {
-		t.Fatalf("%d presets, want the 8 released ones", len(Presets))
+	if len(Presets) != 9 {
+		t.Fatalf("%d presets, want the 8 released ones and mnist_micro", len(Presets))
 	}
 	for name, p := range Presets {
 		if p.Name != name {

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -28,7 +27,7 @@ import (
 
 type options struct {
 	weights, images, out, arch, interp string
-	mean, std                          [3]float32
+	mean, std                          vision.Channels
 	heads, resize, crop, batch         int
 	threads                            int
 }
@@ -75,14 +74,14 @@ func run(args []string) error {
 func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("embed", flag.ContinueOnError)
 	var o options
-	var mean, std string
 	fs.StringVar(&o.weights, "weights", "", "timm/DINO ViT checkpoint (.safetensors, .pth or pytorch_model.bin)")
 	fs.StringVar(&o.images, "images", "", "directory of JPEG/PNG/GIF images")
 	fs.StringVar(&o.out, "out", "emb.npy", "output .npy file; the image names go to the same name with .names.txt")
 	fs.StringVar(&o.arch, "arch", "", "ViT configuration (vit_tiny_patch16_224, vit_small_patch16_224, vit_base_patch16_224); default: inferred from the checkpoint")
 	fs.IntVar(&o.heads, "heads", 0, "attention heads when inferring the architecture (default: width/64)")
-	fs.StringVar(&mean, "mean", "0.5,0.5,0.5", "per-channel mean of the normalisation (ImageNet's is 0.485,0.456,0.406)")
-	fs.StringVar(&std, "std", "0.5,0.5,0.5", "per-channel standard deviation (ImageNet's is 0.229,0.224,0.225)")
+	o.mean, o.std = vision.Channels{0.5, 0.5, 0.5}, vision.Channels{0.5, 0.5, 0.5}
+	fs.Var(&o.mean, "mean", "per-channel mean of the normalisation (ImageNet's is 0.485,0.456,0.406)")
+	fs.Var(&o.std, "std", "per-channel standard deviation (ImageNet's is 0.229,0.224,0.225)")
 	fs.IntVar(&o.resize, "resize", 256, "resize the shorter side to this many pixels")
 	fs.IntVar(&o.crop, "crop", 224, "center crop of this size (the model's input size)")
 	fs.StringVar(&o.interp, "interp", "bicubic", "resize interpolation: bicubic or bilinear")
@@ -101,28 +100,9 @@ func parseFlags(args []string) (options, error) {
 		err = fmt.Errorf("-batch %d, -threads %d, -crop %d, -resize %d: want positive sizes and resize >= crop", o.batch, o.threads, o.crop, o.resize)
 	}
 	if err == nil {
-		o.mean, err = parseTriple("-mean", mean)
-	}
-	if err == nil {
-		o.std, err = parseTriple("-std", std)
+		err = o.std.Positive("-std")
 	}
 	return o, err
-}
-
-func parseTriple(flagName, s string) ([3]float32, error) {
-	var v [3]float32
-	parts := strings.Split(s, ",")
-	if len(parts) != 3 {
-		return v, fmt.Errorf("%s %q: want three comma-separated numbers", flagName, s)
-	}
-	for i, p := range parts {
-		f, err := strconv.ParseFloat(strings.TrimSpace(p), 32)
-		if err != nil || (flagName == "-std" && f <= 0) {
-			return v, fmt.Errorf("%s %q: bad number %q", flagName, s, p)
-		}
-		v[i] = float32(f)
-	}
-	return v, nil
 }
 
 var imageExts = []string{".jpg", ".jpeg", ".png", ".gif"}
