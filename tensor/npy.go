@@ -8,7 +8,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -216,7 +215,10 @@ func readNPYFile(path string) ([]float64, []int, error) {
 // WriteNPY writes t as a little-endian float32 .npy file, atomically: to a temporary file in
 // the same directory, then renamed over path, so a failure leaves no partial file.
 func WriteNPY(path string, t *Tensor) error {
-	return writeAtomic(path, func(w io.Writer) error { return encodeNPY(w, t) })
+	if err := WriteAtomic(path, func(w io.Writer) error { return encodeNPY(w, t) }); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }
 
 func encodeNPY(w io.Writer, t *Tensor) error {
@@ -243,29 +245,4 @@ func encodeNPY(w io.Writer, t *Tensor) error {
 		bw.Write(b[:])
 	}
 	return bw.Flush()
-}
-
-// writeAtomic writes a file through write into a temporary file beside path, syncs it and
-// renames it over path.
-func writeAtomic(path string, write func(io.Writer) error) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err = write(f); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

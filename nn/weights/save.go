@@ -1,12 +1,12 @@
 package weights
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -69,13 +69,13 @@ func Save(path string, tensors map[string]*tensor.Tensor, meta any) error {
 		metaFileKey:   filepath.Base(metaPath),
 		metaHashKey:   hex.EncodeToString(sum[:]),
 	}
-	if err := writeAtomic(metaPath, func(w *bufio.Writer) error {
+	if err := tensor.WriteAtomic(metaPath, func(w io.Writer) error {
 		_, err := w.Write(js)
 		return err
 	}); err != nil {
 		return &Error{Path: metaPath, Err: err}
 	}
-	if err := writeAtomic(path, func(w *bufio.Writer) error {
+	if err := tensor.WriteAtomic(path, func(w io.Writer) error {
 		return writeSafetensors(w, tensors, header)
 	}); err != nil {
 		return &Error{Path: path, Err: err}
@@ -116,7 +116,7 @@ func Load(path string, meta any) (*Checkpoint, error) {
 
 // writeSafetensors writes tensors as an F32 safetensors file, in name order, with the
 // given "__metadata__" (none if empty).
-func writeSafetensors(w *bufio.Writer, tensors map[string]*tensor.Tensor, metadata map[string]string) error {
+func writeSafetensors(w io.Writer, tensors map[string]*tensor.Tensor, metadata map[string]string) error {
 	type entry struct {
 		DType       string   `json:"dtype"`
 		Shape       []int    `json:"shape"`
@@ -164,59 +164,4 @@ func writeSafetensors(w *bufio.Writer, tensors map[string]*tensor.Tensor, metada
 		}
 	}
 	return nil
-}
-
-// writeAtomic writes a file through write: into a new temporary file in path's directory,
-// which is flushed, given mode 0644, synced and renamed to path. On any failure the
-// temporary file is removed and path is left as it was. The directory is synced after the
-// rename where the system allows it, so the rename itself survives a crash.
-func writeAtomic(path string, write func(w *bufio.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	closed := false
-	defer func() {
-		if err != nil {
-			if !closed {
-				f.Close()
-			}
-			os.Remove(tmp)
-		}
-	}()
-	w := bufio.NewWriterSize(f, 1<<20)
-	if err = write(w); err != nil {
-		return err
-	}
-	if err = w.Flush(); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	closed = true
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	syncDir(dir)
-	return nil
-}
-
-// syncDir flushes a directory's entries to disk. It is best effort: some systems cannot
-// sync a directory, and the file's own data has been synced already.
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	d.Sync()
-	d.Close()
 }

@@ -1,7 +1,6 @@
 package weights
 
 import (
-	"bufio"
 	"errors"
 	"math"
 	"os"
@@ -164,35 +163,5 @@ func TestSaveRefusesBadInput(t *testing.T) {
 	var e *Error
 	if !errors.As(err, &e) || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("save into a missing directory: %v", err)
-	}
-}
-
-// TestWriteAtomicFailure checks that a failing write leaves neither a partial file nor a
-// temporary one, and keeps the previous file intact.
-func TestWriteAtomicFailure(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "f")
-	boom := errors.New("disk full")
-	fail := func(w *bufio.Writer) error {
-		w.Write(make([]byte, 3<<20)) // more than the buffer, so some reaches the file
-		return boom
-	}
-	if err := writeAtomic(p, fail); !errors.Is(err, boom) {
-		t.Fatalf("error %v, want %v", err, boom)
-	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
-		t.Fatalf("a failed write left %v", entries)
-	}
-	if err := writeAtomic(p, func(w *bufio.Writer) error { _, err := w.WriteString("old"); return err }); err != nil {
-		t.Fatal(err)
-	}
-	if err := writeAtomic(p, fail); !errors.Is(err, boom) {
-		t.Fatal(err)
-	}
-	if b, _ := os.ReadFile(p); string(b) != "old" {
-		t.Errorf("previous file now holds %d bytes", len(b))
-	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
-		t.Errorf("directory holds %d entries, want 1", len(entries))
 	}
 }
