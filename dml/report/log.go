@@ -1,7 +1,6 @@
 package report
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -9,7 +8,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
+
+	"github.com/semprox/semprox/tensor"
 )
 
 // Epoch is one line of metrics.jsonl.
@@ -166,47 +166,10 @@ func scan(path string, b []byte, tornTail bool, f func(Epoch, []byte)) error {
 	return nil
 }
 
-// writeAtomic writes a file at path through write: to a temporary file in the same directory,
-// synced, then renamed over path. On error the temporary file is removed and path is untouched.
-func writeAtomic(path string, write func(io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-			err = fmt.Errorf("report: %s: %w", path, err)
-		}
-	}()
-	bw := bufio.NewWriter(tmp)
-	if err = write(bw); err != nil {
-		return err
-	}
-	if err = bw.Flush(); err != nil {
-		return err
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	// Make the rename durable; best effort, as not every system can sync a directory.
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
+// writeAtomic writes path atomically (see tensor.WriteAtomic), naming path in an error.
+func writeAtomic(path string, write func(io.Writer) error) error {
+	if err := tensor.WriteAtomic(path, write); err != nil {
+		return fmt.Errorf("report: %s: %w", path, err)
 	}
 	return nil
 }

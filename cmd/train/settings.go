@@ -1,0 +1,268 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/semprox/semprox/dml"
+	"github.com/semprox/semprox/dml/data"
+	"github.com/semprox/semprox/nn/vision"
+)
+
+// settings is everything a run is made of; config.json holds it, and -resume reads it back.
+type settings struct {
+	Dataset     string          `json:"dataset"`
+	Data        string          `json:"data"`
+	Weights     string          `json:"weights"` // "" for the embedded backbone
+	Heads       int             `json:"heads"`   // attention heads of -weights (0: width/64)
+	Preset      string          `json:"preset"`
+	Method      string          `json:"method"`
+	Epochs      int             `json:"epochs"`
+	Batch       int             `json:"batch"`
+	K           int             `json:"k"`
+	Optimizer   string          `json:"optimizer"`
+	LR          float64         `json:"lr"`
+	LRProxy     float64         `json:"lr_proxy"`
+	WeightDecay float64         `json:"weight_decay"`
+	CosineTMax  int             `json:"cosine_t_max"`
+	CosineMin   float64         `json:"cosine_eta_min"`
+	Warmup      int             `json:"warmup_epochs"`
+	Clip        float64         `json:"clip_norm"`
+	Alpha       float64         `json:"alpha"`
+	EmbedDim    int             `json:"embed_dim"`
+	Prompts     dml.PromptSpec  `json:"prompts"`
+	Class       dml.PromptSpec  `json:"class_prompts"`
+	AllProxies  bool            `json:"positives_over_all_proxies"`
+	AfterPrompt bool            `json:"class_prompts_after_dataset_prompts"`
+	Mean        vision.Channels `json:"mean"`
+	Std         vision.Channels `json:"std"`
+	Interp      string          `json:"interpolation"`
+	Seed        uint64          `json:"seed"`
+	Threads     int             `json:"threads"`
+	Workers     int             `json:"workers"`
+	EvalEvery   int             `json:"eval_every"`
+	StepLimit   int             `json:"step_limit"` // at most this many steps per epoch (0: an epoch is images / batch)
+	Embeddings  bool            `json:"save_embeddings"`
+	Out         string          `json:"out"`
+}
+
+// options are the command line: the settings and what only steers this invocation.
+type options struct {
+	settings
+	resume       string
+	dryRun       bool
+	check        bool
+	set          map[string]bool // flags given explicitly
+	presetValues map[string]bool // flags whose value a preset gives
+}
+
+// defaultPreset is the preset of the no-flag run, whose values -h shows as defaults.
+const defaultPreset = "mnist_micro"
+
+// bindPreset registers the flags whose defaults a preset gives.
+func bindPreset(fs *flag.FlagSet, s *settings) {
+	fs.IntVar(&s.Epochs, "epochs", s.Epochs, "training epochs")
+	fs.IntVar(&s.Batch, "batch", s.Batch, "images per batch")
+	fs.IntVar(&s.K, "k", s.K, "images per class in a batch (batch/k classes per batch)")
+	fs.StringVar(&s.Optimizer, "optimizer", s.Optimizer, "sgd (momentum 0.9) or adamw")
+	fs.Float64Var(&s.LR, "lr", s.LR, "learning rate of everything but the proxy bias")
+	fs.Float64Var(&s.LRProxy, "lr-proxy", s.LRProxy, "learning rate of the proxy bias O (the proxies of proxy-anchor and linear)")
+	fs.Float64Var(&s.WeightDecay, "wd", s.WeightDecay, "weight decay")
+	fs.IntVar(&s.CosineTMax, "cosine-t", s.CosineTMax, "cosine annealing period T_max in epochs")
+	fs.Float64Var(&s.CosineMin, "cosine-min", s.CosineMin, "cosine annealing floor eta_min")
+	fs.Float64Var(&s.Alpha, "alpha", s.Alpha, "share of the proxy bias in the proxies: Q = L2((1-alpha) P + alpha O)")
+	fs.IntVar(&s.EmbedDim, "embed-dim", s.EmbedDim, "embedding width E of the heads")
+	fs.IntVar(&s.Prompts.Count, "prompts", s.Prompts.Count, "dataset prompts N per block (VPT-deep)")
+	fs.IntVar(&s.Prompts.Depth, "prompt-depth", s.Prompts.Depth, "blocks that get dataset prompts")
+	fs.IntVar(&s.Prompts.Tau, "prompt-tau", s.Prompts.Tau, "block l gets max(N - tau*l, 0) dataset prompts")
+	fs.IntVar(&s.Class.Count, "class-prompts", s.Class.Count, "class prompts m per block")
+	fs.IntVar(&s.Class.Depth, "class-depth", s.Class.Depth, "blocks that get class prompts")
+	fs.IntVar(&s.Class.Tau, "class-tau", s.Class.Tau, "block l gets max(m - tau*l, 0) class prompts")
+}
+
+// bindOthers registers the flags no preset sets.
+func bindOthers(fs *flag.FlagSet, o *options) {
+	s := &o.settings
+	fs.StringVar(&s.Dataset, "dataset", "mnist", "dataset: "+strings.Join(data.Names, ", "))
+	fs.StringVar(&s.Data, "data", "", "the dataset's directory in the layout its authors distribute (not needed for mnist)")
+	fs.StringVar(&s.Weights, "weights", "", "timm or DINO ViT checkpoint (.safetensors, .pth, pytorch_model.bin); default: the embedded Fashion-MNIST backbone")
+	fs.IntVar(&s.Heads, "heads", 0, "attention heads of the -weights model (default: width/64)")
+	fs.StringVar(&s.Preset, "preset", "", "preset of the defaults marked (preset) ("+strings.Join(presetNames(), ", ")+"); default: the dataset's")
+	fs.StringVar(&s.Method, "method", "vptsp-g", "linear, bitfit, adapter, vpt, vptsp-m, vptsp-g (+bitfit for adapter, vpt, vptsp-*), full, proxy-anchor")
+	fs.IntVar(&s.Warmup, "warmup", 0, "epochs of linear learning-rate warm-up")
+	fs.Float64Var(&s.Clip, "clip", 0, "clip the global gradient norm to this (0: no clipping)")
+	fs.BoolVar(&s.AllProxies, "pa-all", false, "divide Proxy-Anchor's positive term by all proxies (the released code) instead of those with positives")
+	fs.BoolVar(&s.AfterPrompt, "class-after-dataset", false, "put class prompts after the dataset prompts (the paper's text) instead of in their place (the released code)")
+	s.Mean, s.Std = vision.Channels{0.5, 0.5, 0.5}, vision.Channels{0.5, 0.5, 0.5}
+	fs.Var(&s.Mean, "mean", "per-channel normalisation mean of -weights (ImageNet's is 0.485,0.456,0.406; the embedded backbone's is its own)")
+	fs.Var(&s.Std, "std", "per-channel normalisation standard deviation of -weights (ImageNet's is 0.229,0.224,0.225)")
+	fs.StringVar(&s.Interp, "interp", "bicubic", "resize interpolation: bicubic or bilinear")
+	fs.Uint64Var(&s.Seed, "seed", 0, "seed of the initialisation, the batches and the augmentation")
+	fs.IntVar(&s.Threads, "threads", 0, "compute threads (0: one per core); the same seed and threads give the same run bit for bit")
+	fs.IntVar(&s.Workers, "workers", 0, "image decoding goroutines (0: one per core)")
+	fs.IntVar(&s.EvalEvery, "eval-every", 1, "evaluate every this many epochs (and after the last)")
+	fs.IntVar(&s.StepLimit, "steps", 0, "at most this many steps per epoch (0: training images / batch)")
+	fs.BoolVar(&s.Embeddings, "save-embeddings", false, "write the test embeddings of the best model as test_embeddings.npy and test_labels.npy")
+	fs.StringVar(&s.Out, "out", "", "run directory (default: runs/<dataset>-<method>-<time>)")
+	fs.StringVar(&o.resume, "resume", "", "continue the run in this directory from its last checkpoint")
+	fs.BoolVar(&o.dryRun, "dry-run", false, "read the dataset and build the model, print what would run, and exit")
+	fs.BoolVar(&o.check, "check", false, "with -dry-run, decode every image and report the unreadable ones")
+}
+
+// applyPreset returns s with the values of preset p, except the flags set explicitly.
+func applyPreset(s settings, p dml.Preset, set map[string]bool) (settings, error) {
+	from := s
+	s.Preset = p.Name
+	s.Epochs, s.Batch, s.K, s.Optimizer = p.Epochs, p.Batch, p.K, p.Optimizer
+	s.LR, s.LRProxy, s.WeightDecay = p.LR, p.LRProxy, p.WeightDecay
+	s.CosineTMax, s.CosineMin, s.Alpha, s.EmbedDim = p.CosineTMax, p.CosineMin, p.Alpha, p.EmbedDim
+	s.Prompts, s.Class = p.Prompts, p.Class
+	fs := flag.NewFlagSet("preset", flag.ContinueOnError)
+	bindPreset(fs, &s)
+	src := flag.NewFlagSet("given", flag.ContinueOnError)
+	bindPreset(src, &from)
+	var err error
+	src.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] && err == nil {
+			err = fs.Set(f.Name, f.Value.String())
+		}
+	})
+	return s, err
+}
+
+// parseOptions reads the command line. The preset is resolved later, once the backbone's
+// width is known (see resolvePreset).
+func parseOptions(args []string) (options, error) {
+	fs := flag.NewFlagSet("train", flag.ContinueOnError)
+	var o options
+	o.settings = presetSettings(dml.Presets[defaultPreset])
+	bindPreset(fs, &o.settings)
+	o.presetValues = map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) {
+		o.presetValues[f.Name] = true
+		f.Usage += " (preset)"
+	})
+	bindOthers(fs, &o)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: train [flags]\n\nTrains image-retrieval embeddings with VPTSP on a frozen ViT. With no flags it trains on MNIST\ndigits 0-4 with the embedded backbone and evaluates on the unseen digits 5-9.\nFlags marked (preset) default to the preset's values; -h shows those of %s.\n\n", defaultPreset)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q (flags start with -)", fs.Arg(0))
+	}
+	o.set = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
+	if o.resume != "" {
+		for name := range o.set {
+			if name != "resume" && name != "threads" && name != "workers" {
+				return o, fmt.Errorf("-%s cannot be given with -resume: the run's settings are in %s", name, filepath.Join(o.resume, configFile))
+			}
+		}
+	}
+	return o, nil
+}
+
+// presetSettings returns the settings a preset gives, the others at their zero value.
+func presetSettings(p dml.Preset) settings {
+	s, _ := applyPreset(settings{}, p, nil)
+	return s
+}
+
+// resolvePreset picks the preset (the -preset flag, else the dataset's, ViT-B's "basic" one for
+// a 768-wide backbone) and applies it under the explicit flags.
+func resolvePreset(o options, width int) (settings, error) {
+	name := o.Preset
+	if name == "" {
+		name = datasetPreset(o.Dataset, width)
+	}
+	p, err := dml.PresetNamed(name)
+	if err != nil {
+		return settings{}, err
+	}
+	return applyPreset(o.settings, p, o.set)
+}
+
+// datasetPreset is the preset a dataset trains with by default.
+func datasetPreset(dataset string, width int) string {
+	size := "small"
+	if width >= 768 {
+		size = "basic"
+	}
+	switch strings.ToLower(dataset) {
+	case "cub", "cub200", "cub-200-2011":
+		return "cub200_" + size
+	case "cars", "cars196":
+		return "cars_" + size
+	case "sop":
+		return "sop_" + size
+	case "inshop", "in-shop":
+		return "inshop_" + size
+	}
+	if width >= 384 {
+		return "cub200_" + size
+	}
+	return defaultPreset
+}
+
+func presetNames() []string {
+	names := []string{defaultPreset}
+	for n := range dml.Presets {
+		if n != defaultPreset {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// validate checks the settings that the libraries would otherwise reject less clearly.
+func (s settings) validate() error {
+	switch {
+	case s.Epochs < 1:
+		return fmt.Errorf("-epochs %d: want at least 1", s.Epochs)
+	case s.Batch < 1 || s.K < 1 || s.Batch%s.K != 0:
+		return fmt.Errorf("-batch %d, -k %d: the batch must be a positive multiple of k", s.Batch, s.K)
+	case s.LR <= 0 || s.LRProxy <= 0:
+		return fmt.Errorf("-lr %g, -lr-proxy %g: learning rates must be positive", s.LR, s.LRProxy)
+	case s.Alpha < 0 || s.Alpha > 1:
+		return fmt.Errorf("-alpha %g: want a value in [0, 1]", s.Alpha)
+	case s.EmbedDim < 1:
+		return fmt.Errorf("-embed-dim %d: want at least 1", s.EmbedDim)
+	case s.CosineTMax < 1:
+		return fmt.Errorf("-cosine-t %d: want at least 1", s.CosineTMax)
+	case s.Prompts.Count < 0 || s.Prompts.Depth < 0 || s.Prompts.Tau < 0 || s.Class.Count < 0 || s.Class.Depth < 0 || s.Class.Tau < 0:
+		return errors.New("prompt counts, depths and tau must not be negative")
+	case s.EvalEvery < 1 || s.Threads < 0 || s.Workers < 0 || s.StepLimit < 0 || s.Warmup < 0 || s.Clip < 0:
+		return fmt.Errorf("-eval-every %d, -threads %d, -workers %d, -steps %d, -warmup %d, -clip %g: out of range", s.EvalEvery, s.Threads, s.Workers, s.StepLimit, s.Warmup, s.Clip)
+	}
+	if _, err := dml.ParseMethod(s.Method); err != nil {
+		return fmt.Errorf("-method: %w", err)
+	}
+	return s.Std.Positive("-std")
+}
+
+// configFile is the settings of a run, in its directory.
+const configFile = "config.json"
+
+// readSettings reads the config.json of a run directory.
+func readSettings(dir string) (settings, error) {
+	var c struct {
+		Settings settings `json:"settings"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, configFile))
+	if err != nil {
+		return settings{}, fmt.Errorf("-resume %s: %w", dir, err)
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return settings{}, fmt.Errorf("-resume: %s: %w", filepath.Join(dir, configFile), err)
+	}
+	c.Settings.Out = dir
+	return c.Settings, nil
+}
