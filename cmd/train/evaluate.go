@@ -18,12 +18,18 @@ type embedFunc func(tp *autodiff.Tape, images *autodiff.Var) *autodiff.Var
 // evaluator embeds the test images and scores retrieval on them: each test image against the
 // others (CUB, Cars, SOP, MNIST), or queries against a gallery (In-Shop).
 type evaluator struct {
-	query, gallery *data.Loader // gallery nil: the queries retrieve among themselves
+	query, gallery *imageSet // gallery nil: the queries retrieve among themselves
 	ks             []int
 	skipNMI        bool
 	batch          int
 	seed           uint64
 	tape           *autodiff.Tape
+}
+
+// imageSet is a split and the loader that decodes it.
+type imageSet struct {
+	split  *data.Split
+	loader *data.Loader
 }
 
 // nmiMaxClasses bounds the classes for which NMI is computed: its k-means costs
@@ -32,11 +38,11 @@ const nmiMaxClasses = 1000
 
 // newEvaluator prepares the loaders of the dataset's test split, or of its query and gallery
 // splits.
-func newEvaluator(ds *data.Dataset, tr data.Transform, s settings) (*evaluator, error) {
+func newEvaluator(ds *data.Dataset, tr data.Transform, s settings, skips *data.Skips) (*evaluator, error) {
 	ev := &evaluator{ks: recallKs(s.Dataset), batch: max(s.Batch, 64), seed: s.Seed, tape: autodiff.NewTape()}
 	ev.tape.SetNoGrad(true)
-	loader := func(sp *data.Split) *data.Loader {
-		return data.NewLoader(data.LoaderConfig{Split: sp, Transform: tr, Workers: s.Workers, Seed: s.Seed})
+	loader := func(sp *data.Split) *imageSet {
+		return &imageSet{sp, data.NewLoader(data.LoaderConfig{Split: sp, Transform: tr, Workers: s.Workers, Seed: s.Seed, Skips: skips})}
 	}
 	q, g := ds.Split("query"), ds.Split("gallery")
 	switch {
@@ -91,8 +97,8 @@ func (ev *evaluator) run(embed embedFunc) (report.Eval, *tensor.Tensor, []int64,
 }
 
 // embedAll embeds every image of a loader's split in order: [N, E] and the labels.
-func (ev *evaluator) embedAll(l *data.Loader, embed embedFunc) (*tensor.Tensor, []int64, error) {
-	n := l.Split().Len()
+func (ev *evaluator) embedAll(set *imageSet, embed embedFunc) (*tensor.Tensor, []int64, error) {
+	l, n := set.loader, len(set.split.Samples)
 	batches := data.Sequential{N: n, BatchSize: ev.batch}.Batches(0)
 	epoch := l.Epoch(0, batches)
 	defer epoch.Stop()
@@ -130,8 +136,8 @@ func matrix(t *tensor.Tensor) metrics.Matrix {
 
 // close stops the evaluator's loaders.
 func (ev *evaluator) close() {
-	ev.query.Close()
+	ev.query.loader.Close()
 	if ev.gallery != nil {
-		ev.gallery.Close()
+		ev.gallery.loader.Close()
 	}
 }
