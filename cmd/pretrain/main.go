@@ -3,9 +3,9 @@
 // package dataset-fashion-mnist installs) and writes the backbone, without its classifier
 // head, as a checkpoint pair (name.safetensors with timm parameter names, name.json with the
 // configuration and the run's record). The default output is the backbone package
-// nn/pretrained embeds:
+// nn/pretrained embeds, which the defaults reproduce:
 //
-//	go run ./cmd/pretrain -epochs 8
+//	go run ./cmd/pretrain
 //
 // The model is nn.ViT of -arch; its final-norm class token goes through a linear classifier
 // and the softmax cross-entropy. Every weight is trained with AdamW: a linear warm-up over the

@@ -8,9 +8,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/semprox/semprox/kernels"
 	"github.com/semprox/semprox/nn"
 	"github.com/semprox/semprox/nn/weights"
 )
@@ -65,6 +67,8 @@ func fixtureDir(t *testing.T, n, m int) string {
 // its record; the same seed and thread count give the same weights.
 func TestRunWritesLoadableCheckpoint(t *testing.T) {
 	dir := fixtureDir(t, 40, 20)
+	procs, threads := runtime.GOMAXPROCS(0), kernels.Threads()
+	t.Cleanup(func() { runtime.GOMAXPROCS(procs); kernels.SetThreads(threads) })
 	outDir := t.TempDir()
 	tensors := make([]map[string][]float32, 2)
 	for i := range tensors {
