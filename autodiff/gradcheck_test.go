@@ -125,6 +125,7 @@ func TestGradients(t *testing.T) {
 		{"Sum", []*tensor.Tensor{r(3, 2)}, func(tp *Tape, in []*Var) *Var { return tp.Sum(in[0]) }},
 		{"Mean", []*tensor.Tensor{r(3, 2)}, func(tp *Tape, in []*Var) *Var { return tp.Mean(in[0]) }},
 		{"LogSumExp", []*tensor.Tensor{r(3, 5)}, func(tp *Tape, in []*Var) *Var { return tp.LogSumExp(tp.Scale(in[0], 4)) }},
+		{"CrossEntropy", []*tensor.Tensor{r(4, 5)}, func(tp *Tape, in []*Var) *Var { return tp.CrossEntropy(tp.Scale(in[0], 3), []int{2, 0, 4, 2}) }},
 		{"ConcatTokens", []*tensor.Tensor{r(1, 2, 3), r(2, 1, 3), r(2, 3, 3)}, func(tp *Tape, in []*Var) *Var { return tp.ConcatTokens(in[0], in[1], in[2]) }},
 		{"SliceTokens", []*tensor.Tensor{r(2, 5, 3)}, func(tp *Tape, in []*Var) *Var { return tp.SliceTokens(in[0], 1, 4) }},
 		{"GatherRows", []*tensor.Tensor{r(4, 2, 3)}, func(tp *Tape, in []*Var) *Var { return tp.GatherRows(in[0], []int{3, 0, 3}) }},

@@ -20,8 +20,11 @@ type Config struct {
 	Eps       float32 // LayerNorm epsilon
 }
 
-// Configs are timm's ViT configurations by name.
+// Configs are ViT configurations by name: timm's, and vit_micro_patch4_28, a small ViT for
+// 28x28 images (7x7 patches of 4x4 pixels, width 96, 6 blocks of 3 heads of 32), the
+// geometry of the embedded Fashion-MNIST backbone (package nn/pretrained).
 var Configs = map[string]Config{
+	"vit_micro_patch4_28":   {ImageSize: 28, PatchSize: 4, Dim: 96, Depth: 6, Heads: 3, MLPRatio: 4, Eps: 1e-6},
 	"vit_tiny_patch16_224":  {ImageSize: 224, PatchSize: 16, Dim: 192, Depth: 12, Heads: 3, MLPRatio: 4, Eps: 1e-6},
 	"vit_small_patch16_224": {ImageSize: 224, PatchSize: 16, Dim: 384, Depth: 12, Heads: 6, MLPRatio: 4, Eps: 1e-6},
 	"vit_base_patch16_224":  {ImageSize: 224, PatchSize: 16, Dim: 768, Depth: 12, Heads: 12, MLPRatio: 4, Eps: 1e-6},

@@ -83,6 +83,12 @@ func Read(path string) (*Checkpoint, error) { return read(path, "", true) }
 // an error for a safetensors file, which holds one flat set of tensors.
 func ReadKey(path, key string) (*Checkpoint, error) { return read(path, key, false) }
 
+// ReadBytes is [Read] for a weight file held in memory (an embedded file, say); name stands
+// for the file in messages and in Checkpoint.Path. The tensors are copies: b may be reused.
+func ReadBytes(name string, b []byte) (*Checkpoint, error) {
+	return readFrom(bytes.NewReader(b), int64(len(b)), name, "", true)
+}
+
 func read(path, key string, auto bool) (*Checkpoint, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -93,25 +93,52 @@ func Load(path string, meta any) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	want, ok := c.Metadata[metaHashKey]
-	if c.Format != Safetensors || !ok {
-		return nil, fileErr(path, "not a checkpoint written by Save (no %s in its metadata); use Read for other weight files", metaHashKey)
+	if err := checkSaved(c); err != nil {
+		return nil, err
 	}
-	metaPath := MetaPath(path)
-	js, err := os.ReadFile(metaPath)
+	js, err := os.ReadFile(MetaPath(path))
 	if err != nil {
 		return nil, fileErr(path, "reading its metadata file: %v", err)
 	}
+	return c, decodeMeta(c, js, meta)
+}
+
+// LoadBytes is [Load] for a checkpoint pair held in memory (embedded files, say): tensors is
+// the content of the safetensors file called name, metaJSON that of its JSON file. It makes
+// the same checks, the JSON's SHA-256 included.
+func LoadBytes(name string, tensors, metaJSON []byte, meta any) (*Checkpoint, error) {
+	c, err := ReadBytes(name, tensors)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkSaved(c); err != nil {
+		return nil, err
+	}
+	return c, decodeMeta(c, metaJSON, meta)
+}
+
+// checkSaved fails unless c was written by Save.
+func checkSaved(c *Checkpoint) error {
+	if _, ok := c.Metadata[metaHashKey]; c.Format != Safetensors || !ok {
+		return fileErr(c.Path, "not a checkpoint written by Save (no %s in its metadata); use Read for other weight files", metaHashKey)
+	}
+	return nil
+}
+
+// decodeMeta checks that js is the metadata file saved with c (by its SHA-256) and decodes
+// it into meta unless meta is nil.
+func decodeMeta(c *Checkpoint, js []byte, meta any) error {
+	metaPath, want := MetaPath(c.Path), c.Metadata[metaHashKey]
 	sum := sha256.Sum256(js)
 	if got := hex.EncodeToString(sum[:]); got != want {
-		return nil, fileErr(metaPath, "SHA-256 %s differs from the %s recorded in %s: the two files were not saved together", got, want, path)
+		return fileErr(metaPath, "SHA-256 %s differs from the %s recorded in %s: the two files were not saved together", got, want, c.Path)
 	}
 	if meta != nil {
 		if err := json.Unmarshal(js, meta); err != nil {
-			return nil, fileErr(metaPath, "decoding the metadata: %v", err)
+			return fileErr(metaPath, "decoding the metadata: %v", err)
 		}
 	}
-	return c, nil
+	return nil
 }
 
 // writeSafetensors writes tensors as an F32 safetensors file, in name order, with the

@@ -165,3 +165,47 @@ func TestSaveRefusesBadInput(t *testing.T) {
 		t.Errorf("save into a missing directory: %v", err)
 	}
 }
+
+// TestLoadBytes reads a saved pair from memory as Load reads it from disk, and refuses a
+// JSON that was not saved with the tensors and a file Save did not write.
+func TestLoadBytes(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "c.safetensors")
+	in := specialTensors()
+	if err := Save(p, in, testMeta{Arch: "x", Epoch: 3}); err != nil {
+		t.Fatal(err)
+	}
+	ten, _ := os.ReadFile(p)
+	js, _ := os.ReadFile(MetaPath(p))
+	const name = "embedded/c.safetensors"
+	var meta testMeta
+	c, err := LoadBytes(name, ten, js, &meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Path != name || meta.Arch != "x" || meta.Epoch != 3 || len(c.Tensors) != len(in) {
+		t.Fatalf("LoadBytes: path %q, meta %+v, %d tensors", c.Path, meta, len(c.Tensors))
+	}
+	for n, want := range in {
+		got := c.Tensors[n].Data()
+		for i, v := range want.Data() {
+			if math.Float32bits(got[i]) != math.Float32bits(v) {
+				t.Fatalf("%s[%d] = %v, want %v", n, i, got[i], v)
+			}
+		}
+	}
+	other := append([]byte(nil), js...)
+	other[len(other)-2] = ' '
+	_, err = LoadBytes(name, ten, other, nil)
+	wantError(t, err, MetaPath(name), "", "the two files were not saved together")
+
+	foreign, err := os.ReadFile(torchrefDir + "/vit.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadBytes("vit.safetensors", foreign); err != nil {
+		t.Errorf("ReadBytes: %v", err)
+	}
+	_, err = LoadBytes("vit.safetensors", foreign, js, nil)
+	wantError(t, err, "vit.safetensors", "", "not a checkpoint written by Save")
+}

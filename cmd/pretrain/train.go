@@ -1,0 +1,144 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"time"
+
+	"github.com/semprox/semprox/autodiff"
+	"github.com/semprox/semprox/dml/data"
+	"github.com/semprox/semprox/nn"
+	"github.com/semprox/semprox/tensor"
+)
+
+// fit trains m on train for o.epochs epochs, reports the test accuracy after each, and returns
+// the last one.
+func fit(m *model, train, test *data.Split, o options, log io.Writer) (float64, error) {
+	loader := data.NewLoader(data.LoaderConfig{Split: train, Transform: trainTransform(o.cfg.ImageSize), Seed: o.seed})
+	defer loader.Close()
+	sampler := data.Shuffled{N: len(train.Samples), BatchSize: o.batch, DropLast: len(train.Samples) >= o.batch, Seed: o.seed}
+	opt := nn.NewAdamW(m.groups(o.lr, o.wd))
+	tp := autodiff.NewTape()
+	acc := 0.0
+	for epoch := range o.epochs {
+		batches := sampler.Batches(epoch)
+		sched := schedule{base: o.lr, epochs: o.epochs, steps: len(batches)}
+		if err := trainEpoch(m, loader.Epoch(epoch, batches), loader, opt, tp, sched, epoch, o, log); err != nil {
+			return 0, err
+		}
+		acc = evaluate(m, test, o)
+		fmt.Fprintf(log, "pretrain: epoch %d/%d test accuracy %.4f\n", epoch+1, o.epochs, acc)
+	}
+	return acc, nil
+}
+
+// schedule is the learning rate: linear warm-up over the first epoch's steps, then cosine
+// annealing per epoch down to 1% of the base rate.
+type schedule struct {
+	base          float64
+	epochs, steps int
+}
+
+// lr returns the rate of a step of an epoch.
+func (s schedule) lr(epoch, step int) float64 {
+	if epoch == 0 && s.epochs > 1 {
+		return s.base * float64(step+1) / float64(s.steps)
+	}
+	return nn.Cosine{TMax: s.epochs, EtaMin: s.base / 100}.LR(s.base, epoch)
+}
+
+// progress accumulates the running loss and accuracy of an epoch.
+type progress struct {
+	loss            float64
+	correct, images int
+	start, last     time.Time
+}
+
+// trainEpoch runs the steps of one epoch.
+func trainEpoch(m *model, ep *data.Epoch, loader *data.Loader, opt *nn.AdamW, tp *autodiff.Tape, sched schedule, epoch int, o options, log io.Writer) error {
+	defer ep.Stop()
+	p := progress{start: time.Now(), last: time.Now()}
+	for step := 0; ; step++ {
+		b, ok := ep.Next()
+		if !ok {
+			break
+		}
+		lr := sched.lr(epoch, step)
+		for i := range opt.Groups {
+			opt.Groups[i].LR = lr
+		}
+		loss, correct := trainStep(m, tp, opt, b)
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			return fmt.Errorf("epoch %d step %d: loss is %g (try a lower -lr than %g)", epoch+1, step, loss, o.lr)
+		}
+		p.loss += loss * float64(len(b.Labels))
+		p.correct += correct
+		p.images += len(b.Labels)
+		loader.Recycle(b)
+		if time.Since(p.last) >= o.logEvery || step == sched.steps-1 {
+			p.last = time.Now()
+			fmt.Fprintf(log, "pretrain: epoch %d/%d step %d/%d lr %.2e loss %.4f accuracy %.4f %.0f img/s\n",
+				epoch+1, o.epochs, step+1, sched.steps, lr, p.loss/float64(p.images),
+				float64(p.correct)/float64(p.images), float64(p.images)/time.Since(p.start).Seconds())
+		}
+	}
+	return nil
+}
+
+// trainStep runs one AdamW step on a batch and returns its loss and the number of rows it
+// classified right.
+func trainStep(m *model, tp *autodiff.Tape, opt *nn.AdamW, b *data.Batch) (float64, int) {
+	defer tp.Reset()
+	logits := m.logits(tp, b.Images)
+	correct := countCorrect(logits.Value, b.Labels)
+	loss := tp.CrossEntropy(logits, b.Labels)
+	value := float64(loss.Value.Data()[0])
+	tp.Backward(loss)
+	opt.Step()
+	opt.ZeroGrad()
+	return value, correct
+}
+
+// countCorrect counts the rows of logits [B, C] whose largest score (the first one on ties)
+// is at the label.
+func countCorrect(logits *tensor.Tensor, labels []int) int {
+	c := logits.Dim(1)
+	d := logits.Data()
+	n := 0
+	for r, l := range labels {
+		row := d[r*c : (r+1)*c]
+		best := 0
+		for j, v := range row {
+			if v > row[best] {
+				best = j
+			}
+		}
+		if best == l {
+			n++
+		}
+	}
+	return n
+}
+
+// evaluate returns the accuracy of m on split, without augmentation.
+func evaluate(m *model, split *data.Split, o options) float64 {
+	loader := data.NewLoader(data.LoaderConfig{Split: split, Transform: evalTransform(o.cfg.ImageSize), Seed: o.seed})
+	defer loader.Close()
+	ep := loader.Epoch(0, data.Sequential{N: len(split.Samples), BatchSize: 256}.Batches(0))
+	defer ep.Stop()
+	tp := autodiff.NewTape()
+	tp.SetNoGrad(true)
+	correct, total := 0, 0
+	for {
+		b, ok := ep.Next()
+		if !ok {
+			break
+		}
+		correct += countCorrect(m.logits(tp, b.Images).Value, b.Labels)
+		total += len(b.Labels)
+		tp.Reset()
+		loader.Recycle(b)
+	}
+	return float64(correct) / float64(max(total, 1))
+}
