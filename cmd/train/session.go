@@ -114,7 +114,7 @@ func (ss *session) build(train *data.Split) error {
 		return err
 	}
 	ss.loader = data.NewLoader(data.LoaderConfig{Split: train, Transform: trainTf, Workers: s.Workers, Seed: s.Seed, Skips: ss.skips})
-	ss.feed = &batchFeed{loader: ss.loader, sampler: ss.sampler, progress: ss.newProgress}
+	ss.feed = &batchFeed{loader: ss.loader, sampler: ss.sampler, steps: steps, progress: ss.newProgress}
 	return nil
 }
 
@@ -215,6 +215,7 @@ func (ss *session) epochDone(e dml.Epoch) error {
 type batchFeed struct {
 	loader   *data.Loader
 	sampler  *dml.Sampler
+	steps    int // per epoch: the sampler's, or fewer (-steps)
 	progress func(epoch, steps int) *report.Progress
 	cur      *data.Epoch
 	epoch    int // of cur
@@ -223,7 +224,7 @@ type batchFeed struct {
 	bar      *report.Progress
 	started  time.Time
 	images   int
-	last     int     // the last step of the epoch
+	last     int     // the last step of the epoch (steps - 1)
 	seconds  float64 // the epoch's training time, once its last step is done
 }
 
@@ -234,11 +235,11 @@ func (f *batchFeed) batch(epoch, step int) (dml.Batch, error) {
 	f.held = nil
 	if f.cur == nil || epoch != f.epoch || step != f.next {
 		f.stop()
-		batches := f.sampler.Batches(epoch)
-		f.cur, f.epoch, f.next = f.loader.Epoch(epoch, batches[step:]), epoch, step
+		batches := f.sampler.Batches(epoch)[step:f.steps]
+		f.cur, f.epoch, f.next = f.loader.Epoch(epoch, batches), epoch, step
 		f.started, f.images = time.Now(), 0
-		f.last = len(batches) - 1
-		f.bar = f.progress(epoch, len(batches)-step)
+		f.last = f.steps - 1
+		f.bar = f.progress(epoch, len(batches))
 	}
 	b, ok := f.cur.Next()
 	if !ok {

@@ -174,7 +174,7 @@ func writeSafetensors(w io.Writer, tensors map[string]*tensor.Tensor, metadata m
 	js = append(js, bytes.Repeat([]byte{' '}, (8-len(js)%8)%8)...)
 	var n [8]byte
 	binary.LittleEndian.PutUint64(n[:], uint64(len(js)))
-	w.Write(n[:]) // a bufio.Writer keeps its first error; the data loop or Flush reports it
+	w.Write(n[:]) // w is buffered (tensor.WriteAtomic) and keeps its first error; Flush reports it
 	w.Write(js)
 	var buf [4096]byte
 	for _, name := range names {
