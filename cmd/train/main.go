@@ -53,6 +53,9 @@ func run(args []string, stdout, stderr io.Writer, stop func() bool) error {
 	if err != nil {
 		return err
 	}
+	if o.compare != "" && !o.dryRun {
+		return compare(o, stdout, stderr, stop)
+	}
 	ss, err := newSession(o, stdout, stderr)
 	if err != nil {
 		return err

@@ -246,3 +246,31 @@ func TestNonFiniteLossStops(t *testing.T) {
 		t.Errorf("resuming the diverged run: %v", err)
 	}
 }
+
+// -compare trains each method into its own directory and writes one table of all of them.
+func TestCompare(t *testing.T) {
+	dataDir := smallMNIST(t, 100, 40)
+	root := filepath.Join(t.TempDir(), "cmp")
+	var out, errOut bytes.Buffer
+	args := []string{"-dataset", "mnist", "-data", dataDir, "-epochs", "1", "-steps", "2", "-batch", "20", "-k", "4", "-out", root, "-compare", "linear,vpt+bitfit"}
+	if err := run(args, &out, &errOut, never); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	table, err := os.ReadFile(filepath.Join(root, resultsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| frozen backbone | 0 |", "| linear | ", "| vpt+bitfit | "} {
+		if !strings.Contains(string(table), want) {
+			t.Errorf("results table lacks %q:\n%s", want, table)
+		}
+	}
+	for _, dir := range []string{"linear", "vpt_bitfit"} {
+		if _, err := os.Stat(filepath.Join(root, dir, "best.safetensors")); err != nil {
+			t.Errorf("no run directory for %s: %v", dir, err)
+		}
+	}
+	if _, err := parseOptions([]string{"-compare", "linear", "-method", "vpt"}); err == nil {
+		t.Error("-compare with -method accepted")
+	}
+}

@@ -55,6 +55,7 @@ type settings struct {
 type options struct {
 	settings
 	resume       string
+	compare      string // methods to train one after the other
 	dryRun       bool
 	check        bool
 	set          map[string]bool // flags given explicitly
@@ -109,6 +110,7 @@ func bindOthers(fs *flag.FlagSet, o *options) {
 	fs.IntVar(&s.StepLimit, "steps", 0, "at most this many steps per epoch (0: training images / batch)")
 	fs.BoolVar(&s.Embeddings, "save-embeddings", false, "write the test embeddings of the best model as test_embeddings.npy and test_labels.npy")
 	fs.StringVar(&s.Out, "out", "", "run directory (default: runs/<dataset>-<method>-<time>)")
+	fs.StringVar(&o.compare, "compare", "", "train each of these comma-separated methods with the same settings, each into its own directory under -out, and write a table of results ("+resultsFile+")")
 	fs.StringVar(&o.resume, "resume", "", "continue the run in this directory from its last checkpoint")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "read the dataset and build the model, print what would run, and exit")
 	fs.BoolVar(&o.check, "check", false, "with -dry-run, decode every image and report the unreadable ones")
@@ -160,6 +162,9 @@ func parseOptions(args []string) (options, error) {
 	}
 	o.set = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
+	if o.compare != "" && (o.resume != "" || o.set["method"]) {
+		return o, fmt.Errorf("-compare cannot be given with -resume or -method")
+	}
 	if o.resume != "" {
 		for name := range o.set {
 			if name != "resume" && name != "threads" && name != "workers" {

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/semprox/semprox/dml/report"
+	"github.com/semprox/semprox/tensor"
+)
+
+// resultsFile is the table a -compare run writes into its directory.
+const resultsFile = "results.md"
+
+// comparison is one method's line of a -compare table.
+type comparison struct {
+	method     string
+	parameters int
+	best       report.Epoch // the epoch of the best R@1
+	minutes    float64
+}
+
+// compare trains each method of o.compare in turn with the same settings, each into its own
+// directory under the -out directory, and writes a Markdown table of their best evaluations
+// beside the frozen backbone's.
+func compare(o options, stdout, stderr io.Writer, stop func() bool) error {
+	root := o.Out
+	if root == "" {
+		root = filepath.Join("runs", "compare-"+time.Now().Format("20060102-150405"))
+	}
+	var rows []comparison
+	var baseline report.Eval
+	for _, method := range strings.Split(o.compare, ",") {
+		one := o
+		one.Method, one.Out = strings.TrimSpace(method), filepath.Join(root, strings.ReplaceAll(strings.TrimSpace(method), "+", "_"))
+		one.set = map[string]bool{"method": true}
+		for name := range o.set {
+			one.set[name] = true
+		}
+		fmt.Fprintf(stderr, "== %s\n", one.Method)
+		start := time.Now()
+		ss, err := newSession(one, stdout, stderr)
+		if err != nil {
+			return fmt.Errorf("-compare %s: %w", one.Method, err)
+		}
+		ss.describe(stderr)
+		err = ss.execute(stop)
+		ss.close()
+		if err != nil {
+			return fmt.Errorf("-compare %s: %w", one.Method, err)
+		}
+		total, _ := ss.model.ParameterCount()
+		rows = append(rows, comparison{method: one.Method, parameters: total, best: bestEpoch(ss.epochs), minutes: time.Since(start).Minutes()})
+		baseline = ss.baseline
+	}
+	table := resultsTable(o.settings, baseline, rows)
+	fmt.Fprint(stdout, table)
+	path := filepath.Join(root, resultsFile)
+	if err := tensor.WriteFileAtomic(path, []byte(table)); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "written: %s\n", path)
+	return nil
+}
+
+// bestEpoch returns the evaluated epoch with the highest R@1 (the first of equals).
+func bestEpoch(epochs []report.Epoch) report.Epoch {
+	var best report.Epoch
+	for _, e := range epochs {
+		if e.Eval != nil && (best.Eval == nil || e.Eval.Recall[0] > best.Eval.Recall[0]) {
+			best = e
+		}
+	}
+	return best
+}
+
+// resultsTable formats the comparison as Markdown.
+func resultsTable(s settings, baseline report.Eval, rows []comparison) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "| method | trainable parameters | R@1 | MAP@R | best epoch | minutes |\n|---|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&b, "| frozen backbone | 0 | %.4f | %.4f | - | - |\n", baseline.Recall[0], baseline.MAPAtR)
+	for _, r := range rows {
+		if r.best.Eval == nil {
+			fmt.Fprintf(&b, "| %s | %d | n/a | n/a | - | %.1f |\n", r.method, r.parameters, r.minutes)
+			continue
+		}
+		fmt.Fprintf(&b, "| %s | %d | %.4f | %.4f | %d | %.1f |\n", r.method, r.parameters, r.best.Eval.Recall[0], r.best.Eval.MAPAtR, r.best.Epoch, r.minutes)
+	}
+	fmt.Fprintf(&b, "\nDataset %s, %d epochs, seed %d; R@1 and MAP@R of the best epoch by R@1.\n", s.Dataset, s.Epochs, s.Seed)
+	return b.String()
+}
