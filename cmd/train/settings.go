@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/semprox/semprox/dml"
@@ -217,14 +218,16 @@ func datasetPreset(dataset string, width int) string {
 	return defaultPreset
 }
 
+// presetNames lists the presets, the default first.
 func presetNames() []string {
-	names := []string{defaultPreset}
+	var names []string
 	for n := range dml.Presets {
 		if n != defaultPreset {
 			names = append(names, n)
 		}
 	}
-	return names
+	slices.Sort(names)
+	return append([]string{defaultPreset}, names...)
 }
 
 // validate checks the settings that the libraries would otherwise reject less clearly.
