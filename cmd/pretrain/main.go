@@ -50,7 +50,11 @@ type options struct {
 }
 
 func main() {
-	if err := run(os.Args[1:], os.Stderr); err != nil {
+	err := run(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return // -h: the usage has been printed
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "pretrain:", err)
 		os.Exit(1)
 	}
@@ -94,7 +98,7 @@ func parseFlags(args []string, log io.Writer) (options, error) {
 	var o options
 	fs.StringVar(&o.data, "data", data.FashionMNISTDir, "directory of the IDX files (train-* and t10k-* images and labels, gzip or raw)")
 	fs.StringVar(&o.arch, "arch", "vit_micro_patch4_28", "ViT configuration (a name of nn.Configs)")
-	fs.IntVar(&o.epochs, "epochs", 8, "passes over the training images (the first one warms the learning rate up)")
+	fs.IntVar(&o.epochs, "epochs", 12, "passes over the training images (the first one warms the learning rate up)")
 	fs.IntVar(&o.batch, "batch", 128, "images per step")
 	fs.Float64Var(&o.lr, "lr", 1e-3, "AdamW peak learning rate")
 	fs.Float64Var(&o.wd, "wd", 0.05, "AdamW weight decay of the weight matrices (none on biases, norms, class token and position embedding)")

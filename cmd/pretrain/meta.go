@@ -26,6 +26,8 @@ type Meta struct {
 	Command      string     `json:"command"`
 }
 
+// newMeta records a run of o on trainImages images that reached test accuracy acc in wall
+// time, on threads kernel threads.
 func newMeta(o options, trainImages int, acc float64, wall time.Duration, threads int) Meta {
 	return Meta{
 		Arch: o.arch, Config: o.cfg, Mean: mean, Std: std, Classes: classes, Data: o.data,
