@@ -5,7 +5,7 @@ GOFILES    = $(shell find . -name '*.go' -not -path './.git/*')
 GENERATED  = kernels/sgemm_kernel_amd64.s kernels/sgemm_kernel_amd64.go kernels/vector_amd64.s kernels/vector_stubs_amd64.go
 BENCHTIME ?= 1s
 
-.PHONY: test vet fmt-check unit purego race cgo-free generate generate-check bench
+.PHONY: test vet fmt-check unit purego race cgo-free generate generate-check bench results
 
 test: vet fmt-check unit purego race cgo-free generate-check
 	@echo "make test: all checks passed"
@@ -43,3 +43,9 @@ generate-check:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./bench/...
+
+# The README's results table: every method on the embedded default, the same settings for each
+# (about 40 minutes on 2 cores); the table goes to runs/compare/results.md.
+METHODS ?= linear,bitfit,vpt,vptsp-m,vptsp-g,vptsp-g+bitfit,full
+results:
+	$(GO) run ./cmd/train -compare $(METHODS) -out runs/compare
