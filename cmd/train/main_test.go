@@ -130,10 +130,10 @@ func writeIDX(t *testing.T, path string, magic uint32, dims []int, body []byte) 
 }
 
 // trainArgs is a run of 2 epochs of 3 steps on a small MNIST directory with the embedded
-// backbone.
+// backbone, normalised with an explicit -mean that a resumed run must keep.
 func trainArgs(dataDir, out string, extra ...string) []string {
 	return append([]string{"-dataset", "mnist", "-data", dataDir, "-epochs", "2", "-steps", "3", "-batch", "20", "-k", "4",
-		"-cosine-t", "2", "-out", out}, extra...)
+		"-cosine-t", "2", "-mean", "0.45,0.45,0.45", "-out", out}, extra...)
 }
 
 // stopAfter returns a stop function that asks to stop once n steps have been done.

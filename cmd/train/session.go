@@ -40,24 +40,16 @@ type session struct {
 
 // newSession reads the dataset and the backbone and builds the model and its trainer.
 func newSession(o options, stdout, stderr io.Writer) (*session, error) {
-	ss := &session{stdout: stdout, stderr: stderr, skips: &data.Skips{}, s: o.settings}
-	if o.resume != "" {
-		s, err := readSettings(o.resume)
-		if err != nil {
+	ss := &session{stdout: stdout, stderr: stderr, skips: &data.Skips{}, s: o.settings, resuming: o.resume != ""}
+	var err error
+	if ss.resuming {
+		if ss.s, err = resumedSettings(o); err != nil {
 			return nil, err
 		}
-		if o.set["threads"] {
-			s.Threads = o.Threads
-		}
-		if o.set["workers"] {
-			s.Workers = o.Workers
-		}
-		ss.s, ss.resuming = s, true
 	}
 	if ss.s.Threads > 0 {
 		kernels.SetThreads(ss.s.Threads)
 	}
-	var err error
 	if ss.ds, err = data.Open(ss.s.Dataset, ss.s.Data); err != nil {
 		return nil, err
 	}
@@ -65,7 +57,11 @@ func newSession(o options, stdout, stderr io.Writer) (*session, error) {
 	if train == nil {
 		return nil, fmt.Errorf("dataset %s has no train split", ss.ds.Name)
 	}
-	if ss.bb, err = loadBackbone(ss.s, o.set); err != nil {
+	set := o.set
+	if ss.resuming { // config.json holds the normalisation the run used
+		set = map[string]bool{"mean": true, "std": true}
+	}
+	if ss.bb, err = loadBackbone(ss.s, set); err != nil {
 		return nil, err
 	}
 	if !ss.resuming {
@@ -73,6 +69,7 @@ func newSession(o options, stdout, stderr io.Writer) (*session, error) {
 			return nil, err
 		}
 	}
+	ss.s.Mean, ss.s.Std = ss.bb.mean, ss.bb.std
 	if err := ss.s.validate(); err != nil {
 		return nil, err
 	}
@@ -80,6 +77,22 @@ func newSession(o options, stdout, stderr io.Writer) (*session, error) {
 		return nil, err
 	}
 	return ss, nil
+}
+
+// resumedSettings reads the settings of the run o.resume names; only -threads and -workers
+// may change.
+func resumedSettings(o options) (settings, error) {
+	s, err := readSettings(o.resume)
+	if err != nil {
+		return s, err
+	}
+	if o.set["threads"] {
+		s.Threads = o.Threads
+	}
+	if o.set["workers"] {
+		s.Workers = o.Workers
+	}
+	return s, nil
 }
 
 // build makes the model, the trainer, the sampler and the loaders.

@@ -55,12 +55,11 @@ type settings struct {
 // options are the command line: the settings and what only steers this invocation.
 type options struct {
 	settings
-	resume       string
-	compare      string // methods to train one after the other
-	dryRun       bool
-	check        bool
-	set          map[string]bool // flags given explicitly
-	presetValues map[string]bool // flags whose value a preset gives
+	resume  string
+	compare string // methods to train one after the other
+	dryRun  bool
+	check   bool
+	set     map[string]bool // flags given explicitly
 }
 
 // defaultPreset is the preset of the no-flag run, whose values -h shows as defaults.
@@ -145,11 +144,7 @@ func parseOptions(args []string) (options, error) {
 	var o options
 	o.settings = presetSettings(dml.Presets[defaultPreset])
 	bindPreset(fs, &o.settings)
-	o.presetValues = map[string]bool{}
-	fs.VisitAll(func(f *flag.Flag) {
-		o.presetValues[f.Name] = true
-		f.Usage += " (preset)"
-	})
+	fs.VisitAll(func(f *flag.Flag) { f.Usage += " (preset)" })
 	bindOthers(fs, &o)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: train [flags]\n\nTrains image-retrieval embeddings with VPTSP on a frozen ViT. With no flags it trains on MNIST\ndigits 0-4 with the embedded backbone and evaluates on the unseen digits 5-9.\nFlags marked (preset) default to the preset's values; -h shows those of %s.\n\n", defaultPreset)
