@@ -84,6 +84,9 @@ func Plot(dir string, epochs []Epoch, baselineR1 float64) error {
 		rp.Legend.Add("frozen backbone", f)
 		rp.Y.Min, rp.Y.Max = math.Min(rp.Y.Min, b), math.Max(rp.Y.Max, b)
 	}
+	// Top left: recall rises to the right and the baseline lies below it.
+	rp.Legend.Top, rp.Legend.Left = true, true
+	rp.Legend.XOffs, rp.Legend.YOffs = vg.Points(8), -vg.Points(8)
 	pad(rp)
 	return savePlot(rp, filepath.Join(dir, RecallPlot))
 }
@@ -98,7 +101,7 @@ func newPlot(title, y string) *plot.Plot {
 	p.Y.Label.Text = y
 	p.X.Tick.Marker = epochTicks{}
 	p.Add(plotter.NewGrid())
-	p.Legend.Top = false // bottom right: loss falls and recall rises away from it
+	p.Legend.Top = false // bottom right: the loss falls away from it
 	p.Legend.XOffs, p.Legend.YOffs = -vg.Points(8), vg.Points(8)
 	return p
 }
