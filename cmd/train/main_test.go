@@ -274,3 +274,21 @@ func TestCompare(t *testing.T) {
 		t.Error("-compare with -method accepted")
 	}
 }
+
+// Without -out a run names its directory under runs/, and the stop message gives that name.
+func TestDefaultRunDirectory(t *testing.T) {
+	dataDir := smallMNIST(t, 100, 40)
+	t.Chdir(t.TempDir())
+	var out, errOut bytes.Buffer
+	args := []string{"-dataset", "mnist", "-data", dataDir, "-epochs", "1", "-steps", "2", "-batch", "20", "-k", "4"}
+	if err := run(args, &out, &errOut, stopAfter(1)); !errors.Is(err, dml.ErrStopped) {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	dirs, _ := filepath.Glob(filepath.Join("runs", "mnist-vptsp-g-*"))
+	if len(dirs) != 1 || !strings.Contains(errOut.String(), "go run ./cmd/train -resume "+dirs[0]+"\n") {
+		t.Fatalf("run directories %v; stop message:\n%s", dirs, errOut.String())
+	}
+	if err := run([]string{"-resume", dirs[0]}, &out, &errOut, never); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -155,22 +155,23 @@ func (ss *session) close() {
 // execute trains the remaining epochs, reports, and writes the run directory. stop is asked
 // after every step.
 func (ss *session) execute(stop func() bool) error {
-	dir := ss.s.Out
 	resume, err := ss.prepareDir()
 	if err != nil {
 		return err
 	}
+	dir := ss.s.Out // prepareDir names it when -out did not
 	fmt.Fprintf(ss.stdout, "frozen backbone: %s\n", report.EvalLine(ss.baseline))
 	run := &dml.Run{
 		Trainer: ss.trainer, Batches: ss.feed.batch, EvalEvery: ss.s.EvalEvery, Resume: resume, Stop: stop,
 		OnStep: func(_, step int, loss float64) { ss.feed.stepDone(step, loss) },
 		Evaluate: func() (float64, error) {
 			e, _, _, err := ss.eval.run(ss.model.Embed)
-			ss.lastEval = e
-			if err == nil {
-				fmt.Fprintf(ss.stdout, "epoch %d: %s\n", ss.feed.epoch+1, report.EvalLine(e))
+			if err != nil {
+				return 0, err
 			}
-			return e.Recall[0], err
+			ss.lastEval = e
+			fmt.Fprintf(ss.stdout, "epoch %d: %s\n", ss.feed.epoch+1, report.EvalLine(e))
+			return e.Recall[0], nil
 		},
 		Save:    ss.save,
 		OnEpoch: ss.epochDone,
