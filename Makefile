@@ -45,7 +45,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./bench/...
 
 # The README's results table: every method on the embedded default, the same settings for each
-# (about 40 minutes on 2 cores); the table goes to runs/compare/results.md.
+# (about 25 minutes on 2 cores); the table goes to runs/compare/results.md.
 METHODS ?= linear,bitfit,vpt,vptsp-m,vptsp-g,vptsp-g+bitfit,full
 results:
 	$(GO) run ./cmd/train -compare $(METHODS) -out runs/compare
