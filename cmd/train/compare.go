@@ -52,7 +52,8 @@ func compare(o options, stdout, stderr io.Writer, stop func() bool) error {
 			return fmt.Errorf("-compare %s: %w", one.Method, err)
 		}
 		total, _ := ss.model.ParameterCount()
-		rows = append(rows, comparison{method: one.Method, parameters: total, best: bestEpoch(ss.epochs), minutes: time.Since(start).Minutes()})
+		best, _ := report.BestEpoch(ss.epochs, ss.baseline.Ks[0]) // a nil Eval when none was evaluated
+		rows = append(rows, comparison{method: one.Method, parameters: total, best: best, minutes: time.Since(start).Minutes()})
 		baseline = ss.baseline
 	}
 	table := resultsTable(o.settings, baseline, rows)
@@ -63,17 +64,6 @@ func compare(o options, stdout, stderr io.Writer, stop func() bool) error {
 	}
 	fmt.Fprintf(stderr, "written: %s\n", path)
 	return nil
-}
-
-// bestEpoch returns the evaluated epoch with the highest R@1 (the first of equals).
-func bestEpoch(epochs []report.Epoch) report.Epoch {
-	var best report.Epoch
-	for _, e := range epochs {
-		if e.Eval != nil && (best.Eval == nil || e.Eval.Recall[0] > best.Eval.Recall[0]) {
-			best = e
-		}
-	}
-	return best
 }
 
 // resultsTable formats the comparison as Markdown.

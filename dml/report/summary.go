@@ -54,15 +54,11 @@ func Summary(w io.Writer, epochs []Epoch, baseline *Eval, files []string) {
 		fmt.Fprintln(w, "no evaluated epoch")
 	} else {
 		k := ks[0]
-		best, bestR := 0, math.Inf(-1)
-		for _, e := range evaluated {
-			if r := e.Eval.recallAt(k); r > bestR {
-				best, bestR = e.Epoch, r
-			}
-		}
-		line := fmt.Sprintf("best R@%d %s (epoch %d)", k, num(bestR), best)
-		if math.IsInf(bestR, -1) {
-			line = fmt.Sprintf("best R@%d n/a", k)
+		bestR := math.Inf(-1)
+		line := fmt.Sprintf("best R@%d n/a", k)
+		if best, ok := BestEpoch(evaluated, k); ok {
+			bestR = best.Eval.recallAt(k)
+			line = fmt.Sprintf("best R@%d %s (epoch %d)", k, num(bestR), best.Epoch)
 		}
 		if baseline != nil {
 			if b := baseline.recallAt(k); isFinite(b) {
@@ -99,4 +95,20 @@ func num(x float64) string {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.4f", x)
+}
+
+// BestEpoch returns the evaluated epoch with the highest Recall@k (the first of equals), or
+// false when no epoch has a Recall@k above -Inf.
+func BestEpoch(epochs []Epoch, k int) (Epoch, bool) {
+	var best Epoch
+	bestR := math.Inf(-1)
+	for _, e := range epochs {
+		if e.Eval == nil {
+			continue
+		}
+		if r := e.Eval.recallAt(k); r > bestR {
+			best, bestR = e, r
+		}
+	}
+	return best, !math.IsInf(bestR, -1)
 }
