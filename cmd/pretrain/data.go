@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/semprox/semprox/dml/data"
 	"github.com/semprox/semprox/nn/vision"
@@ -39,8 +38,8 @@ func readSplits(dir string, limit int) (train, test *data.Split, err error) {
 // readSplit reads dir/prefix-images-idx3-ubyte and dir/prefix-labels-idx1-ubyte (each gzip
 // or raw) into a split whose labels are the file's, checked to be below classes.
 func readSplit(dir, prefix string) (*data.Split, error) {
-	imagesPath := idxFile(dir, prefix+"-images-idx3-ubyte")
-	imgs, labels, err := data.IDXImages(imagesPath, idxFile(dir, prefix+"-labels-idx1-ubyte"))
+	imagesPath := data.IDXFile(dir, prefix+"-images-idx3-ubyte")
+	imgs, labels, err := data.IDXImages(imagesPath, data.IDXFile(dir, prefix+"-labels-idx1-ubyte"))
 	if err != nil {
 		return nil, err
 	}
@@ -55,18 +54,6 @@ func readSplit(dir, prefix string) (*data.Split, error) {
 		s.ClassNames = append(s.ClassNames, fmt.Sprint(c))
 	}
 	return s, nil
-}
-
-// idxFile returns dir/name.gz or dir/name, whichever exists (the gzip one when neither does,
-// so that the error names it).
-func idxFile(dir, name string) string {
-	raw := filepath.Join(dir, name)
-	if _, err := os.Stat(raw + ".gz"); err != nil {
-		if _, err := os.Stat(raw); err == nil {
-			return raw
-		}
-	}
-	return raw + ".gz"
 }
 
 // trainTransform is the augmentation for 28x28 training images: a random resized crop that

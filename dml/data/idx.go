@@ -103,8 +103,9 @@ func IDXImages(imagesPath, labelsPath string) ([]image.Image, []int, error) {
 	return imgs, labels, nil
 }
 
-// idxFile returns dir/name.gz or dir/name, whichever exists (the gzip one by default).
-func idxFile(dir, name string) string {
+// IDXFile returns dir/name.gz or dir/name, whichever exists (the gzip one when neither does,
+// so that an error names it).
+func IDXFile(dir, name string) string {
 	for _, p := range []string{filepath.Join(dir, name+".gz"), filepath.Join(dir, name)} {
 		if _, err := os.Stat(p); err == nil {
 			return p
@@ -128,7 +129,7 @@ func ReadIDXDir(dir string, trainClasses int) (*Dataset, error) {
 		name, prefix string
 		train        bool
 	}{{"train", "train", true}, {"test", "t10k", false}} {
-		imgs, labels, err := IDXImages(idxFile(dir, sp.prefix+"-images-idx3-ubyte"), idxFile(dir, sp.prefix+"-labels-idx1-ubyte"))
+		imgs, labels, err := IDXImages(IDXFile(dir, sp.prefix+"-images-idx3-ubyte"), IDXFile(dir, sp.prefix+"-labels-idx1-ubyte"))
 		if err != nil {
 			return nil, err
 		}
