@@ -122,12 +122,8 @@ func (ss *session) reopen() (dml.Epoch, error) {
 	if err := ss.trainer.LoadState(ck.Tensors); err != nil {
 		return dml.Epoch{}, fmt.Errorf("-resume %s: %w", dir, err)
 	}
-	b, err := os.ReadFile(filepath.Join(dir, baselineFile))
-	if err == nil {
-		err = json.Unmarshal(b, &ss.baseline)
-	}
-	if err != nil {
-		return dml.Epoch{}, fmt.Errorf("-resume %s: %w", filepath.Join(dir, baselineFile), err)
+	if err := readJSON(filepath.Join(dir, baselineFile), &ss.baseline); err != nil {
+		return dml.Epoch{}, fmt.Errorf("-resume: %w", err)
 	}
 	done := meta.Epoch
 	if meta.Steps < meta.StepsPerEpoch {
@@ -200,4 +196,16 @@ func writeJSON(path string, v any) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return tensor.WriteFileAtomic(path, append(b, '\n'))
+}
+
+// readJSON decodes the JSON file at path into v; an error names the file.
+func readJSON(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
 }

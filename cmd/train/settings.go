@@ -1,11 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -259,12 +257,8 @@ func readSettings(dir string) (settings, error) {
 	var c struct {
 		Settings settings `json:"settings"`
 	}
-	b, err := os.ReadFile(filepath.Join(dir, configFile))
-	if err != nil {
-		return settings{}, fmt.Errorf("-resume %s: %w", dir, err)
-	}
-	if err := json.Unmarshal(b, &c); err != nil {
-		return settings{}, fmt.Errorf("-resume: %s: %w", filepath.Join(dir, configFile), err)
+	if err := readJSON(filepath.Join(dir, configFile), &c); err != nil {
+		return settings{}, fmt.Errorf("-resume: %w", err)
 	}
 	c.Settings.Out = dir
 	return c.Settings, nil
