@@ -125,8 +125,13 @@ func (ss *session) reopen() (dml.Epoch, error) {
 	if err := readJSON(filepath.Join(dir, baselineFile), &ss.baseline); err != nil {
 		return dml.Epoch{}, fmt.Errorf("-resume: %w", err)
 	}
-	done := meta.Epoch
-	if meta.Steps < meta.StepsPerEpoch {
+	best := math.NaN()
+	if meta.BestRecall != nil {
+		best = *meta.BestRecall
+	}
+	resume := dml.Epoch{Epoch: meta.Epoch, Steps: meta.Steps, LossSum: meta.LossSum, BestRecall: best}
+	done := resume.Epoch
+	if !resume.Complete(meta.StepsPerEpoch) {
 		done--
 	}
 	path := filepath.Join(dir, metricsFile)
@@ -139,12 +144,8 @@ func (ss *session) reopen() (dml.Epoch, error) {
 	if meta.Eval != nil {
 		ss.lastEval = *meta.Eval
 	}
-	best := math.NaN()
-	if meta.BestRecall != nil {
-		best = *meta.BestRecall
-	}
 	fmt.Fprintf(ss.stderr, "resuming %s after epoch %d, step %d of %d\n", dir, meta.Epoch, meta.Steps, meta.StepsPerEpoch)
-	return dml.Epoch{Epoch: meta.Epoch, Steps: meta.Steps, LossSum: meta.LossSum, BestRecall: best}, nil
+	return resume, nil
 }
 
 // save writes the "best" checkpoint (the model) or the "last" one (model and optimizer, to
