@@ -13,13 +13,30 @@ import (
 // row instead of keeping them, and does not need the result itself: only qkv and the
 // log-sum-exps are held for it.
 func (tp *Tape) Attention(qkv *Var, heads int) *Var {
+	n := 0
+	if s := qkv.Shape(); len(s) == 3 {
+		n = s[1]
+	}
+	return tp.AttentionQueries(qkv, heads, 0, n)
+}
+
+// AttentionQueries is Attention computed for the query tokens from..to-1 only, [B, to-from,
+// H*dh]: every token is still a key and a value. A block whose other tokens' outputs are
+// dropped (VPT prompts, everything but the class token at the end) skips their work.
+func (tp *Tape) AttentionQueries(qkv *Var, heads, from, to int) *Var {
 	s := qkv.Shape()
 	if len(s) != 3 || heads <= 0 || s[2]%(3*heads) != 0 {
 		panic(fmt.Sprintf("autodiff: Attention: qkv has shape %v, want [B, N, 3*heads*dh] with %d heads", s, heads))
 	}
-	shape := kernels.AttentionShape{Batch: s[0], Tokens: s[1], Heads: heads, HeadDim: s[2] / (3 * heads)}
-	y := tp.result([]*Var{qkv}, s[0], s[1], s[2]/3)
-	lse := tp.temp(s[0] * heads * s[1])
+	if from < 0 || from > to || to > s[1] {
+		panic(fmt.Sprintf("autodiff: Attention: query tokens %d:%d are not a range of the %d tokens", from, to, s[1]))
+	}
+	if from == to { // no queries: nothing to compute, and no gradient to pass back
+		return tp.result(nil, s[0], 0, s[2]/3)
+	}
+	shape := kernels.AttentionShape{Batch: s[0], Tokens: s[1], Heads: heads, HeadDim: s[2] / (3 * heads), QueryFrom: from, QueryTo: to}
+	y := tp.result([]*Var{qkv}, s[0], to-from, s[2]/3)
+	lse := tp.temp(s[0] * heads * (to - from))
 	kernels.AttentionForward(y.Value.Data(), lse.Value.Data(), qkv.Value.Data(), shape)
 	recorded := tp.record(y, func() {
 		tp.setGrad(qkv, func(dqkv []float32) {

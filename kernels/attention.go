@@ -7,31 +7,53 @@ import (
 )
 
 // AttentionShape is the geometry of multi-head self-attention over Batch sequences of Tokens
-// tokens, with Heads heads of HeadDim values each.
+// tokens, with Heads heads of HeadDim values each. Every token is a key and a value; the query
+// rows are tokens QueryFrom..QueryTo-1, or every token when QueryTo is 0. A caller that keeps
+// only some tokens' outputs (prompt tokens dropped after a block, the class token alone after
+// the last one) computes just those rows.
 type AttentionShape struct {
 	Batch, Tokens, Heads, HeadDim int
+	QueryFrom, QueryTo            int
 }
 
-// The tensors of fused attention, for a shape (B, N, H, dh):
+// The tensors of fused attention, for a shape (B, N, H, dh) with Q query rows:
 //
 //	qkv  [B, N, 3, H, dh]  the qkv projection's output as it comes: q, k, v of every head per token
-//	out  [B, N, H*dh]      softmax(q k^T / sqrt(dh)) v of every head, heads side by side
-//	lse  [B, H, N]         the log-sum-exp of every row of scaled scores, saved for backward
-//	dqkv [B, N, 3, H, dh]  the gradient with respect to qkv
-//	dout [B, N, H*dh]      the gradient with respect to out
+//	out  [B, Q, H*dh]      softmax(q k^T / sqrt(dh)) v of every head for the query rows, heads side by side
+//	lse  [B, H, Q]         the log-sum-exp of every query row of scaled scores, saved for backward
+//	dqkv [B, N, 3, H, dh]  the gradient with respect to qkv (zero for q of tokens that are not queries)
+//	dout [B, Q, H*dh]      the gradient with respect to out
 
 func (s AttentionShape) String() string {
-	return fmt.Sprintf("B=%d,N=%d,H=%d,dh=%d", s.Batch, s.Tokens, s.Heads, s.HeadDim)
+	q0, q1 := s.queryRows()
+	return fmt.Sprintf("B=%d,N=%d,H=%d,dh=%d,queries=%d:%d", s.Batch, s.Tokens, s.Heads, s.HeadDim, q0, q1)
+}
+
+// queryRows returns the first query row and the row after the last.
+func (s AttentionShape) queryRows() (from, to int) {
+	if s.QueryTo == 0 {
+		return 0, s.Tokens
+	}
+	return s.QueryFrom, s.QueryTo
+}
+
+// Queries is the number of query rows Q.
+func (s AttentionShape) Queries() int {
+	from, to := s.queryRows()
+	return to - from
 }
 
 func (s AttentionShape) qkvLen() int { return s.Batch * s.Tokens * 3 * s.Heads * s.HeadDim }
-func (s AttentionShape) outLen() int { return s.Batch * s.Tokens * s.Heads * s.HeadDim }
-func (s AttentionShape) lseLen() int { return s.Batch * s.Heads * s.Tokens }
+func (s AttentionShape) outLen() int { return s.Batch * s.Queries() * s.Heads * s.HeadDim }
+func (s AttentionShape) lseLen() int { return s.Batch * s.Heads * s.Queries() }
 
 // check panics unless the shape is valid and every named slice holds want elements.
 func (s AttentionShape) check(fn string, slices ...namedSlice) {
 	if s.Batch < 0 || s.Tokens < 0 || s.Heads < 0 || s.HeadDim < 0 {
 		panic(fmt.Sprintf("kernels: %s: negative size in %v", fn, s))
+	}
+	if from, to := s.queryRows(); from < 0 || from > to || to > s.Tokens {
+		panic(fmt.Sprintf("kernels: %s: query rows %d:%d outside the %d tokens", fn, s.QueryFrom, s.QueryTo, s.Tokens))
 	}
 	for _, sl := range slices {
 		if len(sl.s) < sl.want {
@@ -76,7 +98,8 @@ func AttentionForward(out, lse, qkv []float32, s AttentionShape) {
 
 // AttentionBackward computes dqkv, the gradient of AttentionForward's out with respect to qkv,
 // from dout, the forward's out and lse, and qkv. Probabilities are recomputed block by block from
-// lse. Work is split over (batch, head). dqkv is overwritten and must not overlap the inputs.
+// lse. Work is split over (batch, head). dqkv is overwritten, zeros included, and must not overlap
+// the inputs.
 //
 // out may be nil, so that a caller need not keep the forward's output: the row sums
 // delta_i = sum_j P_ij dP_ij that it serves for (dout_i . out_i) are then taken from the
@@ -90,6 +113,7 @@ func AttentionBackward(dqkv, dout, out, lse, qkv []float32, s AttentionShape) {
 	s.check("AttentionBackward", namedSlice{"qkv", qkv, s.qkvLen()}, namedSlice{"out", out, outLen},
 		namedSlice{"lse", lse, s.lseLen()}, namedSlice{"dout", dout, s.outLen()}, namedSlice{"dqkv", dqkv, s.qkvLen()})
 	if s.outLen() == 0 {
+		clear(dqkv[:s.qkvLen()])
 		return
 	}
 	p := pool()
@@ -107,13 +131,15 @@ type attentionRun struct {
 	kern  gemmKernel
 	scale float32
 
+	queryFrom   int // the first query row
+	queries     int // query rows Q
 	tokenStride int // elements between tokens in qkv: 3*H*dh
 	dhPad       int // HeadDim rounded up to a multiple of nr
 	keyPanels   int // panels of nr keys covering all tokens
 	dimPanels   int // panels of nr head dimensions
 	keyBlock    int // keys per block, a multiple of nr
 	ldS         int // row stride of a block of scores
-	strips      int // strips of mr query rows covering all tokens
+	strips      int // strips of mr query rows covering all queries
 	queryBlocks int
 	groups      int  // forward tasks per head
 	stream      bool // write results with non-temporal stores (they are large)
@@ -134,9 +160,9 @@ type attentionScratch struct {
 	rowSum       []float32 // running sum of each query row
 	kT, vT       []float32 // k and v of the head packed as key panels of dh x nr (op(B) = k^T)
 	kRows, vRows []float32 // k and v packed as dimension panels of N x nr (op(B) = k)
-	qRows, dRows []float32 // q and dout packed as dimension panels of N x nr
+	qRows, dRows []float32 // q and dout of the query rows packed as dimension panels of Q x nr
 	dK, dV       []float32 // [N+mr, dhPad] key gradient accumulators
-	delta        []float32 // rowsum(dout * out) of every query
+	delta        []float32 // rowsum(dout * out) of every query row
 }
 
 var attentionRuns sync.Pool
@@ -151,13 +177,14 @@ func getAttentionRun(s AttentionShape, workers int) *attentionRun {
 	kern := sgemmKernelFor(active)
 	mr, nr, n, dh := kern.mr, kern.nr, s.Tokens, s.HeadDim
 	r.AttentionShape, r.kern = s, kern
+	r.queryFrom, r.queries = s.QueryFrom, s.Queries()
 	r.scale = float32(1 / math.Sqrt(float64(dh)))
 	r.tokenStride = 3 * s.Heads * dh
 	r.dhPad = roundUp(dh, nr)
 	r.keyPanels, r.dimPanels = ceilDiv(n, nr), r.dhPad/nr
 	r.keyBlock = min(roundUp(attentionKeyBlock, nr), r.keyPanels*nr)
 	r.ldS = stripCopyStride(r.keyBlock + mr)
-	r.strips = ceilDiv(n, mr)
+	r.strips = ceilDiv(r.queries, mr)
 	r.queryBlocks = ceilDiv(r.strips, attentionQueryStrips)
 	rows := ceilDiv(r.strips, r.queryBlocks) * mr
 	for len(r.workers) < workers {
@@ -176,11 +203,11 @@ func getAttentionRun(s AttentionShape, workers int) *attentionRun {
 		w.vT = growAligned(w.vT, r.keyPanels*nr*dh)
 		w.kRows = growAligned(w.kRows, r.dimPanels*nr*n)
 		w.vRows = growAligned(w.vRows, r.dimPanels*nr*n)
-		w.qRows = growAligned(w.qRows, r.dimPanels*nr*n)
-		w.dRows = growAligned(w.dRows, r.dimPanels*nr*n)
+		w.qRows = growAligned(w.qRows, r.dimPanels*nr*r.queries)
+		w.dRows = growAligned(w.dRows, r.dimPanels*nr*r.queries)
 		w.dK = growAligned(w.dK, (n+mr)*r.dhPad)
 		w.dV = growAligned(w.dV, (n+mr)*r.dhPad)
-		w.delta = growAligned(w.delta, n)
+		w.delta = growAligned(w.delta, r.queries)
 	}
 	return r
 }
@@ -190,11 +217,12 @@ func putAttentionRun(r *attentionRun) {
 	attentionRuns.Put(r)
 }
 
-// queryBlock returns the first row and the row count of query block j; blocks hold whole strips.
+// queryBlock returns the first row, counted from the first query row, and the row count of
+// query block j; blocks hold whole strips.
 func (r *attentionRun) queryBlock(j int) (i0, rows int) {
 	lo, hi := j*r.strips/r.queryBlocks, (j+1)*r.strips/r.queryBlocks
 	i0 = lo * r.kern.mr
-	return i0, min(hi*r.kern.mr, r.Tokens) - i0
+	return i0, min(hi*r.kern.mr, r.queries) - i0
 }
 
 // keyBlock returns the key count of the block starting at key kb0.
@@ -206,6 +234,15 @@ func (r *attentionRun) headOffset(b, h int) int {
 	return b*r.Tokens*r.tokenStride + h*r.HeadDim
 }
 
+// outOffset is the offset in out (and dout) of query row 0 of head h in batch b; rows are H*dh
+// apart.
+func (r *attentionRun) outOffset(b, h int) int {
+	return (b*r.queries*r.Heads + h) * r.HeadDim
+}
+
+// lseOffset is the offset in lse of query row 0 of head h in batch b.
+func (r *attentionRun) lseOffset(b, h int) int { return (b*r.Heads + h) * r.queries }
+
 // packKeyPanels packs src's dh values of every token (tokens tokenStride apart) as panels of nr
 // tokens, each dh x nr: op(B) = src^T, the right operand of q k^T.
 func (r *attentionRun) packKeyPanels(dst, src []float32) {
@@ -215,10 +252,10 @@ func (r *attentionRun) packKeyPanels(dst, src []float32) {
 	}
 }
 
-// packDimPanels packs src's dh values of every token (tokens ld apart) as panels of nr dimensions,
-// each N x nr: op(B) = src, the right operand of p v.
-func (r *attentionRun) packDimPanels(dst, src []float32, ld int) {
-	nr, n := r.kern.nr, r.Tokens
+// packDimPanels packs src's dh values of n rows (ld apart) as panels of nr dimensions, each
+// n x nr: op(B) = src, the right operand of p v.
+func (r *attentionRun) packDimPanels(dst, src []float32, ld, n int) {
+	nr := r.kern.nr
 	for q := range r.dimPanels {
 		packPanel(dst[q*n*nr:], src, ld, false, 0, n, q*nr, min(nr, r.HeadDim-q*nr), nr)
 	}

@@ -2,21 +2,21 @@ package kernels
 
 // runBackward computes the gradient of one head (b, h) = (head / H, head % H): k and v are packed
 // once, then every query block runs over every key block, accumulating dq for the block and dk,
-// dv for the whole head.
+// dv for the whole head. dq of the tokens that are not queries is zero.
 func (r *attentionRun) runBackward(worker, head int) {
 	w := &r.workers[worker]
 	kern, n, dh := r.kern, r.Tokens, r.HeadDim
 	b, h := head/r.Heads, head%r.Heads
 	q0 := r.headOffset(b, h)
 	k0, v0 := q0+r.Heads*dh, q0+2*r.Heads*dh
-	o0, outStride := (b*n*r.Heads+h)*dh, r.Heads*dh
+	o0, outStride := r.outOffset(b, h), r.Heads*dh
 	r.packKeyPanels(w.kT, r.qkv[k0:])
 	r.packKeyPanels(w.vT, r.qkv[v0:])
-	r.packDimPanels(w.kRows, r.qkv[k0:], r.tokenStride)
-	r.packDimPanels(w.qRows, r.qkv[q0:], r.tokenStride)
-	r.packDimPanels(w.dRows, r.dout[o0:], outStride)
+	r.packDimPanels(w.kRows, r.qkv[k0:], r.tokenStride, n)
+	r.packDimPanels(w.qRows, r.qkv[q0+r.queryFrom*r.tokenStride:], r.tokenStride, r.queries)
+	r.packDimPanels(w.dRows, r.dout[o0:], outStride, r.queries)
 	if r.out != nil {
-		for i := range n {
+		for i := range r.queries {
 			at := o0 + i*outStride
 			w.delta[i] = Dot(r.dout[at:at+dh], r.out[at:at+dh])
 		}
@@ -29,6 +29,9 @@ func (r *attentionRun) runBackward(worker, head int) {
 	for t := range n {
 		storeRow(r.dqkv[k0+t*r.tokenStride:], w.dK[t*r.dhPad:t*r.dhPad+dh], r.stream)
 		storeRow(r.dqkv[v0+t*r.tokenStride:], w.dV[t*r.dhPad:t*r.dhPad+dh], r.stream)
+		if t < r.queryFrom || t >= r.queryFrom+r.queries {
+			clear(r.dqkv[q0+t*r.tokenStride:][:dh])
+		}
 	}
 	if r.stream {
 		fenceStreams()
@@ -45,14 +48,13 @@ func (r *attentionRun) runBackward(worker, head int) {
 // stride); the columns of P and dS past the block's keys are zeroed so those strips add nothing to
 // the next block's keys.
 func (r *attentionRun) backwardBlock(w *attentionScratch, b, h, j int) {
-	kern, n, dh, nr := r.kern, r.Tokens, r.HeadDim, r.kern.nr
+	kern, n, nq, nr := r.kern, r.Tokens, r.queries, r.kern.nr
 	i0, rows := r.queryBlock(j)
 	strips := ceilDiv(rows, kern.mr)
 	q0 := r.headOffset(b, h)
-	o0, outStride := (b*n*r.Heads+h)*dh, r.Heads*dh
-	r.loadRows(w.q, r.qkv[q0:], r.tokenStride, i0, rows)
-	r.loadRows(w.dOut, r.dout[o0:], outStride, i0, rows)
-	lse := r.lse[(b*r.Heads+h)*n+i0:]
+	r.loadRows(w.q, r.qkv[q0:], r.tokenStride, r.queryFrom+i0, rows)
+	r.loadRows(w.dOut, r.dout[r.outOffset(b, h):], r.Heads*r.HeadDim, i0, rows)
+	lse := r.lse[r.lseOffset(b, h)+i0:]
 	delta := w.delta[i0 : i0+rows]
 	oneBlock := n <= r.keyBlock
 	if r.out == nil && !oneBlock {
@@ -72,7 +74,7 @@ func (r *attentionRun) backwardBlock(w *attentionScratch, b, h, j int) {
 				delta[i] = Dot(w.scores[i*r.ldS:i*r.ldS+bk], w.dP[i*r.ldS:i*r.ldS+bk])
 			}
 		}
-		kern.tiles(keyStrips, r.dimPanels, rows, 1, w.scores, 1, r.ldS, w.dRows[i0*nr:], n*nr, 1, w.dV[kb0*r.dhPad:], r.dhPad)
+		kern.tiles(keyStrips, r.dimPanels, rows, 1, w.scores, 1, r.ldS, w.dRows[i0*nr:], nq*nr, 1, w.dV[kb0*r.dhPad:], r.dhPad)
 		for i := range rows {
 			p := w.scores[i*r.ldS : i*r.ldS+bk]
 			ds := w.dP[i*r.ldS : i*r.ldS+cover]
@@ -87,10 +89,10 @@ func (r *attentionRun) backwardBlock(w *attentionScratch, b, h, j int) {
 			beta = 0
 		}
 		kern.tiles(strips, r.dimPanels, bk, r.scale, w.dP, r.ldS, 1, w.kRows[kb0*nr:], n*nr, beta, w.acc, r.dhPad)
-		kern.tiles(keyStrips, r.dimPanels, rows, r.scale, w.dP, 1, r.ldS, w.qRows[i0*nr:], n*nr, 1, w.dK[kb0*r.dhPad:], r.dhPad)
+		kern.tiles(keyStrips, r.dimPanels, rows, r.scale, w.dP, 1, r.ldS, w.qRows[i0*nr:], nq*nr, 1, w.dK[kb0*r.dhPad:], r.dhPad)
 	}
 	for i := range rows {
-		storeRow(r.dqkv[q0+(i0+i)*r.tokenStride:], w.acc[i*r.dhPad:i*r.dhPad+dh], r.stream)
+		storeRow(r.dqkv[q0+(r.queryFrom+i0+i)*r.tokenStride:], w.acc[i*r.dhPad:i*r.dhPad+r.HeadDim], r.stream)
 	}
 }
 

@@ -10,7 +10,7 @@ func (r *attentionRun) runForward(worker, task int) {
 	q0 := r.headOffset(b, h)
 	k0, v0 := q0+r.Heads*r.HeadDim, q0+2*r.Heads*r.HeadDim
 	r.packKeyPanels(w.kT, r.qkv[k0:])
-	r.packDimPanels(w.vRows, r.qkv[v0:], r.tokenStride)
+	r.packDimPanels(w.vRows, r.qkv[v0:], r.tokenStride, r.Tokens)
 	for j := g * r.queryBlocks / r.groups; j < (g+1)*r.queryBlocks/r.groups; j++ {
 		r.forwardBlock(w, b, h, j)
 	}
@@ -26,7 +26,7 @@ func (r *attentionRun) forwardBlock(w *attentionScratch, b, h, j int) {
 	kern, dh := r.kern, r.HeadDim
 	i0, rows := r.queryBlock(j)
 	strips := ceilDiv(rows, kern.mr)
-	r.loadRows(w.q, r.qkv[r.headOffset(b, h):], r.tokenStride, i0, rows)
+	r.loadRows(w.q, r.qkv[r.headOffset(b, h):], r.tokenStride, r.queryFrom+i0, rows)
 	for kb0 := 0; kb0 < r.Tokens; kb0 += r.keyBlock {
 		bk := r.keyCount(kb0)
 		kern.tiles(strips, ceilDiv(bk, kern.nr), dh, r.scale, w.q, dh, 1, w.kT[kb0*dh:], dh*kern.nr, 0, w.scores, r.ldS)
@@ -41,8 +41,8 @@ func (r *attentionRun) forwardBlock(w *attentionScratch, b, h, j int) {
 		kern.tiles(strips, r.dimPanels, bk, 1, w.scores, r.ldS, 1, w.vRows[kb0*kern.nr:], r.Tokens*kern.nr, beta, w.acc, r.dhPad)
 	}
 	outStride := r.Heads * dh
-	out := r.out[(b*r.Tokens*r.Heads+h)*dh:]
-	lse := r.lse[(b*r.Heads+h)*r.Tokens:]
+	out := r.out[r.outOffset(b, h):]
+	lse := r.lse[r.lseOffset(b, h):]
 	for i := range rows {
 		sum := w.rowSum[i]
 		acc := w.acc[i*r.dhPad : i*r.dhPad+dh]

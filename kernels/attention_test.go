@@ -57,8 +57,29 @@ func (c *attentionCase) part(x []float64, t int) []float64 {
 }
 
 // attentionReference computes, in float64, out and lse of the forward pass and dqkv of the
-// backward pass for the loss sum(out * dout), straight from the definitions.
+// backward pass for the loss sum(out * dout), for the query rows of s: the every-token reference
+// with dout zero on the other rows, and their out and lse rows left out.
 func attentionReference(s AttentionShape, qkv, dout []float64) (out, lse, dqkv []float64) {
+	all := s
+	all.QueryFrom, all.QueryTo = 0, 0
+	from, _ := s.queryRows()
+	n, nq, width := s.Tokens, s.Queries(), s.Heads*s.HeadDim
+	allDout := make([]float64, all.outLen())
+	for b := range s.Batch {
+		copy(allDout[(b*n+from)*width:], dout[b*nq*width:(b+1)*nq*width])
+	}
+	allOut, allLSE, dqkv := everyTokenReference(all, qkv, allDout)
+	for b := range s.Batch {
+		out = append(out, allOut[(b*n+from)*width:(b*n+from+nq)*width]...)
+		for h := range s.Heads {
+			lse = append(lse, allLSE[(b*s.Heads+h)*n+from:][:nq]...)
+		}
+	}
+	return out, lse, dqkv
+}
+
+// everyTokenReference is attentionReference with every token a query.
+func everyTokenReference(s AttentionShape, qkv, dout []float64) (out, lse, dqkv []float64) {
 	n, h, dh := s.Tokens, s.Heads, s.HeadDim
 	out, lse, dqkv = make([]float64, s.outLen()), make([]float64, s.lseLen()), make([]float64, s.qkvLen())
 	scale := 1 / math.Sqrt(float64(dh))
@@ -162,10 +183,14 @@ func float32s(s []float64) []float32 {
 	return out
 }
 
+// attentionShapes are the test problems: {B, N, H, dh, QueryFrom, QueryTo}.
 var attentionShapes = []AttentionShape{
-	{1, 1, 1, 32}, {1, 2, 1, 32}, {2, 7, 3, 32}, {1, 13, 2, 64}, {1, 33, 1, 128},
-	{2, 64, 2, 64}, {1, 97, 3, 32}, {1, 207, 2, 64}, {1, 300, 1, 64},
-	{1, 17, 2, 5}, {1, 45, 1, 40}, {1, 29, 1, 1},
+	{1, 1, 1, 32, 0, 0}, {1, 2, 1, 32, 0, 0}, {2, 7, 3, 32, 0, 0}, {1, 13, 2, 64, 0, 0}, {1, 33, 1, 128, 0, 0},
+	{2, 64, 2, 64, 0, 0}, {1, 97, 3, 32, 0, 0}, {1, 207, 2, 64, 0, 0}, {1, 300, 1, 64, 0, 0},
+	{1, 17, 2, 5, 0, 0}, {1, 45, 1, 40, 0, 0}, {1, 29, 1, 1, 0, 0},
+	// Some tokens as queries: prompts dropped, the class token alone, the last row, none.
+	{2, 207, 2, 64, 10, 207}, {2, 200, 3, 32, 3, 4}, {1, 300, 1, 64, 0, 1}, {2, 7, 3, 32, 3, 5},
+	{1, 33, 2, 17, 32, 33}, {2, 45, 1, 40, 4, 4},
 }
 
 func TestAttentionMatchesReference(t *testing.T) {
@@ -199,7 +224,7 @@ func withAttentionKeyBlock(n int, f func()) {
 // The reference gradient itself is checked against central differences of the reference forward.
 func TestAttentionReferenceGradient(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 9))
-	s := AttentionShape{2, 5, 2, 3}
+	s := AttentionShape{2, 5, 2, 3, 0, 0}
 	c := newAttentionCase(rng, s)
 	qkv, dout := float64s(c.qkv), float64s(c.dout)
 	loss := func() float64 {
@@ -223,7 +248,7 @@ func TestAttentionReferenceGradient(t *testing.T) {
 // The fused backward, in float32, agrees with central differences of the fused forward.
 func TestAttentionFiniteDifferences(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 13))
-	s := AttentionShape{1, 6, 2, 4}
+	s := AttentionShape{1, 6, 2, 4, 0, 0}
 	c := newAttentionCase(rng, s)
 	out, lse := make([]float32, s.outLen()), make([]float32, s.lseLen())
 	loss := func() float64 {
@@ -248,16 +273,16 @@ func TestAttentionFiniteDifferences(t *testing.T) {
 }
 
 func TestAttentionBadArguments(t *testing.T) {
-	s := AttentionShape{2, 3, 2, 4}
+	s := AttentionShape{2, 3, 2, 4, 0, 0}
 	qkv, out, lse := make([]float32, s.qkvLen()), make([]float32, s.outLen()), make([]float32, s.lseLen())
 	wantPanic(t, "len(qkv)", func() { AttentionForward(out, lse, qkv[1:], s) })
 	wantPanic(t, "len(out)", func() { AttentionForward(out[1:], lse, qkv, s) })
 	wantPanic(t, "len(lse)", func() { AttentionForward(out, lse[1:], qkv, s) })
-	wantPanic(t, "negative", func() { AttentionForward(out, lse, qkv, AttentionShape{1, -1, 1, 1}) })
+	wantPanic(t, "negative", func() { AttentionForward(out, lse, qkv, AttentionShape{1, -1, 1, 1, 0, 0}) })
 	wantPanic(t, "len(dout)", func() { AttentionBackward(qkv, out[1:], out, lse, qkv, s) })
 	wantPanic(t, "len(dqkv)", func() { AttentionBackward(qkv[1:], out, out, lse, qkv, s) })
-	AttentionForward(nil, nil, nil, AttentionShape{0, 5, 2, 4})
-	AttentionBackward(nil, nil, nil, nil, nil, AttentionShape{3, 0, 2, 4})
+	AttentionForward(nil, nil, nil, AttentionShape{0, 5, 2, 4, 0, 0})
+	AttentionBackward(nil, nil, nil, nil, nil, AttentionShape{3, 0, 2, 4, 0, 0})
 }
 
 func TestAttentionWarmCallAllocatesNothing(t *testing.T) {
@@ -265,7 +290,7 @@ func TestAttentionWarmCallAllocatesNothing(t *testing.T) {
 		t.Skip("the race detector allocates")
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	s := AttentionShape{4, 50, 3, 64}
+	s := AttentionShape{4, 50, 3, 64, 0, 0}
 	c := newAttentionCase(rng, s)
 	out, lse, dqkv := make([]float32, s.outLen()), make([]float32, s.lseLen()), make([]float32, s.qkvLen())
 	for _, threads := range []int{1, 2} {
@@ -287,8 +312,14 @@ func TestAttentionWarmCallAllocatesNothing(t *testing.T) {
 func FuzzAttention(f *testing.F) {
 	f.Add(uint8(1), uint8(7), uint8(2), uint8(5), uint8(1), uint64(1))
 	f.Add(uint8(2), uint8(40), uint8(1), uint8(32), uint8(0), uint64(2))
+	f.Add(uint8(2), uint8(40), uint8(1), uint8(32), uint8(0), uint64(3<<16|9<<8|12))
 	f.Fuzz(func(t *testing.T, batch, tokens, heads, dh, keyBlockSel uint8, seed uint64) {
 		s := AttentionShape{Batch: int(batch % 3), Tokens: int(tokens % 70), Heads: int(heads%3) + 1, HeadDim: int(dh%40) + 1}
+		// Bits 8-23 of the seed pick the query rows: every token when both bytes are zero.
+		if from, to := int(seed>>8&0xff), int(seed>>16&0xff); to > 0 && s.Tokens > 0 {
+			s.QueryFrom = from % s.Tokens
+			s.QueryTo = s.QueryFrom + 1 + to%(s.Tokens-s.QueryFrom)
+		}
 		c := newAttentionCase(rand.New(rand.NewPCG(seed, 7)), s)
 		withAttentionKeyBlock([]int{32, 64, 256}[keyBlockSel%3], func() { c.check(t) })
 	})

@@ -78,8 +78,14 @@ type Attention struct {
 
 // Forward maps tokens x [B, N, D] to [B, N, D].
 func (a *Attention) Forward(tp *autodiff.Tape, x *autodiff.Var) *autodiff.Var {
+	return a.ForwardQueries(tp, x, 0, x.Value.Dim(1))
+}
+
+// ForwardQueries maps tokens x [B, N, D] to the outputs of tokens from..to-1, [B, to-from, D]:
+// every token is a key and a value, only those are queries.
+func (a *Attention) ForwardQueries(tp *autodiff.Tape, x *autodiff.Var, from, to int) *autodiff.Var {
 	qkv := a.QKV.Forward(tp, x)
-	o := tp.Attention(qkv, a.Heads)
+	o := tp.AttentionQueries(qkv, a.Heads, from, to)
 	tp.Free(qkv)
 	y := a.Proj.Forward(tp, o)
 	tp.Free(o)
@@ -98,14 +104,30 @@ type Block struct {
 }
 
 // Forward maps tokens x [B, N, D] to [B, N, D].
+func (b *Block) Forward(tp *autodiff.Tape, x *autodiff.Var) *autodiff.Var {
+	return b.ForwardQueries(tp, x, 0, x.Value.Dim(1))
+}
+
+// ForwardQueries maps tokens x [B, N, D] to the block's outputs for tokens from..to-1,
+// [B, to-from, D]. Every token is attended to, but only those go on through the residual, the
+// projection and the MLP: when a caller drops the other outputs (VPT prompts after their block,
+// all but the class token after the last block) their work is skipped, and the result is the
+// same as slicing Forward's.
 // Intermediate results are freed as soon as the block is done with them (what backward needs
 // stays); x itself belongs to the caller.
-func (b *Block) Forward(tp *autodiff.Tape, x *autodiff.Var) *autodiff.Var {
+func (b *Block) ForwardQueries(tp *autodiff.Tape, x *autodiff.Var, from, to int) *autodiff.Var {
 	h := b.Norm1.Forward(tp, x)
-	a := b.Attn.Forward(tp, h)
+	a := b.Attn.ForwardQueries(tp, h, from, to)
 	tp.Free(h)
-	x1 := tp.Add(x, a)
+	residual := x
+	if from != 0 || to != x.Value.Dim(1) {
+		residual = tp.SliceTokens(x, from, to)
+	}
+	x1 := tp.Add(residual, a)
 	tp.Free(a)
+	if residual != x {
+		tp.Free(residual)
+	}
 	h = b.Norm2.Forward(tp, x1)
 	m := b.MLP.Forward(tp, h)
 	tp.Free(h)

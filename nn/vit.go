@@ -103,42 +103,48 @@ type Prompts func(l int) *autodiff.Var
 // Forward runs images [B, 3, H, W] through the patch embedding and every block and returns the
 // tokens [B, 1+patches, D] before the final norm. When prompts is not nil, block l's prompts are
 // placed before the class token for that block only: their outputs are dropped after it
-// (VPT-deep).
+// (VPT-deep), so the block computes only the other tokens' outputs.
 func (m *ViT) Forward(tp *autodiff.Tape, images *autodiff.Var, prompts Prompts) *autodiff.Var {
+	return m.forward(tp, images, prompts, false)
+}
+
+// Embed returns the final-norm class token of every image, [B, D]: the embedding timm and
+// DINO use. The last block computes the class token's output alone and the norm is applied to
+// it only (both work token by token past the last attention).
+func (m *ViT) Embed(tp *autodiff.Tape, images *autodiff.Var, prompts Prompts) *autodiff.Var {
+	x := m.forward(tp, images, prompts, true)
+	if x.Value.Dim(1) > 1 { // no blocks: the class token is still with the patches
+		cls := tp.SliceTokens(x, 0, 1)
+		tp.Free(x)
+		x = cls
+	}
+	return m.Norm.Forward(tp, tp.Reshape(x, x.Value.Dim(0), m.Dim))
+}
+
+// forward is Forward; with classOnly the last block returns the class token alone, [B, 1, D].
+func (m *ViT) forward(tp *autodiff.Tape, images *autodiff.Var, prompts Prompts, classOnly bool) *autodiff.Var {
 	patches := tp.PatchEmbed(images, m.PatchWeight, m.PatchBias)
 	tokens := tp.ConcatTokens(m.ClsToken, patches)
 	tp.Free(patches)
 	x := tp.AddBias(tokens, m.PosEmbed)
 	tp.Free(tokens)
 	for l, blk := range m.Blocks {
-		var p *autodiff.Var
+		keep := x.Value.Dim(1)
+		if classOnly && l == len(m.Blocks)-1 {
+			keep = 1
+		}
+		in, n := x, 0
 		if prompts != nil {
-			p = prompts(l)
+			if p := prompts(l); p != nil && p.Value.Dim(1) > 0 {
+				in, n = tp.ConcatTokens(p, x), p.Value.Dim(1)
+				tp.Free(x)
+			}
 		}
-		if p == nil || p.Value.Dim(1) == 0 {
-			y := blk.Forward(tp, x)
-			tp.Free(x)
-			x = y
-			continue
-		}
-		n := p.Value.Dim(1)
-		in := tp.ConcatTokens(p, x)
-		tp.Free(x)
-		out := blk.Forward(tp, in)
+		y := blk.ForwardQueries(tp, in, n, n+keep)
 		tp.Free(in)
-		x = tp.SliceTokens(out, n, out.Value.Dim(1))
-		tp.Free(out)
+		x = y
 	}
 	return x
-}
-
-// Embed returns the final-norm class token of every image, [B, D]: the embedding timm and
-// DINO use. The norm is applied to the class tokens only (it works token by token).
-func (m *ViT) Embed(tp *autodiff.Tape, images *autodiff.Var, prompts Prompts) *autodiff.Var {
-	x := m.Forward(tp, images, prompts)
-	cls := tp.Reshape(tp.SliceTokens(x, 0, 1), x.Value.Dim(0), m.Dim)
-	tp.Free(x)
-	return m.Norm.Forward(tp, cls)
 }
 
 // Named is a parameter with its timm name.
