@@ -108,7 +108,8 @@ func TestGradients(t *testing.T) {
 		build  func(tp *Tape, in []*Var) *Var
 	}{
 		{"Linear", []*tensor.Tensor{r(2, 3, 5), r(4, 5), r(4)}, func(tp *Tape, in []*Var) *Var { return tp.Linear(in[0], in[1], in[2]) }},
-		{"LinearGELU", []*tensor.Tensor{r(2, 3, 5), r(4, 5), r(4)}, func(tp *Tape, in []*Var) *Var { return tp.LinearGELU(tp.Scale(in[0], 2), in[1], in[2]) }},
+		{"MLP", []*tensor.Tensor{r(2, 3, 5), r(4, 5), r(4), r(3, 4), r(3)}, func(tp *Tape, in []*Var) *Var { return tp.MLP(tp.Scale(in[0], 2), in[1], in[2], in[3], in[4]) }},
+		{"MLP: no second bias", []*tensor.Tensor{r(3, 5), r(4, 5), r(4), r(2, 4)}, func(tp *Tape, in []*Var) *Var { return tp.MLP(in[0], in[1], in[2], in[3], nil) }},
 		{"LinearNoBias", []*tensor.Tensor{r(7, 5), r(3, 5)}, func(tp *Tape, in []*Var) *Var { return tp.Linear(in[0], in[1], nil) }},
 		{"AddBias", []*tensor.Tensor{r(3, 4), r(4)}, func(tp *Tape, in []*Var) *Var { return tp.AddBias(in[0], in[1]) }},
 		{"AddBiasPositions", []*tensor.Tensor{r(2, 3, 4), r(1, 3, 4)}, func(tp *Tape, in []*Var) *Var { return tp.AddBias(in[0], in[1]) }},

@@ -45,15 +45,48 @@ func (e BiasGELU) Validate(m, n int) error {
 	if e.Pre == nil {
 		return nil
 	}
-	ld := e.Ld
-	if ld == 0 {
+	return checkPre("BiasGELU", e.Pre, e.Ld, true, m, n)
+}
+
+// GELUGrad is an Epilogue for the backward pass of GELU after a linear layer: it multiplies
+// every element of C by GELU'(Pre[i*Ld + j]), the slope at the pre-activation BiasGELU stored,
+// while the tile is in cache. The product dy W of the next layer's backward pass, the gradient
+// of the GELU output, is then written as the gradient of the pre-activation without passing
+// through memory twice.
+//
+//	Pre is an [m, n] matrix with leading dimension Ld >= n.
+type GELUGrad struct {
+	Pre []float32
+	Ld  int
+}
+
+// ApplyTile multiplies the tile by GELU' of the matching pre-activations.
+func (e GELUGrad) ApplyTile(tile []float32, ldc, i0, j0, rows, cols int) {
+	for r := range rows {
+		row := tile[r*ldc : r*ldc+cols]
+		off := (i0+r)*e.Ld + j0
+		geluBackwardSerial(row, row, e.Pre[off:off+cols])
+	}
+}
+
+// Validate checks that Ld and len(Pre) fit an m x n matrix.
+func (e GELUGrad) Validate(m, n int) error { return checkPre("GELUGrad", e.Pre, e.Ld, false, m, n) }
+
+// checkPre returns an error naming the epilogue unless pre, rows ld apart, holds an m x n
+// matrix; with zeroMeansN, ld = 0 stands for n.
+func checkPre(epilogue string, pre []float32, ld int, zeroMeansN bool, m, n int) error {
+	if zeroMeansN && ld == 0 {
 		ld = n
 	}
 	if ld < n {
-		return fmt.Errorf("BiasGELU.Ld = %d, want 0 or at least n = %d", e.Ld, n)
+		want := "at least"
+		if zeroMeansN {
+			want = "0 or at least"
+		}
+		return fmt.Errorf("%s.Ld = %d, want %s n = %d", epilogue, ld, want, n)
 	}
-	if need := matrixLen(m, n, ld); len(e.Pre) < need {
-		return fmt.Errorf("len(BiasGELU.Pre) = %d, want at least %d for %dx%d with Ld = %d", len(e.Pre), need, m, n, ld)
+	if need := matrixLen(m, n, ld); len(pre) < need {
+		return fmt.Errorf("len(%s.Pre) = %d, want at least %d for %dx%d with Ld = %d", epilogue, len(pre), need, m, n, ld)
 	}
 	return nil
 }

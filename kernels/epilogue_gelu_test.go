@@ -6,16 +6,26 @@ import (
 	"testing"
 )
 
-// checkBiasGELU compares C after a BiasGELU epilogue, and Pre if set, with a float64 reference:
-// pre = alpha*A*B + beta*C0 + bias, C = GELU(pre). The GEMM's own error bound carries over
-// through GELU, whose slope is at most 1.13.
-func checkBiasGELU(t *testing.T, g *gemmCase, c []float32, ep *BiasGELU) {
-	t.Helper()
-	opA, opBT := g.operands()
-	ld := ep.Ld
-	if ld == 0 {
-		ld = g.n
+// reference returns C[i,j] = alpha*A*B + beta*C0 in float64, the sum of the magnitudes of its
+// terms, and the GEMM's error bound for it.
+func (g *gemmCase) reference(opA, opBT [][]float64, i, j int) (c, mag, tol float64) {
+	for p, bv := range opBT[j] {
+		c += opA[i][p] * bv
+		mag += math.Abs(opA[i][p] * bv)
 	}
+	c, mag = float64(g.alpha)*c, math.Abs(float64(g.alpha))*mag
+	if g.beta != 0 { // with beta = 0, C holds NaN that must not be read
+		c0 := float64(g.c0[i*g.ldc+j])
+		c += float64(g.beta) * c0
+		mag += math.Abs(float64(g.beta) * c0)
+	}
+	return c, mag, 2*float64(g.k+4)*roundoff*2*mag + roundoff*math.Abs(c) + 1e-30
+}
+
+// checkEpilogueC calls check(i, j, c) for every element of C inside the matrix and fails if
+// an element of the padding past n changed.
+func checkEpilogueC(t *testing.T, g *gemmCase, c []float32, check func(i, j int, got float32)) {
+	t.Helper()
 	for i := range g.m {
 		for j := range g.ldc {
 			idx := i*g.ldc + j
@@ -28,30 +38,52 @@ func checkBiasGELU(t *testing.T, g *gemmCase, c []float32, ep *BiasGELU) {
 				}
 				continue
 			}
-			var sum, mag float64
-			for p, bv := range opBT[j] {
-				sum += opA[i][p] * bv
-				mag += math.Abs(opA[i][p] * bv)
-			}
-			pre := float64(g.alpha)*sum + float64(ep.Bias[j])
-			mag = math.Abs(float64(g.alpha))*mag + math.Abs(float64(ep.Bias[j]))
-			if g.beta != 0 { // with beta = 0, C holds NaN that must not be read
-				pre += float64(g.beta) * float64(g.c0[idx])
-				mag += math.Abs(float64(g.beta) * float64(g.c0[idx]))
-			}
-			preTol := 2*float64(g.k+4)*roundoff*2*mag + roundoff*math.Abs(pre) + 1e-30
-			if ep.Pre != nil {
-				if got := float64(ep.Pre[i*ld+j]); !(math.Abs(got-pre) <= preTol) {
-					t.Fatalf("%v: Pre[%d,%d] = %v, want %v (tol %.3g)", g, i, j, got, pre, preTol)
-				}
-			}
-			want := gelu64(pre)
-			tol := 1.13*preTol + max(2.4e-7, 2*roundoff*math.Abs(want))
-			if got := float64(c[idx]); !(math.Abs(got-want) <= tol) {
-				t.Fatalf("%v: C[%d,%d] = %v, want GELU(%v) = %v (tol %.3g)", g, i, j, got, pre, want, tol)
-			}
+			check(i, j, c[idx])
 		}
 	}
+}
+
+// checkBiasGELU compares C after a BiasGELU epilogue, and Pre if set, with a float64 reference:
+// pre = alpha*A*B + beta*C0 + bias, C = GELU(pre). The GEMM's own error bound carries over
+// through GELU, whose slope is at most 1.13.
+func checkBiasGELU(t *testing.T, g *gemmCase, c []float32, ep *BiasGELU) {
+	t.Helper()
+	opA, opBT := g.operands()
+	ld := ep.Ld
+	if ld == 0 {
+		ld = g.n
+	}
+	checkEpilogueC(t, g, c, func(i, j int, got float32) {
+		pre, _, preTol := g.reference(opA, opBT, i, j)
+		pre += float64(ep.Bias[j])
+		preTol += roundoff * math.Abs(float64(ep.Bias[j]))
+		if ep.Pre != nil {
+			if got := float64(ep.Pre[i*ld+j]); !(math.Abs(got-pre) <= preTol) {
+				t.Fatalf("%v: Pre[%d,%d] = %v, want %v (tol %.3g)", g, i, j, got, pre, preTol)
+			}
+		}
+		want := gelu64(pre)
+		tol := 1.13*preTol + max(2.4e-7, 2*roundoff*math.Abs(want))
+		if !(math.Abs(float64(got)-want) <= tol) {
+			t.Fatalf("%v: C[%d,%d] = %v, want GELU(%v) = %v (tol %.3g)", g, i, j, got, pre, want, tol)
+		}
+	})
+}
+
+// checkGELUGrad compares C after a GELUGrad epilogue with a float64 reference:
+// C = GELU'(Pre) * (alpha*A*B + beta*C0), GELU' being within 2.3e-7 of exact and at most 1.13.
+func checkGELUGrad(t *testing.T, g *gemmCase, c []float32, ep *GELUGrad) {
+	t.Helper()
+	opA, opBT := g.operands()
+	checkEpilogueC(t, g, c, func(i, j int, got float32) {
+		dy, _, tol := g.reference(opA, opBT, i, j)
+		slope := geluGrad64(float64(ep.Pre[i*ep.Ld+j]))
+		want := slope * dy
+		tol = 1.13*tol + 2.3e-7*math.Abs(dy) + 2*roundoff*math.Abs(want)
+		if !(math.Abs(float64(got)-want) <= tol) {
+			t.Fatalf("%v: C[%d,%d] = %v, want GELU'(%v) * %v = %v (tol %.3g)", g, i, j, got, ep.Pre[i*ep.Ld+j], dy, want, tol)
+		}
+	})
 }
 
 func TestSgemmEpilogueBiasGELU(t *testing.T) {
@@ -84,6 +116,29 @@ func TestSgemmEpilogueBiasGELU(t *testing.T) {
 	})
 }
 
+func TestSgemmEpilogueGELUGrad(t *testing.T) {
+	shapes := [][3]int{{29, 70, 33}, {12, 32, 384}, {3, 5, 0}, {1, 1, 1}, {100, 1030, 500}, {64, 1536, 96}}
+	if raceEnabled {
+		shapes = shapes[:4]
+	}
+	forEachSIMD(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(22, 22))
+		for _, mnk := range shapes {
+			m, n, k := mnk[0], mnk[1], mnk[2]
+			for _, beta := range []float32{0, 1} {
+				pad := rng.IntN(3)
+				g := newGemmCase(rng, false, false, m, n, k, 1.5, beta, pad)
+				ep := &GELUGrad{Ld: n + rng.IntN(3)}
+				ep.Pre = paddedRandom(rng, m, n, ep.Ld, float32(math.NaN()))
+				for i := range ep.Pre {
+					ep.Pre[i] *= 3
+				}
+				checkGELUGrad(t, g, g.run(ep), ep)
+			}
+		}
+	})
+}
+
 func TestBiasGELUValidate(t *testing.T) {
 	a, b, c := make([]float32, 12), make([]float32, 12), make([]float32, 12)
 	cases := []struct {
@@ -100,6 +155,12 @@ func TestBiasGELUValidate(t *testing.T) {
 	}
 	ok := &BiasGELU{Bias: make([]float32, 2), Pre: make([]float32, 7), Ld: 5}
 	SgemmEpilogue(ok, false, false, 2, 2, 2, 1, a, 2, b, 2, 0, c, 2)
+	wantPanic(t, "epilogue: GELUGrad.Ld = 0, want at least n = 2", func() {
+		SgemmEpilogue(&GELUGrad{Pre: make([]float32, 4)}, false, false, 2, 2, 2, 1, a, 2, b, 2, 0, c, 2)
+	})
+	wantPanic(t, "epilogue: len(GELUGrad.Pre) = 4, want at least 5 for 2x2 with Ld = 3", func() {
+		SgemmEpilogue(&GELUGrad{Pre: make([]float32, 4), Ld: 3}, false, false, 2, 2, 2, 1, a, 2, b, 2, 0, c, 2)
+	})
 }
 
 // TestBiasGELUWarmCallAllocatesNothing checks that Sgemm with a *BiasGELU epilogue does not

@@ -284,6 +284,8 @@ func stripCopyStride(kb int) int {
 func aliasedStride(ld int) bool { return ld%256 == 0 }
 
 // computeTiles computes the tiles of strips sLo..sHi-1 and panels qLo..qHi-1 of the block.
+// After the block's last depth step, the epilogue runs on every epiloguePanels tiles of a strip
+// at once, while they are in cache.
 func (r *gemmRun) computeTiles(ws *gemmWorkerScratch, blk *gemmBlock, sLo, sHi, qLo, qHi int) {
 	mr, nr := r.kern.mr, r.kern.nr
 	for s := sLo; s < sHi; s++ {
@@ -295,9 +297,18 @@ func (r *gemmRun) computeTiles(ws *gemmWorkerScratch, blk *gemmBlock, sLo, sHi, 
 			cols := min(nr, blk.jc+blk.nb-j0)
 			b, bStep := r.panelOfB(ws, blk, q, j0, cols)
 			r.computeTile(ws, blk, a, aRow, aStep, b, bStep, i0, j0, rows, cols)
+			if blk.last && r.ep != nil && ((q-qLo+1)%epiloguePanels == 0 || q == qHi-1) {
+				jLo := blk.jc + (q-(q-qLo)%epiloguePanels)*nr
+				r.ep.ApplyTile(r.c[i0*r.ldc+jLo:], r.ldc, i0, jLo, rows, j0+cols-jLo)
+			}
 		}
 	}
 }
+
+// epiloguePanels is how many tiles of a strip an epilogue call covers: enough vectors a row to
+// keep a long chain of dependent operations (GELU) in flight, few enough that the lines an
+// epilogue writes to memory (GELU's pre-activation) go out while the next tiles compute.
+const epiloguePanels = 4
 
 // stripOfA returns where rows i0..i0+rows-1 of op(A) start and their strides: in place for a
 // full strip of A not transposed, copied with a better stride when the rows would alias in L1,
@@ -341,9 +352,6 @@ func (r *gemmRun) computeTile(ws *gemmWorkerScratch, blk *gemmBlock, a *float32,
 	} else {
 		r.kern.fn(blk.kb, a, aRow, aStep, b, bStep, &ws.tile[0], nr, r.alpha, 0)
 		mergeTile(c, r.ldc, ws.tile, nr, rows, cols, blk.beta)
-	}
-	if blk.last && r.ep != nil {
-		r.ep.ApplyTile(c, r.ldc, i0, j0, rows, cols)
 	}
 }
 

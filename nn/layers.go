@@ -55,18 +55,14 @@ func (l *LayerNorm) parameters(prefix string, add func(string, *autodiff.Var)) {
 	add(prefix+"bias", l.Bias)
 }
 
-// MLP is a transformer block's feed-forward part: FC2(GELU(FC1(x))), FC1's bias and the GELU
-// applied as FC1's product is written.
+// MLP is a transformer block's feed-forward part: FC2(GELU(FC1(x))), fused (autodiff's MLP).
 type MLP struct {
 	FC1, FC2 *Linear
 }
 
 // Forward maps x [..., D] through the hidden width and back to [..., D].
 func (m *MLP) Forward(tp *autodiff.Tape, x *autodiff.Var) *autodiff.Var {
-	g := tp.LinearGELU(x, m.FC1.Weight, m.FC1.Bias)
-	y := m.FC2.Forward(tp, g)
-	tp.Free(g)
-	return y
+	return tp.MLP(x, m.FC1.Weight, m.FC1.Bias, m.FC2.Weight, m.FC2.Bias)
 }
 
 // Attention is multi-head self-attention: a qkv projection [3D, D] whose rows are q, k, v (each
