@@ -21,19 +21,15 @@ type BiasGELU struct {
 
 // ApplyTile adds the bias to the tile, stores the sums in Pre if set, and applies GELU.
 func (e BiasGELU) ApplyTile(tile []float32, ldc, i0, j0, rows, cols int) {
-	bias := e.Bias[j0 : j0+cols]
 	ld := e.Ld
 	if ld == 0 {
 		ld = len(e.Bias)
 	}
-	for r := range rows {
-		var pre []float32
-		if e.Pre != nil {
-			off := (i0+r)*ld + j0
-			pre = e.Pre[off : off+cols]
-		}
-		biasGELUSerial(tile[r*ldc:r*ldc+cols], pre, bias)
+	var pre []float32
+	if e.Pre != nil && rows > 0 {
+		pre = e.Pre[i0*ld+j0:]
 	}
+	biasGELURows(tile, ldc, pre, ld, e.Bias[j0:j0+cols], rows, cols)
 }
 
 // Validate checks that len(Bias) is n and, when Pre is set, that Ld and len(Pre) fit an m x n
@@ -62,10 +58,8 @@ type GELUGrad struct {
 
 // ApplyTile multiplies the tile by GELU' of the matching pre-activations.
 func (e GELUGrad) ApplyTile(tile []float32, ldc, i0, j0, rows, cols int) {
-	for r := range rows {
-		row := tile[r*ldc : r*ldc+cols]
-		off := (i0+r)*e.Ld + j0
-		geluBackwardSerial(row, row, e.Pre[off:off+cols])
+	if rows > 0 {
+		geluGradRows(tile, ldc, e.Pre[i0*e.Ld+j0:], e.Ld, rows, cols)
 	}
 }
 

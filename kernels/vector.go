@@ -45,8 +45,9 @@ type vectorAsm struct {
 	expSum            func(dst, x *float32, shift float32, n int) float32
 	gelu              func(dst, x *float32, n int)
 	geluBackward      func(dx, dy, x *float32, n int)
-	biasGELU          func(dst, bias *float32, n int)
-	biasGELUPre       func(dst, pre, bias *float32, n int)
+	biasGELU          func(dst *float32, ldd int, bias *float32, rows, cols int)
+	biasGELUPre       func(dst *float32, ldd int, pre *float32, ldp int, bias *float32, rows, cols int)
+	geluGrad          func(dst *float32, ldd int, x *float32, ldx int, rows, cols int)
 	layerNorm         func(y, mean, rstd, x, gamma, beta *float32, rows, cols int, eps float32)
 	layerNormNT       func(y, mean, rstd, x, gamma, beta *float32, rows, cols int, eps float32)
 	layerNormBackward func(dx, dgamma, dbeta, dy, x, mean, rstd, gamma *float32, rows, cols int)
@@ -324,24 +325,60 @@ func geluBackwardSerial(dx, dy, x []float32) {
 	}
 }
 
-// biasGELUSerial sets pre[i] = dst[i] + bias[i] (when pre is not nil) and dst[i] =
-// GELU(dst[i] + bias[i]).
-func biasGELUSerial(dst, pre, bias []float32) {
+// biasGELURows sets, for r < rows and j < cols, pre[r*ldp+j] = dst[r*ldd+j] + bias[j] (when
+// pre is not nil) and dst[r*ldd+j] = GELU of that sum: a GEMM epilogue over a tile.
+func biasGELURows(dst []float32, ldd int, pre []float32, ldp int, bias []float32, rows, cols int) {
 	k := vectorAsmFor(active)
-	for len(dst) > 0 {
-		n := min(len(dst), asmBlock)
-		switch {
-		case k == nil:
-			biasGELUGo(dst[:n], pre, bias[:n])
-		case pre != nil:
-			k.biasGELUPre(&dst[0], &pre[0], &bias[0], n)
-		default:
-			k.biasGELU(&dst[0], &bias[0], n)
+	if k == nil || cols > asmBlock {
+		for r := range rows {
+			var preRow []float32
+			if pre != nil {
+				preRow = pre[r*ldp : r*ldp+cols]
+			}
+			biasGELUGo(dst[r*ldd:r*ldd+cols], preRow, bias[:cols])
 		}
-		dst, bias = dst[n:], bias[n:]
-		if pre != nil {
-			pre = pre[n:]
+		return
+	}
+	forRowBlocks(rows, cols, func(r0, n int) {
+		_ = bias[cols-1]
+		_ = dst[(r0+n-1)*ldd+cols-1]
+		if pre == nil {
+			k.biasGELU(&dst[r0*ldd], ldd, &bias[0], n, cols)
+			return
 		}
+		_ = pre[(r0+n-1)*ldp+cols-1]
+		k.biasGELUPre(&dst[r0*ldd], ldd, &pre[r0*ldp], ldp, &bias[0], n, cols)
+	})
+}
+
+// geluGradRows multiplies dst[r*ldd+j] by GELU'(x[r*ldx+j]) for r < rows and j < cols: GELU's
+// backward pass in place, as a GEMM epilogue over a tile.
+func geluGradRows(dst []float32, ldd int, x []float32, ldx int, rows, cols int) {
+	k := vectorAsmFor(active)
+	if k == nil || cols > asmBlock {
+		for r := range rows {
+			row := dst[r*ldd : r*ldd+cols]
+			geluBackwardGo(row, row, x[r*ldx:r*ldx+cols])
+		}
+		return
+	}
+	forRowBlocks(rows, cols, func(r0, n int) {
+		_ = dst[(r0+n-1)*ldd+cols-1]
+		_ = x[(r0+n-1)*ldx+cols-1]
+		k.geluGrad(&dst[r0*ldd], ldd, &x[r0*ldx], ldx, n, cols)
+	})
+}
+
+// forRowBlocks calls f for consecutive blocks of rows (first row, count) of at most asmBlock
+// elements in all (one row at least), so that an assembly call stays short; rows or cols of 0
+// make no call.
+func forRowBlocks(rows, cols int, f func(r0, n int)) {
+	if rows <= 0 || cols <= 0 {
+		return
+	}
+	step := max(1, asmBlock/cols)
+	for r0 := 0; r0 < rows; r0 += step {
+		f(r0, min(step, rows-r0))
 	}
 }
 

@@ -1665,12 +1665,12 @@ geluBackward_done:
 	VZEROUPPER
 	RET
 
-// func biasGELUAVX512(dst *float32, bias *float32, n int)
+// func biasGELUAVX512(dst *float32, ldd int, bias *float32, rows int, cols int)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·biasGELUAVX512(SB), NOSPLIT, $0-24
+TEXT ·biasGELUAVX512(SB), NOSPLIT, $0-40
 	MOVQ    dst+0(FP), AX
-	MOVQ    bias+8(FP), CX
-	MOVQ    n+16(FP), DX
+	MOVQ    ldd+8(FP), CX
+	MOVQ    bias+16(FP), DX
 	VMOVUPS vec_zero<>+0(SB), Z0
 	VMOVUPS vec_one<>+0(SB), Z1
 	VMOVUPS vec_absMask<>+0(SB), Z2
@@ -1685,13 +1685,19 @@ TEXT ·biasGELUAVX512(SB), NOSPLIT, $0-24
 	VMOVUPS vec_exp5<>+0(SB), Z11
 	VMOVUPS vec_exp4<>+0(SB), Z12
 	VMOVUPS vec_exp3<>+0(SB), Z13
-	XORQ    BX, BX
-	CMPQ    DX, $0x00000020
-	JB      biasGELU_single
+	MOVQ    rows+24(FP), BX
+	MOVQ    cols+32(FP), SI
+	SHLQ    $0x02, CX
+
+biasGELU_row:
+	MOVQ SI, DI
+	XORQ R8, R8
+	CMPQ DI, $0x00000020
+	JB   biasGELU_single
 
 biasGELU_unrolled:
-	VMOVUPS      (AX)(BX*1), Z14
-	VADDPS       (CX)(BX*1), Z14, Z14
+	VMOVUPS      (AX)(R8*1), Z14
+	VADDPS       (DX)(R8*1), Z14, Z14
 	VANDPS       Z2, Z14, Z15
 	VMINPS       Z15, Z3, Z15
 	VMULPS       Z5, Z15, Z16
@@ -1729,9 +1735,9 @@ biasGELU_unrolled:
 	VMULPS       Z18, Z17, Z17
 	VMAXPS       Z14, Z0, Z14
 	VFNMADD231PS Z17, Z15, Z14
-	VMOVUPS      Z14, (AX)(BX*1)
-	VMOVUPS      64(AX)(BX*1), Z14
-	VADDPS       64(CX)(BX*1), Z14, Z14
+	VMOVUPS      Z14, (AX)(R8*1)
+	VMOVUPS      64(AX)(R8*1), Z14
+	VADDPS       64(DX)(R8*1), Z14, Z14
 	VANDPS       Z2, Z14, Z15
 	VMINPS       Z15, Z3, Z15
 	VMULPS       Z5, Z15, Z16
@@ -1769,17 +1775,17 @@ biasGELU_unrolled:
 	VMULPS       Z18, Z17, Z17
 	VMAXPS       Z14, Z0, Z14
 	VFNMADD231PS Z17, Z15, Z14
-	VMOVUPS      Z14, 64(AX)(BX*1)
-	ADDQ         $0x00000080, BX
-	SUBQ         $0x00000020, DX
-	CMPQ         DX, $0x00000020
+	VMOVUPS      Z14, 64(AX)(R8*1)
+	ADDQ         $0x00000080, R8
+	SUBQ         $0x00000020, DI
+	CMPQ         DI, $0x00000020
 	JAE          biasGELU_unrolled
 
 biasGELU_single:
-	CMPQ         DX, $0x00000010
+	CMPQ         DI, $0x00000010
 	JB           biasGELU_tail
-	VMOVUPS      (AX)(BX*1), Z14
-	VADDPS       (CX)(BX*1), Z14, Z14
+	VMOVUPS      (AX)(R8*1), Z14
+	VADDPS       (DX)(R8*1), Z14, Z14
 	VANDPS       Z2, Z14, Z15
 	VMINPS       Z15, Z3, Z15
 	VMULPS       Z5, Z15, Z16
@@ -1817,69 +1823,73 @@ biasGELU_single:
 	VMULPS       Z18, Z17, Z17
 	VMAXPS       Z14, Z0, Z14
 	VFNMADD231PS Z17, Z15, Z14
-	VMOVUPS      Z14, (AX)(BX*1)
-	ADDQ         $0x00000040, BX
-	SUBQ         $0x00000010, DX
+	VMOVUPS      Z14, (AX)(R8*1)
+	ADDQ         $0x00000040, R8
+	SUBQ         $0x00000010, DI
 	JMP          biasGELU_single
 
 biasGELU_tail:
-	TESTQ        DX, DX
+	TESTQ        DI, DI
 	JZ           biasGELU_done
-	VPBROADCASTD DX, Z14
+	VPBROADCASTD DI, Z14
 	VPCMPGTD     vec_iota<>+0(SB), Z14, K1
-	VMOVUPS.Z    (AX)(BX*1), K1, Z14
-	VMOVUPS.Z    (CX)(BX*1), K1, Z15
+	VMOVUPS.Z    (AX)(R8*1), K1, Z14
+	VMOVUPS.Z    (DX)(R8*1), K1, Z15
 	VADDPS       Z15, Z14, Z14
-	VANDPS       Z2, Z14, Z2
-	VMINPS       Z2, Z3, Z2
-	VMULPS       Z5, Z2, Z3
-	VMULPS       Z3, Z2, Z5
-	VMOVAPS      Z5, Z15
-	VFMSUB231PS  Z3, Z2, Z15
-	VMAXPS       Z5, Z4, Z5
-	VMULPS       Z7, Z5, Z3
-	VRNDSCALEPS  $0x00, Z3, Z3
-	VFNMADD231PS Z8, Z3, Z5
-	VADDPS       Z15, Z5, Z5
-	VFNMADD231PS Z9, Z3, Z5
-	VMOVAPS      Z10, Z4
-	VFMADD213PS  Z11, Z5, Z4
-	VFMADD213PS  Z12, Z5, Z4
-	VFMADD213PS  Z13, Z5, Z4
-	VFMADD213PS  vec_exp2<>+0(SB), Z5, Z4
-	VFMADD213PS  vec_exp1<>+0(SB), Z5, Z4
-	VFMADD213PS  Z1, Z5, Z4
-	VSCALEFPS    Z3, Z4, Z4
-	VMOVAPS      Z2, Z3
-	VFMADD132PS  Z6, Z1, Z3
-	VDIVPS       Z3, Z1, Z3
-	VMOVUPS      vec_gelu9<>+0(SB), Z1
-	VFMADD213PS  vec_gelu8<>+0(SB), Z3, Z1
-	VFMADD213PS  vec_gelu7<>+0(SB), Z3, Z1
-	VFMADD213PS  vec_gelu6<>+0(SB), Z3, Z1
-	VFMADD213PS  vec_gelu5<>+0(SB), Z3, Z1
-	VFMADD213PS  vec_gelu4<>+0(SB), Z3, Z1
-	VFMADD213PS  vec_gelu3<>+0(SB), Z3, Z1
-	VFMADD213PS  vec_gelu2<>+0(SB), Z3, Z1
-	VFMADD213PS  vec_gelu1<>+0(SB), Z3, Z1
-	VFMADD213PS  vec_gelu0<>+0(SB), Z3, Z1
-	VMULPS       Z3, Z1, Z1
-	VMULPS       Z4, Z1, Z1
+	VANDPS       Z2, Z14, Z15
+	VMINPS       Z15, Z3, Z15
+	VMULPS       Z5, Z15, Z16
+	VMULPS       Z16, Z15, Z17
+	VMOVAPS      Z17, Z18
+	VFMSUB231PS  Z16, Z15, Z18
+	VMAXPS       Z17, Z4, Z17
+	VMULPS       Z7, Z17, Z16
+	VRNDSCALEPS  $0x00, Z16, Z16
+	VFNMADD231PS Z8, Z16, Z17
+	VADDPS       Z18, Z17, Z17
+	VFNMADD231PS Z9, Z16, Z17
+	VMOVAPS      Z10, Z18
+	VFMADD213PS  Z11, Z17, Z18
+	VFMADD213PS  Z12, Z17, Z18
+	VFMADD213PS  Z13, Z17, Z18
+	VFMADD213PS  vec_exp2<>+0(SB), Z17, Z18
+	VFMADD213PS  vec_exp1<>+0(SB), Z17, Z18
+	VFMADD213PS  Z1, Z17, Z18
+	VSCALEFPS    Z16, Z18, Z18
+	VMOVAPS      Z15, Z16
+	VFMADD132PS  Z6, Z1, Z16
+	VDIVPS       Z16, Z1, Z16
+	VMOVUPS      vec_gelu9<>+0(SB), Z17
+	VFMADD213PS  vec_gelu8<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu7<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu6<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu5<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu4<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu3<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu2<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu1<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu0<>+0(SB), Z16, Z17
+	VMULPS       Z16, Z17, Z17
+	VMULPS       Z18, Z17, Z17
 	VMAXPS       Z14, Z0, Z14
-	VFNMADD231PS Z1, Z2, Z14
-	VMOVUPS      Z14, K1, (AX)(BX*1)
+	VFNMADD231PS Z17, Z15, Z14
+	VMOVUPS      Z14, K1, (AX)(R8*1)
 
 biasGELU_done:
+	ADDQ CX, AX
+	DECQ BX
+	JNZ  biasGELU_row
 	VZEROUPPER
 	RET
 
-// func biasGELUPreAVX512(dst *float32, pre *float32, bias *float32, n int)
+// func biasGELUPreAVX512(dst *float32, ldd int, pre *float32, ldp int, bias *float32, rows int, cols int)
 // Requires: AVX, AVX512DQ, AVX512F
-TEXT ·biasGELUPreAVX512(SB), NOSPLIT, $0-32
+TEXT ·biasGELUPreAVX512(SB), NOSPLIT, $0-56
 	MOVQ    dst+0(FP), AX
-	MOVQ    bias+16(FP), CX
-	MOVQ    pre+8(FP), DX
-	MOVQ    n+24(FP), BX
+	MOVQ    ldd+8(FP), CX
+	MOVQ    pre+16(FP), DX
+	MOVQ    ldp+24(FP), BX
+	MOVQ    bias+32(FP), SI
 	VMOVUPS vec_zero<>+0(SB), Z0
 	VMOVUPS vec_one<>+0(SB), Z1
 	VMOVUPS vec_absMask<>+0(SB), Z2
@@ -1894,14 +1904,21 @@ TEXT ·biasGELUPreAVX512(SB), NOSPLIT, $0-32
 	VMOVUPS vec_exp5<>+0(SB), Z11
 	VMOVUPS vec_exp4<>+0(SB), Z12
 	VMOVUPS vec_exp3<>+0(SB), Z13
-	XORQ    SI, SI
-	CMPQ    BX, $0x00000020
-	JB      biasGELUPre_single
+	MOVQ    rows+40(FP), DI
+	MOVQ    cols+48(FP), R8
+	SHLQ    $0x02, CX
+	SHLQ    $0x02, BX
+
+biasGELUPre_row:
+	MOVQ R8, R9
+	XORQ R10, R10
+	CMPQ R9, $0x00000020
+	JB   biasGELUPre_single
 
 biasGELUPre_unrolled:
-	VMOVUPS      (AX)(SI*1), Z14
-	VADDPS       (CX)(SI*1), Z14, Z14
-	VMOVUPS      Z14, (DX)(SI*1)
+	VMOVUPS      (AX)(R10*1), Z14
+	VADDPS       (SI)(R10*1), Z14, Z14
+	VMOVUPS      Z14, (DX)(R10*1)
 	VANDPS       Z2, Z14, Z15
 	VMINPS       Z15, Z3, Z15
 	VMULPS       Z5, Z15, Z16
@@ -1939,10 +1956,10 @@ biasGELUPre_unrolled:
 	VMULPS       Z18, Z17, Z17
 	VMAXPS       Z14, Z0, Z14
 	VFNMADD231PS Z17, Z15, Z14
-	VMOVUPS      Z14, (AX)(SI*1)
-	VMOVUPS      64(AX)(SI*1), Z14
-	VADDPS       64(CX)(SI*1), Z14, Z14
-	VMOVUPS      Z14, 64(DX)(SI*1)
+	VMOVUPS      Z14, (AX)(R10*1)
+	VMOVUPS      64(AX)(R10*1), Z14
+	VADDPS       64(SI)(R10*1), Z14, Z14
+	VMOVUPS      Z14, 64(DX)(R10*1)
 	VANDPS       Z2, Z14, Z15
 	VMINPS       Z15, Z3, Z15
 	VMULPS       Z5, Z15, Z16
@@ -1980,18 +1997,18 @@ biasGELUPre_unrolled:
 	VMULPS       Z18, Z17, Z17
 	VMAXPS       Z14, Z0, Z14
 	VFNMADD231PS Z17, Z15, Z14
-	VMOVUPS      Z14, 64(AX)(SI*1)
-	ADDQ         $0x00000080, SI
-	SUBQ         $0x00000020, BX
-	CMPQ         BX, $0x00000020
+	VMOVUPS      Z14, 64(AX)(R10*1)
+	ADDQ         $0x00000080, R10
+	SUBQ         $0x00000020, R9
+	CMPQ         R9, $0x00000020
 	JAE          biasGELUPre_unrolled
 
 biasGELUPre_single:
-	CMPQ         BX, $0x00000010
+	CMPQ         R9, $0x00000010
 	JB           biasGELUPre_tail
-	VMOVUPS      (AX)(SI*1), Z14
-	VADDPS       (CX)(SI*1), Z14, Z14
-	VMOVUPS      Z14, (DX)(SI*1)
+	VMOVUPS      (AX)(R10*1), Z14
+	VADDPS       (SI)(R10*1), Z14, Z14
+	VMOVUPS      Z14, (DX)(R10*1)
 	VANDPS       Z2, Z14, Z15
 	VMINPS       Z15, Z3, Z15
 	VMULPS       Z5, Z15, Z16
@@ -2029,60 +2046,306 @@ biasGELUPre_single:
 	VMULPS       Z18, Z17, Z17
 	VMAXPS       Z14, Z0, Z14
 	VFNMADD231PS Z17, Z15, Z14
-	VMOVUPS      Z14, (AX)(SI*1)
-	ADDQ         $0x00000040, SI
-	SUBQ         $0x00000010, BX
+	VMOVUPS      Z14, (AX)(R10*1)
+	ADDQ         $0x00000040, R10
+	SUBQ         $0x00000010, R9
 	JMP          biasGELUPre_single
 
 biasGELUPre_tail:
-	TESTQ        BX, BX
+	TESTQ        R9, R9
 	JZ           biasGELUPre_done
-	VPBROADCASTD BX, Z14
+	VPBROADCASTD R9, Z14
 	VPCMPGTD     vec_iota<>+0(SB), Z14, K1
-	VMOVUPS.Z    (AX)(SI*1), K1, Z14
-	VMOVUPS.Z    (CX)(SI*1), K1, Z15
+	VMOVUPS.Z    (AX)(R10*1), K1, Z14
+	VMOVUPS.Z    (SI)(R10*1), K1, Z15
 	VADDPS       Z15, Z14, Z14
-	VMOVUPS      Z14, K1, (DX)(SI*1)
-	VANDPS       Z2, Z14, Z2
-	VMINPS       Z2, Z3, Z2
-	VMULPS       Z5, Z2, Z3
-	VMULPS       Z3, Z2, Z5
-	VMOVAPS      Z5, Z15
-	VFMSUB231PS  Z3, Z2, Z15
-	VMAXPS       Z5, Z4, Z5
-	VMULPS       Z7, Z5, Z3
-	VRNDSCALEPS  $0x00, Z3, Z3
-	VFNMADD231PS Z8, Z3, Z5
-	VADDPS       Z15, Z5, Z5
-	VFNMADD231PS Z9, Z3, Z5
-	VMOVAPS      Z10, Z4
-	VFMADD213PS  Z11, Z5, Z4
-	VFMADD213PS  Z12, Z5, Z4
-	VFMADD213PS  Z13, Z5, Z4
-	VFMADD213PS  vec_exp2<>+0(SB), Z5, Z4
-	VFMADD213PS  vec_exp1<>+0(SB), Z5, Z4
-	VFMADD213PS  Z1, Z5, Z4
-	VSCALEFPS    Z3, Z4, Z4
-	VMOVAPS      Z2, Z3
-	VFMADD132PS  Z6, Z1, Z3
-	VDIVPS       Z3, Z1, Z3
-	VMOVUPS      vec_gelu9<>+0(SB), Z1
-	VFMADD213PS  vec_gelu8<>+0(SB), Z3, Z1
-	VFMADD213PS  vec_gelu7<>+0(SB), Z3, Z1
-	VFMADD213PS  vec_gelu6<>+0(SB), Z3, Z1
-	VFMADD213PS  vec_gelu5<>+0(SB), Z3, Z1
-	VFMADD213PS  vec_gelu4<>+0(SB), Z3, Z1
-	VFMADD213PS  vec_gelu3<>+0(SB), Z3, Z1
-	VFMADD213PS  vec_gelu2<>+0(SB), Z3, Z1
-	VFMADD213PS  vec_gelu1<>+0(SB), Z3, Z1
-	VFMADD213PS  vec_gelu0<>+0(SB), Z3, Z1
-	VMULPS       Z3, Z1, Z1
-	VMULPS       Z4, Z1, Z1
+	VMOVUPS      Z14, K1, (DX)(R10*1)
+	VANDPS       Z2, Z14, Z15
+	VMINPS       Z15, Z3, Z15
+	VMULPS       Z5, Z15, Z16
+	VMULPS       Z16, Z15, Z17
+	VMOVAPS      Z17, Z18
+	VFMSUB231PS  Z16, Z15, Z18
+	VMAXPS       Z17, Z4, Z17
+	VMULPS       Z7, Z17, Z16
+	VRNDSCALEPS  $0x00, Z16, Z16
+	VFNMADD231PS Z8, Z16, Z17
+	VADDPS       Z18, Z17, Z17
+	VFNMADD231PS Z9, Z16, Z17
+	VMOVAPS      Z10, Z18
+	VFMADD213PS  Z11, Z17, Z18
+	VFMADD213PS  Z12, Z17, Z18
+	VFMADD213PS  Z13, Z17, Z18
+	VFMADD213PS  vec_exp2<>+0(SB), Z17, Z18
+	VFMADD213PS  vec_exp1<>+0(SB), Z17, Z18
+	VFMADD213PS  Z1, Z17, Z18
+	VSCALEFPS    Z16, Z18, Z18
+	VMOVAPS      Z15, Z16
+	VFMADD132PS  Z6, Z1, Z16
+	VDIVPS       Z16, Z1, Z16
+	VMOVUPS      vec_gelu9<>+0(SB), Z17
+	VFMADD213PS  vec_gelu8<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu7<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu6<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu5<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu4<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu3<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu2<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu1<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu0<>+0(SB), Z16, Z17
+	VMULPS       Z16, Z17, Z17
+	VMULPS       Z18, Z17, Z17
 	VMAXPS       Z14, Z0, Z14
-	VFNMADD231PS Z1, Z2, Z14
-	VMOVUPS      Z14, K1, (AX)(SI*1)
+	VFNMADD231PS Z17, Z15, Z14
+	VMOVUPS      Z14, K1, (AX)(R10*1)
 
 biasGELUPre_done:
+	ADDQ CX, AX
+	ADDQ BX, DX
+	DECQ DI
+	JNZ  biasGELUPre_row
+	VZEROUPPER
+	RET
+
+// func geluGradAVX512(dst *float32, ldd int, x *float32, ldx int, rows int, cols int)
+// Requires: AVX, AVX512DQ, AVX512F
+TEXT ·geluGradAVX512(SB), NOSPLIT, $0-48
+	MOVQ    dst+0(FP), AX
+	MOVQ    x+16(FP), CX
+	MOVQ    ldd+8(FP), DX
+	MOVQ    ldx+24(FP), BX
+	VMOVUPS vec_one<>+0(SB), Z0
+	VMOVUPS vec_absMask<>+0(SB), Z1
+	VMOVUPS vec_geluClamp<>+0(SB), Z2
+	VMOVUPS vec_expLo<>+0(SB), Z3
+	VMOVUPS vec_minusHalf<>+0(SB), Z4
+	VMOVUPS vec_geluK<>+0(SB), Z5
+	VMOVUPS vec_log2e<>+0(SB), Z6
+	VMOVUPS vec_ln2Hi<>+0(SB), Z7
+	VMOVUPS vec_ln2Lo<>+0(SB), Z8
+	VMOVUPS vec_exp6<>+0(SB), Z9
+	VMOVUPS vec_exp5<>+0(SB), Z10
+	VMOVUPS vec_exp4<>+0(SB), Z11
+	MOVQ    rows+32(FP), SI
+	MOVQ    cols+40(FP), DI
+	SHLQ    $0x02, DX
+	SHLQ    $0x02, BX
+
+geluGrad_row:
+	MOVQ DI, R8
+	XORQ R9, R9
+	CMPQ R8, $0x00000020
+	JB   geluGrad_single
+
+geluGrad_unrolled:
+	VMOVUPS      (CX)(R9*1), Z12
+	VANDPS       Z1, Z12, Z13
+	VMINPS       Z13, Z2, Z13
+	VMULPS       Z4, Z13, Z14
+	VMULPS       Z14, Z13, Z15
+	VMOVAPS      Z15, Z16
+	VFMSUB231PS  Z14, Z13, Z16
+	VMAXPS       Z15, Z3, Z15
+	VMULPS       Z6, Z15, Z14
+	VRNDSCALEPS  $0x00, Z14, Z14
+	VFNMADD231PS Z7, Z14, Z15
+	VADDPS       Z16, Z15, Z15
+	VFNMADD231PS Z8, Z14, Z15
+	VMOVAPS      Z9, Z16
+	VFMADD213PS  Z10, Z15, Z16
+	VFMADD213PS  Z11, Z15, Z16
+	VFMADD213PS  vec_exp3<>+0(SB), Z15, Z16
+	VFMADD213PS  vec_exp2<>+0(SB), Z15, Z16
+	VFMADD213PS  vec_exp1<>+0(SB), Z15, Z16
+	VFMADD213PS  Z0, Z15, Z16
+	VSCALEFPS    Z14, Z16, Z16
+	VMOVAPS      Z13, Z13
+	VFMADD132PS  Z5, Z0, Z13
+	VDIVPS       Z13, Z0, Z13
+	VMOVUPS      vec_gelu9<>+0(SB), Z14
+	VFMADD213PS  vec_gelu8<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu7<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu6<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu5<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu4<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu3<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu2<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu1<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu0<>+0(SB), Z13, Z14
+	VMULPS       Z13, Z14, Z14
+	VMULPS       Z16, Z14, Z14
+	VMULPS       vec_invSqrt2Pi<>+0(SB), Z16, Z16
+	VSUBPS       Z14, Z0, Z13
+	VPMOVD2M     Z12, K1
+	VBLENDMPS    Z14, Z13, K1, Z17
+	VMOVUPS      vec_geluNegClamp<>+0(SB), Z13
+	VMAXPS       Z12, Z13, Z12
+	VMINPS       Z12, Z2, Z12
+	VFMADD231PS  Z16, Z12, Z17
+	VMULPS       (AX)(R9*1), Z17, Z17
+	VMOVUPS      Z17, (AX)(R9*1)
+	VMOVUPS      64(CX)(R9*1), Z12
+	VANDPS       Z1, Z12, Z13
+	VMINPS       Z13, Z2, Z13
+	VMULPS       Z4, Z13, Z14
+	VMULPS       Z14, Z13, Z15
+	VMOVAPS      Z15, Z16
+	VFMSUB231PS  Z14, Z13, Z16
+	VMAXPS       Z15, Z3, Z15
+	VMULPS       Z6, Z15, Z14
+	VRNDSCALEPS  $0x00, Z14, Z14
+	VFNMADD231PS Z7, Z14, Z15
+	VADDPS       Z16, Z15, Z15
+	VFNMADD231PS Z8, Z14, Z15
+	VMOVAPS      Z9, Z16
+	VFMADD213PS  Z10, Z15, Z16
+	VFMADD213PS  Z11, Z15, Z16
+	VFMADD213PS  vec_exp3<>+0(SB), Z15, Z16
+	VFMADD213PS  vec_exp2<>+0(SB), Z15, Z16
+	VFMADD213PS  vec_exp1<>+0(SB), Z15, Z16
+	VFMADD213PS  Z0, Z15, Z16
+	VSCALEFPS    Z14, Z16, Z16
+	VMOVAPS      Z13, Z13
+	VFMADD132PS  Z5, Z0, Z13
+	VDIVPS       Z13, Z0, Z13
+	VMOVUPS      vec_gelu9<>+0(SB), Z14
+	VFMADD213PS  vec_gelu8<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu7<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu6<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu5<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu4<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu3<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu2<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu1<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu0<>+0(SB), Z13, Z14
+	VMULPS       Z13, Z14, Z14
+	VMULPS       Z16, Z14, Z14
+	VMULPS       vec_invSqrt2Pi<>+0(SB), Z16, Z16
+	VSUBPS       Z14, Z0, Z13
+	VPMOVD2M     Z12, K1
+	VBLENDMPS    Z14, Z13, K1, Z18
+	VMOVUPS      vec_geluNegClamp<>+0(SB), Z13
+	VMAXPS       Z12, Z13, Z12
+	VMINPS       Z12, Z2, Z12
+	VFMADD231PS  Z16, Z12, Z18
+	VMULPS       64(AX)(R9*1), Z18, Z18
+	VMOVUPS      Z18, 64(AX)(R9*1)
+	ADDQ         $0x00000080, R9
+	SUBQ         $0x00000020, R8
+	CMPQ         R8, $0x00000020
+	JAE          geluGrad_unrolled
+
+geluGrad_single:
+	CMPQ         R8, $0x00000010
+	JB           geluGrad_tail
+	VMOVUPS      (CX)(R9*1), Z12
+	VANDPS       Z1, Z12, Z13
+	VMINPS       Z13, Z2, Z13
+	VMULPS       Z4, Z13, Z14
+	VMULPS       Z14, Z13, Z15
+	VMOVAPS      Z15, Z16
+	VFMSUB231PS  Z14, Z13, Z16
+	VMAXPS       Z15, Z3, Z15
+	VMULPS       Z6, Z15, Z14
+	VRNDSCALEPS  $0x00, Z14, Z14
+	VFNMADD231PS Z7, Z14, Z15
+	VADDPS       Z16, Z15, Z15
+	VFNMADD231PS Z8, Z14, Z15
+	VMOVAPS      Z9, Z16
+	VFMADD213PS  Z10, Z15, Z16
+	VFMADD213PS  Z11, Z15, Z16
+	VFMADD213PS  vec_exp3<>+0(SB), Z15, Z16
+	VFMADD213PS  vec_exp2<>+0(SB), Z15, Z16
+	VFMADD213PS  vec_exp1<>+0(SB), Z15, Z16
+	VFMADD213PS  Z0, Z15, Z16
+	VSCALEFPS    Z14, Z16, Z16
+	VMOVAPS      Z13, Z13
+	VFMADD132PS  Z5, Z0, Z13
+	VDIVPS       Z13, Z0, Z13
+	VMOVUPS      vec_gelu9<>+0(SB), Z14
+	VFMADD213PS  vec_gelu8<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu7<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu6<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu5<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu4<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu3<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu2<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu1<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu0<>+0(SB), Z13, Z14
+	VMULPS       Z13, Z14, Z14
+	VMULPS       Z16, Z14, Z14
+	VMULPS       vec_invSqrt2Pi<>+0(SB), Z16, Z16
+	VSUBPS       Z14, Z0, Z13
+	VPMOVD2M     Z12, K1
+	VBLENDMPS    Z14, Z13, K1, Z19
+	VMOVUPS      vec_geluNegClamp<>+0(SB), Z13
+	VMAXPS       Z12, Z13, Z12
+	VMINPS       Z12, Z2, Z12
+	VFMADD231PS  Z16, Z12, Z19
+	VMULPS       (AX)(R9*1), Z19, Z19
+	VMOVUPS      Z19, (AX)(R9*1)
+	ADDQ         $0x00000040, R9
+	SUBQ         $0x00000010, R8
+	JMP          geluGrad_single
+
+geluGrad_tail:
+	TESTQ        R8, R8
+	JZ           geluGrad_done
+	VPBROADCASTD R8, Z12
+	VPCMPGTD     vec_iota<>+0(SB), Z12, K1
+	VMOVUPS.Z    (CX)(R9*1), K1, Z12
+	VANDPS       Z1, Z12, Z13
+	VMINPS       Z13, Z2, Z13
+	VMULPS       Z4, Z13, Z14
+	VMULPS       Z14, Z13, Z15
+	VMOVAPS      Z15, Z16
+	VFMSUB231PS  Z14, Z13, Z16
+	VMAXPS       Z15, Z3, Z15
+	VMULPS       Z6, Z15, Z14
+	VRNDSCALEPS  $0x00, Z14, Z14
+	VFNMADD231PS Z7, Z14, Z15
+	VADDPS       Z16, Z15, Z15
+	VFNMADD231PS Z8, Z14, Z15
+	VMOVAPS      Z9, Z16
+	VFMADD213PS  Z10, Z15, Z16
+	VFMADD213PS  Z11, Z15, Z16
+	VFMADD213PS  vec_exp3<>+0(SB), Z15, Z16
+	VFMADD213PS  vec_exp2<>+0(SB), Z15, Z16
+	VFMADD213PS  vec_exp1<>+0(SB), Z15, Z16
+	VFMADD213PS  Z0, Z15, Z16
+	VSCALEFPS    Z14, Z16, Z16
+	VMOVAPS      Z13, Z13
+	VFMADD132PS  Z5, Z0, Z13
+	VDIVPS       Z13, Z0, Z13
+	VMOVUPS      vec_gelu9<>+0(SB), Z14
+	VFMADD213PS  vec_gelu8<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu7<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu6<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu5<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu4<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu3<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu2<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu1<>+0(SB), Z13, Z14
+	VFMADD213PS  vec_gelu0<>+0(SB), Z13, Z14
+	VMULPS       Z13, Z14, Z14
+	VMULPS       Z16, Z14, Z14
+	VMULPS       vec_invSqrt2Pi<>+0(SB), Z16, Z16
+	VSUBPS       Z14, Z0, Z13
+	VPMOVD2M     Z12, K2
+	VBLENDMPS    Z14, Z13, K2, Z20
+	VMOVUPS      vec_geluNegClamp<>+0(SB), Z13
+	VMAXPS       Z12, Z13, Z12
+	VMINPS       Z12, Z2, Z12
+	VFMADD231PS  Z16, Z12, Z20
+	VMOVUPS.Z    (AX)(R9*1), K1, Z12
+	VMULPS       Z12, Z20, Z20
+	VMOVUPS      Z20, K1, (AX)(R9*1)
+
+geluGrad_done:
+	ADDQ DX, AX
+	ADDQ BX, CX
+	DECQ SI
+	JNZ  geluGrad_row
 	VZEROUPPER
 	RET
 
@@ -3574,25 +3837,31 @@ geluBackward_done:
 	VZEROUPPER
 	RET
 
-// func biasGELUAVX2(dst *float32, bias *float32, n int)
+// func biasGELUAVX2(dst *float32, ldd int, bias *float32, rows int, cols int)
 // Requires: AVX, AVX2, FMA3
-TEXT ·biasGELUAVX2(SB), NOSPLIT, $0-24
+TEXT ·biasGELUAVX2(SB), NOSPLIT, $0-40
 	MOVQ    dst+0(FP), AX
-	MOVQ    bias+8(FP), CX
-	MOVQ    n+16(FP), DX
+	MOVQ    ldd+8(FP), CX
+	MOVQ    bias+16(FP), DX
 	VMOVUPS vec_zero<>+0(SB), Y0
 	VMOVUPS vec_one<>+0(SB), Y1
 	VMOVUPS vec_absMask<>+0(SB), Y2
 	VMOVUPS vec_geluClamp<>+0(SB), Y3
 	VMOVUPS vec_expLo<>+0(SB), Y4
 	VMOVUPS vec_minusHalf<>+0(SB), Y5
-	XORQ    BX, BX
+	MOVQ    rows+24(FP), BX
+	MOVQ    cols+32(FP), SI
+	SHLQ    $0x02, CX
+
+biasGELU_row:
+	MOVQ SI, DI
+	XORQ R8, R8
 
 biasGELU_single:
-	CMPQ         DX, $0x00000008
+	CMPQ         DI, $0x00000008
 	JB           biasGELU_tail
-	VMOVUPS      (AX)(BX*1), Y6
-	VADDPS       (CX)(BX*1), Y6, Y6
+	VMOVUPS      (AX)(R8*1), Y6
+	VADDPS       (DX)(R8*1), Y6, Y6
 	VANDPS       Y2, Y6, Y7
 	VMINPS       Y7, Y3, Y7
 	VMULPS       Y5, Y7, Y8
@@ -3638,92 +3907,103 @@ biasGELU_single:
 	VMULPS       Y10, Y9, Y9
 	VMAXPS       Y6, Y0, Y6
 	VFNMADD231PS Y9, Y7, Y6
-	VMOVUPS      Y6, (AX)(BX*1)
-	ADDQ         $0x00000020, BX
-	SUBQ         $0x00000008, DX
+	VMOVUPS      Y6, (AX)(R8*1)
+	ADDQ         $0x00000020, R8
+	SUBQ         $0x00000008, DI
 	JMP          biasGELU_single
 
 biasGELU_tail:
-	TESTQ        DX, DX
+	TESTQ        DI, DI
 	JZ           biasGELU_done
-	VMOVD        DX, X6
+	VMOVD        DI, X6
 	VPBROADCASTD X6, Y6
 	VPCMPGTD     vec_iota<>+0(SB), Y6, Y6
-	VMASKMOVPS   (AX)(BX*1), Y6, Y7
-	VMASKMOVPS   (CX)(BX*1), Y6, Y8
+	VMASKMOVPS   (AX)(R8*1), Y6, Y7
+	VMASKMOVPS   (DX)(R8*1), Y6, Y8
 	VADDPS       Y8, Y7, Y7
-	VANDPS       Y2, Y7, Y2
-	VMINPS       Y2, Y3, Y2
-	VMULPS       Y5, Y2, Y3
-	VMULPS       Y3, Y2, Y5
-	VMOVAPS      Y5, Y8
-	VFMSUB231PS  Y3, Y2, Y8
-	VMAXPS       Y5, Y4, Y5
-	VMULPS       vec_log2e<>+0(SB), Y5, Y3
-	VROUNDPS     $0x00, Y3, Y3
-	VFNMADD231PS vec_ln2Hi<>+0(SB), Y3, Y5
-	VADDPS       Y8, Y5, Y5
-	VFNMADD231PS vec_ln2Lo<>+0(SB), Y3, Y5
-	VMOVUPS      vec_exp6<>+0(SB), Y4
-	VFMADD213PS  vec_exp5<>+0(SB), Y5, Y4
-	VFMADD213PS  vec_exp4<>+0(SB), Y5, Y4
-	VFMADD213PS  vec_exp3<>+0(SB), Y5, Y4
-	VFMADD213PS  vec_exp2<>+0(SB), Y5, Y4
-	VFMADD213PS  vec_exp1<>+0(SB), Y5, Y4
-	VFMADD213PS  Y1, Y5, Y4
-	VCVTPS2DQ    Y3, Y3
-	VPSRAD       $0x01, Y3, Y5
-	VPSUBD       Y5, Y3, Y3
-	VPADDD       vec_expBias<>+0(SB), Y5, Y5
-	VPSLLD       $0x17, Y5, Y5
-	VPADDD       vec_expBias<>+0(SB), Y3, Y3
-	VPSLLD       $0x17, Y3, Y3
-	VMULPS       Y5, Y4, Y4
-	VMULPS       Y3, Y4, Y4
-	VMOVAPS      Y2, Y3
-	VFMADD132PS  vec_geluK<>+0(SB), Y1, Y3
-	VDIVPS       Y3, Y1, Y3
-	VMOVUPS      vec_gelu9<>+0(SB), Y1
-	VFMADD213PS  vec_gelu8<>+0(SB), Y3, Y1
-	VFMADD213PS  vec_gelu7<>+0(SB), Y3, Y1
-	VFMADD213PS  vec_gelu6<>+0(SB), Y3, Y1
-	VFMADD213PS  vec_gelu5<>+0(SB), Y3, Y1
-	VFMADD213PS  vec_gelu4<>+0(SB), Y3, Y1
-	VFMADD213PS  vec_gelu3<>+0(SB), Y3, Y1
-	VFMADD213PS  vec_gelu2<>+0(SB), Y3, Y1
-	VFMADD213PS  vec_gelu1<>+0(SB), Y3, Y1
-	VFMADD213PS  vec_gelu0<>+0(SB), Y3, Y1
-	VMULPS       Y3, Y1, Y1
-	VMULPS       Y4, Y1, Y1
+	VANDPS       Y2, Y7, Y8
+	VMINPS       Y8, Y3, Y8
+	VMULPS       Y5, Y8, Y9
+	VMULPS       Y9, Y8, Y10
+	VMOVAPS      Y10, Y11
+	VFMSUB231PS  Y9, Y8, Y11
+	VMAXPS       Y10, Y4, Y10
+	VMULPS       vec_log2e<>+0(SB), Y10, Y9
+	VROUNDPS     $0x00, Y9, Y9
+	VFNMADD231PS vec_ln2Hi<>+0(SB), Y9, Y10
+	VADDPS       Y11, Y10, Y10
+	VFNMADD231PS vec_ln2Lo<>+0(SB), Y9, Y10
+	VMOVUPS      vec_exp6<>+0(SB), Y11
+	VFMADD213PS  vec_exp5<>+0(SB), Y10, Y11
+	VFMADD213PS  vec_exp4<>+0(SB), Y10, Y11
+	VFMADD213PS  vec_exp3<>+0(SB), Y10, Y11
+	VFMADD213PS  vec_exp2<>+0(SB), Y10, Y11
+	VFMADD213PS  vec_exp1<>+0(SB), Y10, Y11
+	VFMADD213PS  Y1, Y10, Y11
+	VCVTPS2DQ    Y9, Y9
+	VPSRAD       $0x01, Y9, Y10
+	VPSUBD       Y10, Y9, Y9
+	VPADDD       vec_expBias<>+0(SB), Y10, Y10
+	VPSLLD       $0x17, Y10, Y10
+	VPADDD       vec_expBias<>+0(SB), Y9, Y9
+	VPSLLD       $0x17, Y9, Y9
+	VMULPS       Y10, Y11, Y11
+	VMULPS       Y9, Y11, Y11
+	VMOVAPS      Y8, Y9
+	VFMADD132PS  vec_geluK<>+0(SB), Y1, Y9
+	VDIVPS       Y9, Y1, Y9
+	VMOVUPS      vec_gelu9<>+0(SB), Y10
+	VFMADD213PS  vec_gelu8<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_gelu7<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_gelu6<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_gelu5<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_gelu4<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_gelu3<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_gelu2<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_gelu1<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_gelu0<>+0(SB), Y9, Y10
+	VMULPS       Y9, Y10, Y10
+	VMULPS       Y11, Y10, Y10
 	VMAXPS       Y7, Y0, Y7
-	VFNMADD231PS Y1, Y2, Y7
-	VMASKMOVPS   Y7, Y6, (AX)(BX*1)
+	VFNMADD231PS Y10, Y8, Y7
+	VMASKMOVPS   Y7, Y6, (AX)(R8*1)
 
 biasGELU_done:
+	ADDQ CX, AX
+	DECQ BX
+	JNZ  biasGELU_row
 	VZEROUPPER
 	RET
 
-// func biasGELUPreAVX2(dst *float32, pre *float32, bias *float32, n int)
+// func biasGELUPreAVX2(dst *float32, ldd int, pre *float32, ldp int, bias *float32, rows int, cols int)
 // Requires: AVX, AVX2, FMA3
-TEXT ·biasGELUPreAVX2(SB), NOSPLIT, $0-32
+TEXT ·biasGELUPreAVX2(SB), NOSPLIT, $0-56
 	MOVQ    dst+0(FP), AX
-	MOVQ    bias+16(FP), CX
-	MOVQ    pre+8(FP), DX
-	MOVQ    n+24(FP), BX
+	MOVQ    ldd+8(FP), CX
+	MOVQ    pre+16(FP), DX
+	MOVQ    ldp+24(FP), BX
+	MOVQ    bias+32(FP), SI
 	VMOVUPS vec_zero<>+0(SB), Y0
 	VMOVUPS vec_one<>+0(SB), Y1
 	VMOVUPS vec_absMask<>+0(SB), Y2
 	VMOVUPS vec_geluClamp<>+0(SB), Y3
 	VMOVUPS vec_expLo<>+0(SB), Y4
 	VMOVUPS vec_minusHalf<>+0(SB), Y5
-	XORQ    SI, SI
+	MOVQ    rows+40(FP), DI
+	MOVQ    cols+48(FP), R8
+	SHLQ    $0x02, CX
+	SHLQ    $0x02, BX
+
+biasGELUPre_row:
+	MOVQ R8, R9
+	XORQ R10, R10
 
 biasGELUPre_single:
-	CMPQ         BX, $0x00000008
+	CMPQ         R9, $0x00000008
 	JB           biasGELUPre_tail
-	VMOVUPS      (AX)(SI*1), Y6
-	VADDPS       (CX)(SI*1), Y6, Y6
-	VMOVUPS      Y6, (DX)(SI*1)
+	VMOVUPS      (AX)(R10*1), Y6
+	VADDPS       (SI)(R10*1), Y6, Y6
+	VMOVUPS      Y6, (DX)(R10*1)
 	VANDPS       Y2, Y6, Y7
 	VMINPS       Y7, Y3, Y7
 	VMULPS       Y5, Y7, Y8
@@ -3769,69 +4049,223 @@ biasGELUPre_single:
 	VMULPS       Y10, Y9, Y9
 	VMAXPS       Y6, Y0, Y6
 	VFNMADD231PS Y9, Y7, Y6
-	VMOVUPS      Y6, (AX)(SI*1)
-	ADDQ         $0x00000020, SI
-	SUBQ         $0x00000008, BX
+	VMOVUPS      Y6, (AX)(R10*1)
+	ADDQ         $0x00000020, R10
+	SUBQ         $0x00000008, R9
 	JMP          biasGELUPre_single
 
 biasGELUPre_tail:
-	TESTQ        BX, BX
+	TESTQ        R9, R9
 	JZ           biasGELUPre_done
-	VMOVD        BX, X6
+	VMOVD        R9, X6
 	VPBROADCASTD X6, Y6
 	VPCMPGTD     vec_iota<>+0(SB), Y6, Y6
-	VMASKMOVPS   (AX)(SI*1), Y6, Y7
-	VMASKMOVPS   (CX)(SI*1), Y6, Y8
+	VMASKMOVPS   (AX)(R10*1), Y6, Y7
+	VMASKMOVPS   (SI)(R10*1), Y6, Y8
 	VADDPS       Y8, Y7, Y7
-	VMASKMOVPS   Y7, Y6, (DX)(SI*1)
-	VANDPS       Y2, Y7, Y2
-	VMINPS       Y2, Y3, Y2
-	VMULPS       Y5, Y2, Y3
-	VMULPS       Y3, Y2, Y5
-	VMOVAPS      Y5, Y8
-	VFMSUB231PS  Y3, Y2, Y8
-	VMAXPS       Y5, Y4, Y5
-	VMULPS       vec_log2e<>+0(SB), Y5, Y3
-	VROUNDPS     $0x00, Y3, Y3
-	VFNMADD231PS vec_ln2Hi<>+0(SB), Y3, Y5
-	VADDPS       Y8, Y5, Y5
-	VFNMADD231PS vec_ln2Lo<>+0(SB), Y3, Y5
-	VMOVUPS      vec_exp6<>+0(SB), Y4
-	VFMADD213PS  vec_exp5<>+0(SB), Y5, Y4
-	VFMADD213PS  vec_exp4<>+0(SB), Y5, Y4
-	VFMADD213PS  vec_exp3<>+0(SB), Y5, Y4
-	VFMADD213PS  vec_exp2<>+0(SB), Y5, Y4
-	VFMADD213PS  vec_exp1<>+0(SB), Y5, Y4
-	VFMADD213PS  Y1, Y5, Y4
-	VCVTPS2DQ    Y3, Y3
-	VPSRAD       $0x01, Y3, Y5
-	VPSUBD       Y5, Y3, Y3
-	VPADDD       vec_expBias<>+0(SB), Y5, Y5
-	VPSLLD       $0x17, Y5, Y5
-	VPADDD       vec_expBias<>+0(SB), Y3, Y3
-	VPSLLD       $0x17, Y3, Y3
-	VMULPS       Y5, Y4, Y4
-	VMULPS       Y3, Y4, Y4
-	VMOVAPS      Y2, Y3
-	VFMADD132PS  vec_geluK<>+0(SB), Y1, Y3
-	VDIVPS       Y3, Y1, Y3
-	VMOVUPS      vec_gelu9<>+0(SB), Y1
-	VFMADD213PS  vec_gelu8<>+0(SB), Y3, Y1
-	VFMADD213PS  vec_gelu7<>+0(SB), Y3, Y1
-	VFMADD213PS  vec_gelu6<>+0(SB), Y3, Y1
-	VFMADD213PS  vec_gelu5<>+0(SB), Y3, Y1
-	VFMADD213PS  vec_gelu4<>+0(SB), Y3, Y1
-	VFMADD213PS  vec_gelu3<>+0(SB), Y3, Y1
-	VFMADD213PS  vec_gelu2<>+0(SB), Y3, Y1
-	VFMADD213PS  vec_gelu1<>+0(SB), Y3, Y1
-	VFMADD213PS  vec_gelu0<>+0(SB), Y3, Y1
-	VMULPS       Y3, Y1, Y1
-	VMULPS       Y4, Y1, Y1
+	VMASKMOVPS   Y7, Y6, (DX)(R10*1)
+	VANDPS       Y2, Y7, Y8
+	VMINPS       Y8, Y3, Y8
+	VMULPS       Y5, Y8, Y9
+	VMULPS       Y9, Y8, Y10
+	VMOVAPS      Y10, Y11
+	VFMSUB231PS  Y9, Y8, Y11
+	VMAXPS       Y10, Y4, Y10
+	VMULPS       vec_log2e<>+0(SB), Y10, Y9
+	VROUNDPS     $0x00, Y9, Y9
+	VFNMADD231PS vec_ln2Hi<>+0(SB), Y9, Y10
+	VADDPS       Y11, Y10, Y10
+	VFNMADD231PS vec_ln2Lo<>+0(SB), Y9, Y10
+	VMOVUPS      vec_exp6<>+0(SB), Y11
+	VFMADD213PS  vec_exp5<>+0(SB), Y10, Y11
+	VFMADD213PS  vec_exp4<>+0(SB), Y10, Y11
+	VFMADD213PS  vec_exp3<>+0(SB), Y10, Y11
+	VFMADD213PS  vec_exp2<>+0(SB), Y10, Y11
+	VFMADD213PS  vec_exp1<>+0(SB), Y10, Y11
+	VFMADD213PS  Y1, Y10, Y11
+	VCVTPS2DQ    Y9, Y9
+	VPSRAD       $0x01, Y9, Y10
+	VPSUBD       Y10, Y9, Y9
+	VPADDD       vec_expBias<>+0(SB), Y10, Y10
+	VPSLLD       $0x17, Y10, Y10
+	VPADDD       vec_expBias<>+0(SB), Y9, Y9
+	VPSLLD       $0x17, Y9, Y9
+	VMULPS       Y10, Y11, Y11
+	VMULPS       Y9, Y11, Y11
+	VMOVAPS      Y8, Y9
+	VFMADD132PS  vec_geluK<>+0(SB), Y1, Y9
+	VDIVPS       Y9, Y1, Y9
+	VMOVUPS      vec_gelu9<>+0(SB), Y10
+	VFMADD213PS  vec_gelu8<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_gelu7<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_gelu6<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_gelu5<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_gelu4<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_gelu3<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_gelu2<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_gelu1<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_gelu0<>+0(SB), Y9, Y10
+	VMULPS       Y9, Y10, Y10
+	VMULPS       Y11, Y10, Y10
 	VMAXPS       Y7, Y0, Y7
-	VFNMADD231PS Y1, Y2, Y7
-	VMASKMOVPS   Y7, Y6, (AX)(SI*1)
+	VFNMADD231PS Y10, Y8, Y7
+	VMASKMOVPS   Y7, Y6, (AX)(R10*1)
 
 biasGELUPre_done:
+	ADDQ CX, AX
+	ADDQ BX, DX
+	DECQ DI
+	JNZ  biasGELUPre_row
+	VZEROUPPER
+	RET
+
+// func geluGradAVX2(dst *float32, ldd int, x *float32, ldx int, rows int, cols int)
+// Requires: AVX, AVX2, FMA3
+TEXT ·geluGradAVX2(SB), NOSPLIT, $0-48
+	MOVQ    dst+0(FP), AX
+	MOVQ    x+16(FP), CX
+	MOVQ    ldd+8(FP), DX
+	MOVQ    ldx+24(FP), BX
+	VMOVUPS vec_one<>+0(SB), Y0
+	VMOVUPS vec_absMask<>+0(SB), Y1
+	VMOVUPS vec_geluClamp<>+0(SB), Y2
+	VMOVUPS vec_expLo<>+0(SB), Y3
+	VMOVUPS vec_minusHalf<>+0(SB), Y4
+	MOVQ    rows+32(FP), SI
+	MOVQ    cols+40(FP), DI
+	SHLQ    $0x02, DX
+	SHLQ    $0x02, BX
+
+geluGrad_row:
+	MOVQ DI, R8
+	XORQ R9, R9
+
+geluGrad_single:
+	CMPQ         R8, $0x00000008
+	JB           geluGrad_tail
+	VMOVUPS      (CX)(R9*1), Y5
+	VANDPS       Y1, Y5, Y6
+	VMINPS       Y6, Y2, Y6
+	VMULPS       Y4, Y6, Y7
+	VMULPS       Y7, Y6, Y8
+	VMOVAPS      Y8, Y9
+	VFMSUB231PS  Y7, Y6, Y9
+	VMAXPS       Y8, Y3, Y8
+	VMULPS       vec_log2e<>+0(SB), Y8, Y7
+	VROUNDPS     $0x00, Y7, Y7
+	VFNMADD231PS vec_ln2Hi<>+0(SB), Y7, Y8
+	VADDPS       Y9, Y8, Y8
+	VFNMADD231PS vec_ln2Lo<>+0(SB), Y7, Y8
+	VMOVUPS      vec_exp6<>+0(SB), Y9
+	VFMADD213PS  vec_exp5<>+0(SB), Y8, Y9
+	VFMADD213PS  vec_exp4<>+0(SB), Y8, Y9
+	VFMADD213PS  vec_exp3<>+0(SB), Y8, Y9
+	VFMADD213PS  vec_exp2<>+0(SB), Y8, Y9
+	VFMADD213PS  vec_exp1<>+0(SB), Y8, Y9
+	VFMADD213PS  Y0, Y8, Y9
+	VCVTPS2DQ    Y7, Y7
+	VPSRAD       $0x01, Y7, Y8
+	VPSUBD       Y8, Y7, Y7
+	VPADDD       vec_expBias<>+0(SB), Y8, Y8
+	VPSLLD       $0x17, Y8, Y8
+	VPADDD       vec_expBias<>+0(SB), Y7, Y7
+	VPSLLD       $0x17, Y7, Y7
+	VMULPS       Y8, Y9, Y9
+	VMULPS       Y7, Y9, Y9
+	VMOVAPS      Y6, Y6
+	VFMADD132PS  vec_geluK<>+0(SB), Y0, Y6
+	VDIVPS       Y6, Y0, Y6
+	VMOVUPS      vec_gelu9<>+0(SB), Y7
+	VFMADD213PS  vec_gelu8<>+0(SB), Y6, Y7
+	VFMADD213PS  vec_gelu7<>+0(SB), Y6, Y7
+	VFMADD213PS  vec_gelu6<>+0(SB), Y6, Y7
+	VFMADD213PS  vec_gelu5<>+0(SB), Y6, Y7
+	VFMADD213PS  vec_gelu4<>+0(SB), Y6, Y7
+	VFMADD213PS  vec_gelu3<>+0(SB), Y6, Y7
+	VFMADD213PS  vec_gelu2<>+0(SB), Y6, Y7
+	VFMADD213PS  vec_gelu1<>+0(SB), Y6, Y7
+	VFMADD213PS  vec_gelu0<>+0(SB), Y6, Y7
+	VMULPS       Y6, Y7, Y7
+	VMULPS       Y9, Y7, Y7
+	VMULPS       vec_invSqrt2Pi<>+0(SB), Y9, Y9
+	VSUBPS       Y7, Y0, Y6
+	VBLENDVPS    Y5, Y7, Y6, Y6
+	VMOVUPS      vec_geluNegClamp<>+0(SB), Y7
+	VMAXPS       Y5, Y7, Y5
+	VMINPS       Y5, Y2, Y5
+	VFMADD231PS  Y9, Y5, Y6
+	VMULPS       (AX)(R9*1), Y6, Y6
+	VMOVUPS      Y6, (AX)(R9*1)
+	ADDQ         $0x00000020, R9
+	SUBQ         $0x00000008, R8
+	JMP          geluGrad_single
+
+geluGrad_tail:
+	TESTQ        R8, R8
+	JZ           geluGrad_done
+	VMOVD        R8, X5
+	VPBROADCASTD X5, Y5
+	VPCMPGTD     vec_iota<>+0(SB), Y5, Y5
+	VMASKMOVPS   (CX)(R9*1), Y5, Y6
+	VANDPS       Y1, Y6, Y7
+	VMINPS       Y7, Y2, Y7
+	VMULPS       Y4, Y7, Y8
+	VMULPS       Y8, Y7, Y9
+	VMOVAPS      Y9, Y10
+	VFMSUB231PS  Y8, Y7, Y10
+	VMAXPS       Y9, Y3, Y9
+	VMULPS       vec_log2e<>+0(SB), Y9, Y8
+	VROUNDPS     $0x00, Y8, Y8
+	VFNMADD231PS vec_ln2Hi<>+0(SB), Y8, Y9
+	VADDPS       Y10, Y9, Y9
+	VFNMADD231PS vec_ln2Lo<>+0(SB), Y8, Y9
+	VMOVUPS      vec_exp6<>+0(SB), Y10
+	VFMADD213PS  vec_exp5<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_exp4<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_exp3<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_exp2<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_exp1<>+0(SB), Y9, Y10
+	VFMADD213PS  Y0, Y9, Y10
+	VCVTPS2DQ    Y8, Y8
+	VPSRAD       $0x01, Y8, Y9
+	VPSUBD       Y9, Y8, Y8
+	VPADDD       vec_expBias<>+0(SB), Y9, Y9
+	VPSLLD       $0x17, Y9, Y9
+	VPADDD       vec_expBias<>+0(SB), Y8, Y8
+	VPSLLD       $0x17, Y8, Y8
+	VMULPS       Y9, Y10, Y10
+	VMULPS       Y8, Y10, Y10
+	VMOVAPS      Y7, Y7
+	VFMADD132PS  vec_geluK<>+0(SB), Y0, Y7
+	VDIVPS       Y7, Y0, Y7
+	VMOVUPS      vec_gelu9<>+0(SB), Y8
+	VFMADD213PS  vec_gelu8<>+0(SB), Y7, Y8
+	VFMADD213PS  vec_gelu7<>+0(SB), Y7, Y8
+	VFMADD213PS  vec_gelu6<>+0(SB), Y7, Y8
+	VFMADD213PS  vec_gelu5<>+0(SB), Y7, Y8
+	VFMADD213PS  vec_gelu4<>+0(SB), Y7, Y8
+	VFMADD213PS  vec_gelu3<>+0(SB), Y7, Y8
+	VFMADD213PS  vec_gelu2<>+0(SB), Y7, Y8
+	VFMADD213PS  vec_gelu1<>+0(SB), Y7, Y8
+	VFMADD213PS  vec_gelu0<>+0(SB), Y7, Y8
+	VMULPS       Y7, Y8, Y8
+	VMULPS       Y10, Y8, Y8
+	VMULPS       vec_invSqrt2Pi<>+0(SB), Y10, Y10
+	VSUBPS       Y8, Y0, Y7
+	VBLENDVPS    Y6, Y8, Y7, Y7
+	VMOVUPS      vec_geluNegClamp<>+0(SB), Y8
+	VMAXPS       Y6, Y8, Y6
+	VMINPS       Y6, Y2, Y6
+	VFMADD231PS  Y10, Y6, Y7
+	VMASKMOVPS   (AX)(R9*1), Y5, Y6
+	VMULPS       Y6, Y7, Y7
+	VMASKMOVPS   Y7, Y5, (AX)(R9*1)
+
+geluGrad_done:
+	ADDQ DX, AX
+	ADDQ BX, CX
+	DECQ SI
+	JNZ  geluGrad_row
 	VZEROUPPER
 	RET
 

@@ -37,11 +37,14 @@ func geluAVX512(dst *float32, x *float32, n int)
 // geluBackwardAVX512 sets dx[i] = dy[i] * GELU'(x[i]) for i < n.
 func geluBackwardAVX512(dx *float32, dy *float32, x *float32, n int)
 
-// biasGELUAVX512 sets dst[i] = GELU(dst[i] + bias[i]) for i < n.
-func biasGELUAVX512(dst *float32, bias *float32, n int)
+// biasGELUAVX512 sets dst[r*ldd+j] = GELU(dst[r*ldd+j] + bias[j]) for r < rows, j < cols (both > 0).
+func biasGELUAVX512(dst *float32, ldd int, bias *float32, rows int, cols int)
 
-// biasGELUPreAVX512 sets pre[i] = dst[i] + bias[i] and dst[i] = GELU(pre[i]) for i < n.
-func biasGELUPreAVX512(dst *float32, pre *float32, bias *float32, n int)
+// biasGELUPreAVX512 sets pre[r*ldp+j] = dst[r*ldd+j] + bias[j] and dst[r*ldd+j] = GELU(pre[r*ldp+j]) for r < rows, j < cols (both > 0).
+func biasGELUPreAVX512(dst *float32, ldd int, pre *float32, ldp int, bias *float32, rows int, cols int)
+
+// geluGradAVX512 multiplies dst[r*ldd+j] by GELU'(x[r*ldx+j]) for r < rows, j < cols (both > 0).
+func geluGradAVX512(dst *float32, ldd int, x *float32, ldx int, rows int, cols int)
 
 // layerNormAVX512 normalizes rows rows of cols elements (rows, cols > 0): mean, then the biased variance from the deviations, rstd = 1/sqrt(var+eps), y = (x-mean)*rstd*gamma + beta.
 func layerNormAVX512(y *float32, mean *float32, rstd *float32, x *float32, gamma *float32, beta *float32, rows int, cols int, eps float32)
@@ -85,11 +88,14 @@ func geluAVX2(dst *float32, x *float32, n int)
 // geluBackwardAVX2 sets dx[i] = dy[i] * GELU'(x[i]) for i < n.
 func geluBackwardAVX2(dx *float32, dy *float32, x *float32, n int)
 
-// biasGELUAVX2 sets dst[i] = GELU(dst[i] + bias[i]) for i < n.
-func biasGELUAVX2(dst *float32, bias *float32, n int)
+// biasGELUAVX2 sets dst[r*ldd+j] = GELU(dst[r*ldd+j] + bias[j]) for r < rows, j < cols (both > 0).
+func biasGELUAVX2(dst *float32, ldd int, bias *float32, rows int, cols int)
 
-// biasGELUPreAVX2 sets pre[i] = dst[i] + bias[i] and dst[i] = GELU(pre[i]) for i < n.
-func biasGELUPreAVX2(dst *float32, pre *float32, bias *float32, n int)
+// biasGELUPreAVX2 sets pre[r*ldp+j] = dst[r*ldd+j] + bias[j] and dst[r*ldd+j] = GELU(pre[r*ldp+j]) for r < rows, j < cols (both > 0).
+func biasGELUPreAVX2(dst *float32, ldd int, pre *float32, ldp int, bias *float32, rows int, cols int)
+
+// geluGradAVX2 multiplies dst[r*ldd+j] by GELU'(x[r*ldx+j]) for r < rows, j < cols (both > 0).
+func geluGradAVX2(dst *float32, ldd int, x *float32, ldx int, rows int, cols int)
 
 // layerNormAVX2 normalizes rows rows of cols elements (rows, cols > 0): mean, then the biased variance from the deviations, rstd = 1/sqrt(var+eps), y = (x-mean)*rstd*gamma + beta.
 func layerNormAVX2(y *float32, mean *float32, rstd *float32, x *float32, gamma *float32, beta *float32, rows int, cols int, eps float32)

@@ -97,6 +97,40 @@ func expOne(x float32) float32 {
 
 // TestVectorMatchesGo checks that every assembly path gives the Go version's bits for exp, GELU
 // and GELU' (they follow the same steps) at every size, special values included.
+// The GELU tile kernels (GEMM epilogues) give the Go results row by row for tiles whose rows
+// are further apart than their length, and leave the gaps between rows alone.
+func TestGELUTilesMatchGo(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	for _, rc := range [][2]int{{1, 1}, {3, 17}, {14, 32}, {14, 128}, {5, 129}, {2, asmBlock/2 + 3}, {40, 1000}} {
+		rows, cols := rc[0], rc[1]
+		ld, ldp := cols+rng.IntN(9), cols+rng.IntN(9)
+		x := vecOf(rng, rows*ld, normalDist(3))
+		pre := vecOf(rng, rows*ldp, normalDist(3))
+		bias := vecOf(rng, cols, normalDist(1))
+		wantGELU, wantPre, wantGrad := append([]float32(nil), x...), append([]float32(nil), pre...), append([]float32(nil), x...)
+		for r := range rows {
+			biasGELUGo(wantGELU[r*ld:r*ld+cols], wantPre[r*ldp:r*ldp+cols], bias)
+			row := wantGrad[r*ld : r*ld+cols]
+			geluBackwardGo(row, row, pre[r*ldp:r*ldp+cols])
+		}
+		forEachSIMD(t, func(t *testing.T) {
+			gotGELU, gotPre, gotGrad := append([]float32(nil), x...), append([]float32(nil), pre...), append([]float32(nil), x...)
+			biasGELURows(gotGELU, ld, gotPre, ldp, bias, rows, cols)
+			geluGradRows(gotGrad, ld, pre, ldp, rows, cols)
+			for _, c := range []struct {
+				name      string
+				got, want []float32
+			}{{"biasGELU", gotGELU, wantGELU}, {"pre", gotPre, wantPre}, {"geluGrad", gotGrad, wantGrad}} {
+				for i, w := range c.want {
+					if !sameBits(c.got[i], w) {
+						t.Fatalf("%dx%d: %s[%d] = %v, Go gives %v", rows, cols, c.name, i, c.got[i], w)
+					}
+				}
+			}
+		})
+	}
+}
+
 func TestVectorMatchesGo(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	specials := []float32{0, float32(math.Copysign(0, -1)), posInf32, negInf32, nanF32, 1e-45, -1e-45, 1e-38,
@@ -111,11 +145,12 @@ func TestVectorMatchesGo(t *testing.T) {
 		dy := vecOf(rng, n, normalDist(1))
 		bias := vecOf(rng, n, normalDist(1))
 		want := map[string][]float32{"exp": make([]float32, n), "gelu": make([]float32, n), "gelu'": make([]float32, n),
-			"biasGELU": append([]float32(nil), x...), "pre": make([]float32, n)}
+			"biasGELU": append([]float32(nil), x...), "pre": make([]float32, n), "geluGrad": make([]float32, n)}
 		expGo(want["exp"], x)
 		geluGo(want["gelu"], x)
 		geluBackwardGo(want["gelu'"], dy, x)
 		biasGELUGo(want["biasGELU"], want["pre"], bias)
+		geluBackwardGo(want["geluGrad"], dy, x)
 		forEachSIMD(t, func(t *testing.T) {
 			got := map[string]guarded{}
 			for name := range want {
@@ -125,7 +160,9 @@ func TestVectorMatchesGo(t *testing.T) {
 			GELU(got["gelu"].s(), x)
 			GELUBackward(got["gelu'"].s(), dy, x)
 			copy(got["biasGELU"].s(), x)
-			biasGELUSerial(got["biasGELU"].s(), got["pre"].s(), bias)
+			biasGELURows(got["biasGELU"].s(), n, got["pre"].s(), n, bias, 1, n)
+			copy(got["geluGrad"].s(), dy)
+			geluGradRows(got["geluGrad"].s(), n, x, n, 1, n)
 			for name, w := range want {
 				g := got[name]
 				g.check(t, name)

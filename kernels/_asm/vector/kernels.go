@@ -266,31 +266,68 @@ func geluBackwardKernel(w width) {
 	finish()
 }
 
+// biasGELUKernel emits biasGELU, or with withPre biasGELUPre, over a tile of rows x cols
+// (GEMM epilogues): the constants are loaded once per tile, not once per row.
 func biasGELUKernel(w width, withPre bool) {
-	name, sig, doc := "biasGELU", "func(dst, bias *float32, n int)", "sets dst[i] = GELU(dst[i] + bias[i]) for i < n."
+	name, sig := "biasGELU", "func(dst *float32, ldd int, bias *float32, rows, cols int)"
+	doc := "sets dst[r*ldd+j] = GELU(dst[r*ldd+j] + bias[j]) for r < rows, j < cols (both > 0)."
 	if withPre {
-		name, sig, doc = "biasGELUPre", "func(dst, pre, bias *float32, n int)", "sets pre[i] = dst[i] + bias[i] and dst[i] = GELU(pre[i]) for i < n."
+		name, sig = "biasGELUPre", "func(dst *float32, ldd int, pre *float32, ldp int, bias *float32, rows, cols int)"
+		doc = "sets pre[r*ldp+j] = dst[r*ldd+j] + bias[j] and dst[r*ldd+j] = GELU(pre[r*ldp+j]) for r < rows, j < cols (both > 0)."
 	}
 	textf(w, name, sig, doc)
-	dst := Load(Param("dst"), GP64())
-	bias := Load(Param("bias"), GP64())
-	var pre Register
+	ptrs, strides := []Register{Load(Param("dst"), GP64())}, []Register{Load(Param("ldd"), GP64())}
 	if withPre {
-		pre = Load(Param("pre"), GP64())
+		ptrs, strides = append(ptrs, Load(Param("pre"), GP64())), append(strides, Load(Param("ldp"), GP64()))
 	}
-	n := Load(Param("n"), GP64())
+	bias := Load(Param("bias"), GP64())
 	unroll, live := geluUnroll(w)
 	c := w.hoistBudget(unroll*live, append([]string{"zero"}, geluConsts...)...)
-	w.vectorLoop(name, n, GP64(), unroll, func(it iter) {
-		x := it.load(dst)
+	w.tileLoop(name, ptrs, strides, unroll, func(it iter) {
+		x := it.load(ptrs[0])
 		VADDPS(it.src(bias), x, x)
 		if withPre {
-			it.store(x, pre)
+			it.store(x, ptrs[1])
 		}
 		gelu(w, x, c)
-		it.store(x, dst)
+		it.store(x, ptrs[0])
 	})
 	finish()
+}
+
+// geluGradKernel emits geluGrad, GELU's backward pass applied in place to a tile (the epilogue
+// of the product that computes the gradient of GELU's output).
+func geluGradKernel(w width) {
+	textf(w, "geluGrad", "func(dst *float32, ldd int, x *float32, ldx int, rows, cols int)",
+		"multiplies dst[r*ldd+j] by GELU'(x[r*ldx+j]) for r < rows, j < cols (both > 0).")
+	ptrs := []Register{Load(Param("dst"), GP64()), Load(Param("x"), GP64())}
+	strides := []Register{Load(Param("ldd"), GP64()), Load(Param("ldx"), GP64())}
+	unroll, live := geluUnroll(w)
+	c := w.hoistBudget(unroll*(live+1), append(geluConsts, "invSqrt2Pi", "geluNegClamp")...)
+	w.tileLoop("geluGrad", ptrs, strides, unroll, func(it iter) {
+		d := geluGrad(w, it.load(ptrs[1]), c)
+		VMULPS(it.src(ptrs[0]), d, d)
+		it.store(d, ptrs[0])
+	})
+	finish()
+}
+
+// tileLoop walks a tile of the rows and cols arguments (both > 0) with vectorLoop, a row at a
+// time: after each row, pointer i moves on by strides[i] elements.
+func (w width) tileLoop(prefix string, ptrs, strides []Register, unroll int, body func(it iter)) {
+	rows, cols := Load(Param("rows"), GP64()), Load(Param("cols"), GP64())
+	for _, s := range strides {
+		SHLQ(U8(2), s)
+	}
+	count, off := GP64(), GP64()
+	Label(prefix + "_row")
+	MOVQ(cols, count)
+	w.vectorLoop(prefix, count, off, unroll, body)
+	for i, p := range ptrs {
+		ADDQ(strides[i], p)
+	}
+	DECQ(rows)
+	JNZ(LabelRef(prefix + "_row"))
 }
 
 func addScaledMulKernel(w width) {

@@ -62,6 +62,7 @@ func main() {
 		geluBackwardKernel(w)
 		biasGELUKernel(w, false)
 		biasGELUKernel(w, true)
+		geluGradKernel(w)
 		layerNormKernel(w, false)
 		layerNormKernel(w, true)
 		layerNormBackwardKernel(w)
