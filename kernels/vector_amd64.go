@@ -10,7 +10,7 @@ var (
 		sum: sumAVX512, dot: dotAVX512, max: maxAVX512,
 		exp: expAVX512, expSum: expSumAVX512,
 		gelu: geluAVX512, geluBackward: geluBackwardAVX512, biasGELU: biasGELUAVX512, biasGELUPre: biasGELUPreAVX512,
-		geluGrad: geluGradAVX512,
+		geluGrad:  geluGradAVX512,
 		layerNorm: layerNormAVX512, layerNormNT: layerNormNTAVX512, layerNormBackward: layerNormBackwardAVX512,
 	}
 	vectorAVX2 = vectorAsm{
@@ -18,7 +18,7 @@ var (
 		sum: sumAVX2, dot: dotAVX2, max: maxAVX2,
 		exp: expAVX2, expSum: expSumAVX2,
 		gelu: geluAVX2, geluBackward: geluBackwardAVX2, biasGELU: biasGELUAVX2, biasGELUPre: biasGELUPreAVX2,
-		geluGrad: geluGradAVX2,
+		geluGrad:  geluGradAVX2,
 		layerNorm: layerNormAVX2, layerNormNT: layerNormNTAVX2, layerNormBackward: layerNormBackwardAVX2,
 	}
 )
