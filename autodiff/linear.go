@@ -14,14 +14,19 @@ import (
 // frozen w (and b) costs one product, dx = dy w.
 func (tp *Tape) Linear(x, w, b *Var) *Var {
 	rows, in, out := linearShape("Linear", x, w, b)
+	y := tp.result([]*Var{x, w, b}, withLastDim(x, out)...)
+	linearForward(x, w, b, y, rows, in, out)
+	tp.record(y, func() { tp.linearBackward(x, w, b, y.grad.Data(), rows, in, out) }, when(needs(w), x))
+	return y
+}
+
+// linearForward writes x w^T + b into y, the bias added as the product is written.
+func linearForward(x, w, b, y *Var, rows, in, out int) {
 	var ep kernels.Epilogue
 	if b != nil {
 		ep = kernels.BiasCols(b.Value.Data())
 	}
-	y := tp.result([]*Var{x, w, b}, withLastDim(x, out)...)
 	kernels.SgemmEpilogue(ep, false, true, rows, out, in, 1, x.Value.Data(), in, w.Value.Data(), in, 0, y.Value.Data(), out)
-	tp.record(y, func() { tp.linearBackward(x, w, b, y.grad.Data(), rows, in, out) }, when(needs(w), x))
-	return y
 }
 
 // when is v if cond holds, else nil: a value an operation keeps only in some cases.

@@ -31,11 +31,7 @@ func (tp *Tape) MLP(x, w1, b1, w2, b2 *Var) *Var {
 		first.Pre = pre.Value.Data()
 	}
 	kernels.SgemmEpilogue(first, false, true, rows, hidden, in, 1, x.Value.Data(), in, w1.Value.Data(), in, 0, g.Value.Data(), hidden)
-	var second kernels.Epilogue
-	if b2 != nil {
-		second = kernels.BiasCols(b2.Value.Data())
-	}
-	kernels.SgemmEpilogue(second, false, true, rows, out, hidden, 1, g.Value.Data(), hidden, w2.Value.Data(), hidden, 0, y.Value.Data(), out)
+	linearForward(g, w2, b2, y, rows, hidden, out)
 	tp.record(y, func() { tp.mlpBackward(x, w1, b1, w2, b2, g, pre, y.grad.Data()) }, pre, when(needs(w1), x), when(needs(w2), g))
 	tp.release(g) // at once unless backward holds it
 	return y
@@ -47,12 +43,7 @@ func (tp *Tape) MLP(x, w1, b1, w2, b2 *Var) *Var {
 func (tp *Tape) mlpBackward(x, w1, b1, w2, b2, g, pre *Var, dy []float32) {
 	rows, hidden := pre.Value.Dim(0), pre.Value.Dim(1)
 	in, out := w1.Value.Dim(1), w2.Value.Dim(0)
-	if needs(w2) {
-		kernels.Sgemm(true, false, out, hidden, rows, 1, dy, out, g.Value.Data(), hidden, 1, tp.gradOf(w2).Data(), hidden)
-	}
-	if needs(b2) {
-		addColumnSums(tp.gradOf(b2).Data(), dy, out)
-	}
+	tp.linearBackward(g, w2, b2, dy, rows, hidden, out) // w2 and b2 only: g never needs a gradient
 	if !needs(x) && !needs(w1) && !needs(b1) {
 		return
 	}
