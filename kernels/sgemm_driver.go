@@ -292,14 +292,17 @@ func (r *gemmRun) computeTiles(ws *gemmWorkerScratch, blk *gemmBlock, sLo, sHi, 
 		i0 := s * mr
 		rows := min(mr, r.m-i0)
 		a, aRow, aStep := r.stripOfA(ws, blk, i0, rows)
-		for q := qLo; q < qHi; q++ {
-			j0 := blk.jc + q*nr
-			cols := min(nr, blk.jc+blk.nb-j0)
-			b, bStep := r.panelOfB(ws, blk, q, j0, cols)
-			r.computeTile(ws, blk, a, aRow, aStep, b, bStep, i0, j0, rows, cols)
-			if blk.last && r.ep != nil && ((q-qLo+1)%epiloguePanels == 0 || q == qHi-1) {
-				jLo := blk.jc + (q-(q-qLo)%epiloguePanels)*nr
-				r.ep.ApplyTile(r.c[i0*r.ldc+jLo:], r.ldc, i0, jLo, rows, j0+cols-jLo)
+		for span := qLo; span < qHi; span += epiloguePanels {
+			spanEnd := min(span+epiloguePanels, qHi)
+			for q := span; q < spanEnd; q++ {
+				j0 := blk.jc + q*nr
+				cols := min(nr, blk.jc+blk.nb-j0)
+				b, bStep := r.panelOfB(ws, blk, q, j0, cols)
+				r.computeTile(ws, blk, a, aRow, aStep, b, bStep, i0, j0, rows, cols)
+			}
+			if blk.last && r.ep != nil {
+				j0, j1 := blk.jc+span*nr, min(blk.jc+spanEnd*nr, blk.jc+blk.nb)
+				r.ep.ApplyTile(r.c[i0*r.ldc+j0:], r.ldc, i0, j0, rows, j1-j0)
 			}
 		}
 	}
@@ -342,8 +345,7 @@ func (r *gemmRun) panelOfB(ws *gemmWorkerScratch, blk *gemmBlock, q, j0, cols in
 }
 
 // computeTile runs the micro-kernel for C[i0:i0+rows, j0:j0+cols]: straight into C for a full
-// tile, through the worker's tile buffer for an edge tile. On the last depth block it applies the
-// epilogue.
+// tile, through the worker's tile buffer for an edge tile.
 func (r *gemmRun) computeTile(ws *gemmWorkerScratch, blk *gemmBlock, a *float32, aRow, aStep int, b *float32, bStep int, i0, j0, rows, cols int) {
 	mr, nr := r.kern.mr, r.kern.nr
 	c := r.c[i0*r.ldc+j0:]
