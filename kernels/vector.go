@@ -329,7 +329,7 @@ func geluBackwardSerial(dx, dy, x []float32) {
 // pre is not nil) and dst[r*ldd+j] = GELU of that sum: a GEMM epilogue over a tile.
 func biasGELURows(dst []float32, ldd int, pre []float32, ldp int, bias []float32, rows, cols int) {
 	k := vectorAsmFor(active)
-	if k == nil || cols > asmBlock {
+	if k == nil || cols > asmMaxCols {
 		for r := range rows {
 			var preRow []float32
 			if pre != nil {
@@ -355,7 +355,7 @@ func biasGELURows(dst []float32, ldd int, pre []float32, ldp int, bias []float32
 // backward pass in place, as a GEMM epilogue over a tile.
 func geluGradRows(dst []float32, ldd int, x []float32, ldx int, rows, cols int) {
 	k := vectorAsmFor(active)
-	if k == nil || cols > asmBlock {
+	if k == nil || cols > asmMaxCols {
 		for r := range rows {
 			row := dst[r*ldd : r*ldd+cols]
 			geluBackwardGo(row, row, x[r*ldx:r*ldx+cols])
@@ -458,11 +458,9 @@ func layerNormRows(y, mean, rstd, x, gamma, beta []float32, cols int, eps float3
 	if stream {
 		fn = k.layerNormNT
 	}
-	step := max(1, asmBlock/cols)
-	for r := 0; r < len(mean); r += step {
-		n := min(step, len(mean)-r)
+	forRowBlocks(len(mean), cols, func(r, n int) {
 		fn(&y[r*cols], &mean[r], &rstd[r], &x[r*cols], &gamma[0], &beta[0], n, cols, eps)
-	}
+	})
 }
 
 // LayerNormBackward is the gradient of LayerNorm: with xhat = (x-mean)*rstd and g = dy*gamma,
@@ -532,11 +530,9 @@ func layerNormBackwardRows(dx, dgamma, dbeta, dy, x, mean, rstd, gamma []float32
 		layerNormBackwardGo(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, cols)
 		return
 	}
-	step := max(1, asmBlock/cols)
-	for r := 0; r < len(mean); r += step {
-		n := min(step, len(mean)-r)
+	forRowBlocks(len(mean), cols, func(r, n int) {
 		k.layerNormBackward(&dx[r*cols], &dgamma[0], &dbeta[0], &dy[r*cols], &x[r*cols], &mean[r], &rstd[r], &gamma[0], n, cols)
-	}
+	})
 }
 
 // L2Normalize divides each row of x by its Euclidean norm, clamped below at eps, as PyTorch's
