@@ -1689,7 +1689,7 @@ TEXT ·biasGELUAVX512(SB), NOSPLIT, $0-40
 	MOVQ    cols+32(FP), SI
 	SHLQ    $0x02, CX
 
-biasGELU_row:
+row:
 	MOVQ SI, DI
 	XORQ R8, R8
 	CMPQ DI, $0x00000020
@@ -1878,7 +1878,7 @@ biasGELU_tail:
 biasGELU_done:
 	ADDQ CX, AX
 	DECQ BX
-	JNZ  biasGELU_row
+	JNZ  row
 	VZEROUPPER
 	RET
 
@@ -1909,7 +1909,7 @@ TEXT ·biasGELUPreAVX512(SB), NOSPLIT, $0-56
 	SHLQ    $0x02, CX
 	SHLQ    $0x02, BX
 
-biasGELUPre_row:
+row:
 	MOVQ R8, R9
 	XORQ R10, R10
 	CMPQ R9, $0x00000020
@@ -2103,7 +2103,7 @@ biasGELUPre_done:
 	ADDQ CX, AX
 	ADDQ BX, DX
 	DECQ DI
-	JNZ  biasGELUPre_row
+	JNZ  row
 	VZEROUPPER
 	RET
 
@@ -2131,7 +2131,7 @@ TEXT ·geluGradAVX512(SB), NOSPLIT, $0-48
 	SHLQ    $0x02, DX
 	SHLQ    $0x02, BX
 
-geluGrad_row:
+row:
 	MOVQ DI, R8
 	XORQ R9, R9
 	CMPQ R8, $0x00000020
@@ -2345,7 +2345,7 @@ geluGrad_done:
 	ADDQ DX, AX
 	ADDQ BX, CX
 	DECQ SI
-	JNZ  geluGrad_row
+	JNZ  row
 	VZEROUPPER
 	RET
 
@@ -3853,7 +3853,7 @@ TEXT ·biasGELUAVX2(SB), NOSPLIT, $0-40
 	MOVQ    cols+32(FP), SI
 	SHLQ    $0x02, CX
 
-biasGELU_row:
+row:
 	MOVQ SI, DI
 	XORQ R8, R8
 
@@ -3971,7 +3971,7 @@ biasGELU_tail:
 biasGELU_done:
 	ADDQ CX, AX
 	DECQ BX
-	JNZ  biasGELU_row
+	JNZ  row
 	VZEROUPPER
 	RET
 
@@ -3994,7 +3994,7 @@ TEXT ·biasGELUPreAVX2(SB), NOSPLIT, $0-56
 	SHLQ    $0x02, CX
 	SHLQ    $0x02, BX
 
-biasGELUPre_row:
+row:
 	MOVQ R8, R9
 	XORQ R10, R10
 
@@ -4115,7 +4115,7 @@ biasGELUPre_done:
 	ADDQ CX, AX
 	ADDQ BX, DX
 	DECQ DI
-	JNZ  biasGELUPre_row
+	JNZ  row
 	VZEROUPPER
 	RET
 
@@ -4136,7 +4136,7 @@ TEXT ·geluGradAVX2(SB), NOSPLIT, $0-48
 	SHLQ    $0x02, DX
 	SHLQ    $0x02, BX
 
-geluGrad_row:
+row:
 	MOVQ DI, R8
 	XORQ R9, R9
 
@@ -4265,7 +4265,7 @@ geluGrad_done:
 	ADDQ DX, AX
 	ADDQ BX, CX
 	DECQ SI
-	JNZ  geluGrad_row
+	JNZ  row
 	VZEROUPPER
 	RET
 

@@ -320,14 +320,10 @@ func (w width) tileLoop(prefix string, ptrs, strides []Register, unroll int, bod
 		SHLQ(U8(2), s)
 	}
 	count, off := GP64(), GP64()
-	Label(prefix + "_row")
-	MOVQ(cols, count)
-	w.vectorLoop(prefix, count, off, unroll, body)
-	for i, p := range ptrs {
-		ADDQ(strides[i], p)
-	}
-	DECQ(rows)
-	JNZ(LabelRef(prefix + "_row"))
+	rowLoop(rows, ptrs, strides, nil, func() {
+		MOVQ(cols, count)
+		w.vectorLoop(prefix, count, off, unroll, body)
+	})
 }
 
 func addScaledMulKernel(w width) {

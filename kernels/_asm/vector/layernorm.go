@@ -6,13 +6,13 @@ import (
 	. "github.com/mmcloughlin/avo/reg"
 )
 
-// rowLoop emits the loop over rows: body handles one row, then every pointer in advance moves
-// on by one row (rowBytes) and every pointer in perRow by one float32.
-func rowLoop(rows Register, rowBytes Register, advance, perRow []Register, body func()) {
+// rowLoop emits the loop over rows (rows > 0): body handles one row, then pointer advance[i]
+// moves on by strides[i] bytes (one row of its array) and every pointer in perRow by one float32.
+func rowLoop(rows Register, advance, strides, perRow []Register, body func()) {
 	Label("row")
 	body()
-	for _, p := range advance {
-		ADDQ(rowBytes, p)
+	for i, p := range advance {
+		ADDQ(strides[i], p)
 	}
 	for _, p := range perRow {
 		ADDQ(U8(4), p)
@@ -62,7 +62,7 @@ func layerNormKernel(w width, nt bool) {
 	y, mean, rstd, x, gamma, beta := p[0], p[1], p[2], p[3], p[4], p[5]
 	rows, cols, rowBytes, colsF := rowSetup()
 	count, off := GP64(), GP64()
-	rowLoop(rows, rowBytes, []Register{x, y}, []Register{mean, rstd}, func() {
+	rowLoop(rows, []Register{x, y}, []Register{rowBytes, rowBytes}, []Register{mean, rstd}, func() {
 		m := rowMean(w, "mean", cols, count, off, colsF, reduceUnroll, func(it iter, acc []VecVirtual) {
 			VADDPS(it.src(x), acc[it.v], acc[it.v])
 		})
@@ -122,7 +122,7 @@ func layerNormBackwardKernel(w width) {
 	if w.zmm {
 		unroll = 2
 	}
-	rowLoop(rows, rowBytes, []Register{dx, dy, x}, []Register{mean, rstd}, func() {
+	rowLoop(rows, []Register{dx, dy, x}, []Register{rowBytes, rowBytes, rowBytes}, []Register{mean, rstd}, func() {
 		mv, rv := w.vec(), w.vec()
 		VBROADCASTSS(Mem{Base: mean}, mv)
 		VBROADCASTSS(Mem{Base: rstd}, rv)
