@@ -30,9 +30,8 @@ func (a *Adapter) Forward(tp *autodiff.Tape, x *autodiff.Var) *autodiff.Var {
 
 // Parameters lists the adapter's parameters by name.
 func (a *Adapter) Parameters() []Named {
-	var ps []Named
-	add := func(name string, v *autodiff.Var) { ps = append(ps, Named{name, v}) }
-	a.Down.parameters("down.", add)
-	a.Up.parameters("up.", add)
-	return ps
+	return collect(func(add func(string, *autodiff.Var)) {
+		a.Down.parameters("down.", add)
+		a.Up.parameters("up.", add)
+	})
 }

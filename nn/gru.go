@@ -85,9 +85,8 @@ func (h *Head) Forward(tp *autodiff.Tape, x *autodiff.Var) *autodiff.Var {
 
 // Parameters lists the head's parameters by name.
 func (h *Head) Parameters() []Named {
-	var ps []Named
-	add := func(name string, v *autodiff.Var) { ps = append(ps, Named{name, v}) }
-	h.Norm.parameters("norm.", add)
-	h.Proj.parameters("proj.", add)
-	return ps
+	return collect(func(add func(string, *autodiff.Var)) {
+		h.Norm.parameters("norm.", add)
+		h.Proj.parameters("proj.", add)
+	})
 }

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/semprox/semprox/autodiff"
 )
 
 // SetTrainable makes each parameter trainable when trainable(name) holds and frozen otherwise.
@@ -63,4 +65,11 @@ func InferConfig(shapes map[string][]int) (Config, error) {
 	}
 	c.Heads = max(1, c.Dim/64)
 	return c, c.Validate()
+}
+
+// collect returns the parameters that list hands to add, in that order.
+func collect(list func(add func(name string, v *autodiff.Var))) []Named {
+	var ps []Named
+	list(func(name string, v *autodiff.Var) { ps = append(ps, Named{name, v}) })
+	return ps
 }

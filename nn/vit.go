@@ -155,15 +155,14 @@ type Named struct {
 
 // Parameters lists every parameter under its timm name, in timm's order.
 func (m *ViT) Parameters() []Named {
-	var ps []Named
-	add := func(name string, v *autodiff.Var) { ps = append(ps, Named{name, v}) }
-	add("cls_token", m.ClsToken)
-	add("pos_embed", m.PosEmbed)
-	add("patch_embed.proj.weight", m.PatchWeight)
-	add("patch_embed.proj.bias", m.PatchBias)
-	for i, b := range m.Blocks {
-		b.parameters(fmt.Sprintf("blocks.%d.", i), add)
-	}
-	m.Norm.parameters("norm.", add)
-	return ps
+	return collect(func(add func(string, *autodiff.Var)) {
+		add("cls_token", m.ClsToken)
+		add("pos_embed", m.PosEmbed)
+		add("patch_embed.proj.weight", m.PatchWeight)
+		add("patch_embed.proj.bias", m.PatchBias)
+		for i, b := range m.Blocks {
+			b.parameters(fmt.Sprintf("blocks.%d.", i), add)
+		}
+		m.Norm.parameters("norm.", add)
+	})
 }
