@@ -48,7 +48,13 @@ func TestProgressPlainEveryStep(t *testing.T) {
 		"epoch 2/4 step 4/4 loss 0.5000 10 img/s eta 0s",
 		"epoch 2/4 step 4/4 loss 0.5000 8 img/s done in 5s",
 	}
-	got := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	checkLines(t, buf.String(), want)
+}
+
+// checkLines fails unless out, less one final newline, is exactly the lines want.
+func checkLines(t *testing.T, out string, want []string) {
+	t.Helper()
+	got := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
@@ -70,10 +76,7 @@ func TestProgressPlainInterval(t *testing.T) {
 		"epoch 1/1 step 6/100 loss 0.5000 8 img/s eta 6m16s",
 		"epoch 1/1 step 7/100 loss 0.5000 7 img/s done in 32s",
 	}
-	got := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-	}
+	checkLines(t, buf.String(), want)
 }
 
 func TestFormatDuration(t *testing.T) {
