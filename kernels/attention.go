@@ -177,7 +177,8 @@ func getAttentionRun(s AttentionShape, workers int) *attentionRun {
 	kern := sgemmKernelFor(active)
 	mr, nr, n, dh := kern.mr, kern.nr, s.Tokens, s.HeadDim
 	r.AttentionShape, r.kern = s, kern
-	r.queryFrom, r.queries = s.QueryFrom, s.Queries()
+	from, to := s.queryRows()
+	r.queryFrom, r.queries = from, to-from
 	r.scale = float32(1 / math.Sqrt(float64(dh)))
 	r.tokenStride = 3 * s.Heads * dh
 	r.dhPad = roundUp(dh, nr)

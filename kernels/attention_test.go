@@ -191,6 +191,7 @@ var attentionShapes = []AttentionShape{
 	// Some tokens as queries: prompts dropped, the class token alone, the last row, none.
 	{2, 207, 2, 64, 10, 207}, {2, 200, 3, 32, 3, 4}, {1, 300, 1, 64, 0, 1}, {2, 7, 3, 32, 3, 5},
 	{1, 33, 2, 17, 32, 33}, {2, 45, 1, 40, 4, 4},
+	{1, 13, 2, 64, 5, 0}, // QueryTo 0: every token, whatever QueryFrom says
 }
 
 func TestAttentionMatchesReference(t *testing.T) {
