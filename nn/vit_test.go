@@ -3,7 +3,6 @@ package nn
 import (
 	"math"
 	"math/rand/v2"
-	"slices"
 	"testing"
 
 	"github.com/semprox/semprox/autodiff"
@@ -100,31 +99,14 @@ func TestQueryTokensMatchForward(t *testing.T) {
 	all := m.Blocks[0].Forward(tp, x)
 	for _, r := range [][2]int{{0, 7}, {3, 7}, {2, 3}, {6, 7}} {
 		want := tp.SliceTokens(all, r[0], r[1]).Value
-		checkClose(t, "block outputs", m.Blocks[0].ForwardQueries(tp, x, r[0], r[1]).Value, want)
+		closeTo(t, "block outputs", m.Blocks[0].ForwardQueries(tp, x, r[0], r[1]).Value, want, 1e-5)
 	}
 	images := randomVar(rng, 2, 3, 8, 8)
 	blockPrompts := []*autodiff.Var{randomVar(rng, 1, 3, 8), nil}
 	prompts := func(l int) *autodiff.Var { return blockPrompts[l] }
 	tokens := m.Forward(tp, images, prompts)
 	want := m.Norm.Forward(tp, tp.Reshape(tp.SliceTokens(tokens, 0, 1), 2, 8)).Value
-	checkClose(t, "embedding", m.Embed(tp, images, prompts).Value, want)
-}
-
-// checkClose fails unless got and want agree within 1e-5 of want's largest magnitude.
-func checkClose(t *testing.T, what string, got, want *tensor.Tensor) {
-	t.Helper()
-	if !slices.Equal(got.Shape(), want.Shape()) {
-		t.Fatalf("%s: shape %v, want %v", what, got.Shape(), want.Shape())
-	}
-	scale := 0.0
-	for _, w := range want.Data() {
-		scale = max(scale, math.Abs(float64(w)))
-	}
-	for i, w := range want.Data() {
-		if d := math.Abs(float64(got.Data()[i] - w)); d > 1e-5*scale {
-			t.Fatalf("%s: element %d = %g, want %g", what, i, got.Data()[i], w)
-		}
-	}
+	closeTo(t, "embedding", m.Embed(tp, images, prompts).Value, want, 1e-5)
 }
 
 func TestConfigs(t *testing.T) {
