@@ -6,43 +6,6 @@ import (
 	"testing"
 )
 
-// reference returns C[i,j] = alpha*A*B + beta*C0 in float64, the sum of the magnitudes of its
-// terms, and the GEMM's error bound for it.
-func (g *gemmCase) reference(opA, opBT [][]float64, i, j int) (c, mag, tol float64) {
-	for p, bv := range opBT[j] {
-		c += opA[i][p] * bv
-		mag += math.Abs(opA[i][p] * bv)
-	}
-	c, mag = float64(g.alpha)*c, math.Abs(float64(g.alpha))*mag
-	if g.beta != 0 { // with beta = 0, C holds NaN that must not be read
-		c0 := float64(g.c0[i*g.ldc+j])
-		c += float64(g.beta) * c0
-		mag += math.Abs(float64(g.beta) * c0)
-	}
-	return c, mag, 2*float64(g.k+4)*roundoff*2*mag + roundoff*math.Abs(c) + 1e-30
-}
-
-// checkEpilogueC calls check(i, j, c) for every element of C inside the matrix and fails if
-// an element of the padding past n changed.
-func checkEpilogueC(t *testing.T, g *gemmCase, c []float32, check func(i, j int, got float32)) {
-	t.Helper()
-	for i := range g.m {
-		for j := range g.ldc {
-			idx := i*g.ldc + j
-			if idx >= len(c) {
-				break
-			}
-			if j >= g.n {
-				if c[idx] != sentinel {
-					t.Fatalf("%v: padding C[%d,%d] changed to %v", g, i, j, c[idx])
-				}
-				continue
-			}
-			check(i, j, c[idx])
-		}
-	}
-}
-
 // checkBiasGELU compares C after a BiasGELU epilogue, and Pre if set, with a float64 reference:
 // pre = alpha*A*B + beta*C0 + bias, C = GELU(pre). The GEMM's own error bound carries over
 // through GELU, whose slope is at most 1.13.
@@ -53,7 +16,7 @@ func checkBiasGELU(t *testing.T, g *gemmCase, c []float32, ep *BiasGELU) {
 	if ld == 0 {
 		ld = g.n
 	}
-	checkEpilogueC(t, g, c, func(i, j int, got float32) {
+	checkC(t, g, c, func(i, j int, got float32) {
 		pre, _, preTol := g.reference(opA, opBT, i, j)
 		pre += float64(ep.Bias[j])
 		preTol += roundoff * math.Abs(float64(ep.Bias[j]))
@@ -75,7 +38,7 @@ func checkBiasGELU(t *testing.T, g *gemmCase, c []float32, ep *BiasGELU) {
 func checkGELUGrad(t *testing.T, g *gemmCase, c []float32, ep *GELUGrad) {
 	t.Helper()
 	opA, opBT := g.operands()
-	checkEpilogueC(t, g, c, func(i, j int, got float32) {
+	checkC(t, g, c, func(i, j int, got float32) {
 		dy, _, tol := g.reference(opA, opBT, i, j)
 		slope := geluGrad64(float64(ep.Pre[i*ep.Ld+j]))
 		want := slope * dy
