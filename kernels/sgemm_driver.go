@@ -1,6 +1,10 @@
 package kernels
 
-import "sync"
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
 
 // microKernel sets C[mr,nr] = alpha*A*B + beta*C for one tile, where A[r,p] is at
 // a[r*aRow+p*aStep], B[p,j] at b[p*bStep+j] and C[r,j] at c[r*ldc+j] (strides in elements).
@@ -17,13 +21,19 @@ type gemmKernel struct {
 // minTaskFlops is the least work worth one pool task (about 5 µs on one Zen 5 core).
 const minTaskFlops = 1 << 20
 
-// gemmRun is the state of one Sgemm call: the problem, its kernel, the blocks of B in flight and
-// the per-worker scratch. Runs are pooled so that a warm call allocates nothing.
+// gemmRun is the state of one Sgemm call: the problem, its kernel, the plan of its tasks and the
+// per-worker scratch. Runs are pooled so that a warm call allocates nothing.
 //
 // The product is computed block by block of B (kb x nb, packed once and shared read-only by all
-// workers, kept in L2). One pool loop per block computes its tiles, split by strips of A and,
-// when there are few strips, by panels of B; the same loop packs the next block into the other
-// buffer, so packing is spread over the workers and costs no extra wait.
+// workers, kept in L2). The tiles of a block are split into tasks by strips of A and, when there
+// are few strips, by panels of B. Each worker owns a contiguous range of every block's tasks, the
+// same range from block to block, so the strips of A and C it works on stay in its own cache; it
+// works through its range from the front, then takes what is left of the others' ranges from the
+// back. No worker waits for the others at the end of a block: it goes on to its range of the next
+// block. Packing the next block into the other buffer is shared out halfway through each range.
+// A task waits (rarely, and briefly) only for what it reads or overwrites: a compute task for its
+// block to be packed and for its strips of C to be done in earlier blocks, a packing task for the
+// block that last used its buffer to be done.
 type gemmRun struct {
 	gemmProblem
 	kern gemmKernel
@@ -32,14 +42,25 @@ type gemmRun struct {
 	strips       int  // row strips of C, mr rows each
 	nbMax, kbMax int  // block width and depth, evened out so no block is thin
 	depthBlocks  int
-	cur, next    gemmBlock
-	packGroups   int // tasks of the current loop that pack r.next
-	stripGroups  int // the compute task grid of r.cur
-	panelGroups  int
+	owners       int
+	plans        []blockPlan
+	ranges       []atomic.Uint64 // the unclaimed tasks of owner o in block i at [i*owners+o]: front | back<<32
+	stripDone    []atomic.Int32  // pieces of each strip of C finished, over all blocks so far
 	packedB      [2][]float32
 	workers      []gemmWorkerScratch
 	task         func(worker, task int)
 }
+
+// blockPlan is how one block of B is split into tasks, with counts of those claimed and done.
+type blockPlan struct {
+	stripGroups, panelGroups int   // the compute task grid
+	packShares               int32 // tasks that pack the block (0 when B is read in place)
+	piecesBefore             int32 // pieces of every strip of C in the blocks before this one
+	packClaimed, packed      atomic.Int32
+	computed                 atomic.Int32
+}
+
+func (p *blockPlan) computeTasks() int { return p.stripGroups * p.panelGroups }
 
 // gemmWorkerScratch holds what one worker packs for itself: a strip of A, an edge panel of B and
 // an edge tile of C.
@@ -62,7 +83,7 @@ func getGemmRun(g *gemmProblem, kern gemmKernel, workers int) *gemmRun {
 	r, _ := gemmRuns.Get().(*gemmRun)
 	if r == nil {
 		r = &gemmRun{}
-		r.task = r.runTask
+		r.task = r.runOwner
 	}
 	r.gemmProblem = *g
 	r.kern = kern
@@ -83,7 +104,6 @@ func getGemmRun(g *gemmProblem, kern gemmKernel, workers int) *gemmRun {
 
 func putGemmRun(r *gemmRun) {
 	r.gemmProblem = gemmProblem{}
-	r.cur, r.next = gemmBlock{}, gemmBlock{}
 	gemmRuns.Put(r)
 }
 
@@ -119,20 +139,43 @@ func (g *gemmProblem) run(p *Pool) {
 	r.nbMax = roundUp(ceilDiv(g.n, ceilDiv(g.n, kern.nc)), kern.nr)
 	r.kbMax = ceilDiv(g.k, ceilDiv(g.k, kern.kc))
 	r.depthBlocks = ceilDiv(g.k, r.kbMax)
-	blocks := ceilDiv(g.n, r.nbMax) * r.depthBlocks
-	if !r.directB {
-		r.planPacking(0, p.Size())
-		p.Run(r.packGroups, r.task)
+	r.plan(ceilDiv(g.n, r.nbMax)*r.depthBlocks, p.Size())
+	p.Run(r.owners, r.task)
+}
+
+// plan splits every block into tasks for the given number of workers and hands out the ranges.
+func (r *gemmRun) plan(blocks, workers int) {
+	r.owners = workers
+	r.plans = resize(r.plans, blocks)
+	r.ranges = resize(r.ranges, blocks*workers)
+	r.stripDone = resize(r.stripDone, r.strips)
+	for i := range r.stripDone {
+		r.stripDone[i].Store(0)
 	}
-	for i := range blocks {
-		r.cur = r.block(i)
-		r.planCompute(p.Size())
-		r.packGroups = 0
-		if i+1 < blocks && !r.directB {
-			r.planPacking(i+1, p.Size())
+	var pieces int32
+	for i := range r.plans {
+		pl := &r.plans[i]
+		pl.stripGroups, pl.panelGroups = r.computeGrid(r.block(i), workers)
+		pl.packShares = int32(r.packShares(i, workers))
+		pl.piecesBefore = pieces
+		pl.packClaimed.Store(0)
+		pl.packed.Store(0)
+		pl.computed.Store(0)
+		pieces += int32(pl.panelGroups)
+		tasks := pl.computeTasks()
+		for o := range workers {
+			lo, hi := o*tasks/workers, (o+1)*tasks/workers
+			r.ranges[i*workers+o].Store(uint64(lo) | uint64(hi)<<32)
 		}
-		p.Run(r.packGroups+r.stripGroups*r.panelGroups, r.task)
 	}
+}
+
+// resize returns s with length n, reallocated only when its capacity is short.
+func resize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
 }
 
 // block returns block i, columns first, then depth; blocks alternate between the two buffers.
@@ -148,45 +191,137 @@ func (r *gemmRun) block(i int) gemmBlock {
 	return blk
 }
 
-// planPacking makes block i the next block to pack and splits its panels over the workers.
-func (r *gemmRun) planPacking(i, workers int) {
-	r.next = r.block(i)
-	r.packGroups = min(r.next.panels, workers)
-	if r.next.kb*r.next.nb < 1<<14 {
-		r.packGroups = 1
+// packShares is the number of tasks that pack block i: its panels split over the workers, one
+// task for a small block, none when B is read in place.
+func (r *gemmRun) packShares(i, workers int) int {
+	if r.directB {
+		return 0
 	}
+	blk := r.block(i)
+	if blk.kb*blk.nb < 1<<14 {
+		return 1
+	}
+	return min(blk.panels, workers)
 }
 
-// planCompute splits the tiles of the current block into tasks of at least minTaskFlops, up to
-// sixteen per worker, by strips of A first and by panels of B when there are too few strips.
-func (r *gemmRun) planCompute(workers int) {
-	tiles := r.strips * r.cur.panels
-	tileFlops := 2 * r.kern.mr * r.kern.nr * r.cur.kb
-	want := min(16*workers, max(1, tiles*tileFlops/minTaskFlops))
+// computeGrid splits the tiles of a block into tasks of at least minTaskFlops: by strips of A,
+// down to one strip a task, and by panels of B too when there are too few strips to go round the
+// workers (up to sixteen tasks per worker then, as each task of a strip packs it again).
+func (r *gemmRun) computeGrid(blk gemmBlock, workers int) (stripGroups, panelGroups int) {
 	if workers == 1 {
-		want = 1
+		return 1, 1
 	}
-	if want <= r.strips {
-		r.stripGroups, r.panelGroups = want, 1
-		return
+	tileFlops := 2 * r.kern.mr * r.kern.nr * blk.kb
+	want := max(1, r.strips*blk.panels*tileFlops/minTaskFlops)
+	if want <= r.strips || r.strips >= 4*workers {
+		return min(want, r.strips), 1
 	}
-	r.stripGroups = r.strips
-	r.panelGroups = min(r.cur.panels, ceilDiv(want, r.strips))
+	return r.strips, min(blk.panels, ceilDiv(min(want, 16*workers), r.strips))
 }
 
-// runTask runs task t of the current loop: the first packGroups pack the next block, the rest
-// compute tiles of the current one.
-func (r *gemmRun) runTask(worker, t int) {
-	if t < r.packGroups {
-		lo, hi := t*r.next.panels/r.packGroups, (t+1)*r.next.panels/r.packGroups
-		r.packPanels(&r.next, lo, hi)
+// runOwner does owner o's part of the run on the given worker: block after block, its own range
+// of tasks from the front, then what is left of the others' from the back, and a share of the
+// packing of the next block halfway through its own range.
+func (r *gemmRun) runOwner(worker, o int) {
+	r.packBlock(0)
+	for i := range r.plans {
+		own := &r.ranges[i*r.owners+o]
+		half := rangeLen(own.Load()) / 2
+		for done := 0; ; done++ {
+			if done == half {
+				r.packBlock(i + 1)
+			}
+			t, ok := claim(own, false)
+			if !ok {
+				break
+			}
+			r.computeShare(worker, i, t)
+		}
+		for other := range r.owners {
+			for {
+				t, ok := claim(&r.ranges[i*r.owners+(o+other)%r.owners], true)
+				if !ok {
+					break
+				}
+				r.computeShare(worker, i, t)
+			}
+		}
+		r.packBlock(i + 1)
+	}
+}
+
+// packBlock claims and runs packing tasks of block i (if it exists) until none are left.
+func (r *gemmRun) packBlock(i int) {
+	if i >= len(r.plans) {
 		return
 	}
-	t -= r.packGroups
-	sg, pg := t/r.panelGroups, t%r.panelGroups
-	r.computeTiles(&r.workers[worker], &r.cur,
-		sg*r.strips/r.stripGroups, (sg+1)*r.strips/r.stripGroups,
-		pg*r.cur.panels/r.panelGroups, (pg+1)*r.cur.panels/r.panelGroups)
+	pl := &r.plans[i]
+	for {
+		t := pl.packClaimed.Add(1) - 1
+		if t >= pl.packShares {
+			return
+		}
+		if i >= 2 {
+			// Block i goes into the buffer of block i-2.
+			prev := &r.plans[i-2]
+			waitAtLeast(&prev.computed, int32(prev.computeTasks()))
+		}
+		blk := r.block(i)
+		r.packPanels(&blk, int(t)*blk.panels/int(pl.packShares), int(t+1)*blk.panels/int(pl.packShares))
+		pl.packed.Add(1)
+	}
+}
+
+// rangeLen is the number of unclaimed tasks in a range word.
+func rangeLen(v uint64) int { return max(0, int(uint32(v>>32))-int(uint32(v))) }
+
+// claim takes the first unclaimed task of a range, or the last one when fromBack is set.
+func claim(rg *atomic.Uint64, fromBack bool) (int, bool) {
+	for {
+		v := rg.Load()
+		if rangeLen(v) == 0 {
+			return 0, false
+		}
+		front, back := v&(1<<32-1), v>>32
+		next, t := v+1, front
+		if fromBack {
+			next, t = (back-1)<<32|front, back-1
+		}
+		if rg.CompareAndSwap(v, next) {
+			return int(t), true
+		}
+	}
+}
+
+// computeShare computes compute task t of block i, once the block is packed and the task's strips
+// of C are done in every earlier block.
+func (r *gemmRun) computeShare(worker, i, t int) {
+	pl := &r.plans[i]
+	blk := r.block(i)
+	sg, pg := t/pl.panelGroups, t%pl.panelGroups
+	sLo, sHi := sg*r.strips/pl.stripGroups, (sg+1)*r.strips/pl.stripGroups
+	waitAtLeast(&pl.packed, pl.packShares)
+	for s := sLo; s < sHi; s++ {
+		waitAtLeast(&r.stripDone[s], pl.piecesBefore)
+	}
+	r.computeTiles(&r.workers[worker], &blk, sLo, sHi,
+		pg*blk.panels/pl.panelGroups, (pg+1)*blk.panels/pl.panelGroups)
+	for s := sLo; s < sHi; s++ {
+		r.stripDone[s].Add(1)
+	}
+	pl.computed.Add(1)
+}
+
+// waitAtLeast spins until c reaches n, yielding the thread after a while. The wait always ends:
+// a task waits only for tasks of earlier blocks, or for packing of its own, and no worker starts
+// a block before every task of the one before it and every packing task of its own is claimed,
+// so what is waited for is done or running.
+func waitAtLeast(c *atomic.Int32, n int32) {
+	for spins := 0; c.Load() < n; spins++ {
+		if spins > 100 {
+			runtime.Gosched()
+		}
+	}
 }
 
 // packPanels packs panels lo..hi-1 of the block: panel q holds B[pc:pc+kb, jc+q*nr : jc+q*nr+nr]

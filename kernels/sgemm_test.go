@@ -54,13 +54,14 @@ func TestSgemmAlphaBeta(t *testing.T) {
 	})
 }
 
-// TestSgemmLargeBlocks crosses several depth and width blocks of B and both task plans.
+// TestSgemmLargeBlocks crosses several depth and width blocks of B and both task plans, with
+// workers that own equal and unequal shares of the tasks.
 func TestSgemmLargeBlocks(t *testing.T) {
 	if raceEnabled {
 		t.Skip("too slow under the race detector")
 	}
 	forEachSIMD(t, func(t *testing.T) {
-		for _, threads := range []int{1, 2} {
+		for _, threads := range []int{1, 2, 3} {
 			withThreads(threads, func() {
 				rng := rand.New(rand.NewPCG(5, 6))
 				for _, tr := range transposes {
