@@ -42,7 +42,7 @@ type gemmRun struct {
 	strips       int  // row strips of C, mr rows each
 	nbMax, kbMax int  // block width and depth, evened out so no block is thin
 	depthBlocks  int
-	owners       int
+	owners       int // workers taking part, one range of every block each
 	plans        []blockPlan
 	ranges       []atomic.Uint64 // the unclaimed tasks of owner o in block i at [i*owners+o]: front | back<<32
 	stripDone    []atomic.Int32  // pieces of each strip of C finished, over all blocks so far
