@@ -84,12 +84,18 @@ func (p *Pool) Run(tasks int, fn func(worker, task int)) {
 		}
 	}
 	p.drain(0)
-	for spins := 0; p.pending.Load() != 0; spins++ {
+	spinUntil(func() bool { return p.pending.Load() == 0 })
+	p.fn = nil
+}
+
+// spinUntil polls done until it reports true, yielding the thread after the first thousand polls
+// so that a long wait leaves the core to the goroutine being waited for.
+func spinUntil(done func() bool) {
+	for spins := 0; !done(); spins++ {
 		if spins > 1000 {
 			runtime.Gosched()
 		}
 	}
-	p.fn = nil
 }
 
 // Close stops the worker goroutines. The pool must not be used afterwards.

@@ -1,7 +1,6 @@
 package kernels
 
 import (
-	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -164,7 +163,7 @@ func (r *gemmRun) plan(blocks, workers int) {
 		pieces += int32(pl.panelGroups)
 		tasks := pl.computeTasks()
 		for o := range workers {
-			lo, hi := o*tasks/workers, (o+1)*tasks/workers
+			lo, hi := share(o, workers, tasks)
 			r.ranges[i*workers+o].Store(uint64(lo) | uint64(hi)<<32)
 		}
 	}
@@ -237,7 +236,7 @@ func (r *gemmRun) runOwner(worker, o int) {
 			}
 			r.computeShare(worker, i, t)
 		}
-		for other := range r.owners {
+		for other := 1; other < r.owners; other++ {
 			for {
 				t, ok := claim(&r.ranges[i*r.owners+(o+other)%r.owners], true)
 				if !ok {
@@ -267,10 +266,14 @@ func (r *gemmRun) packBlock(i int) {
 			waitAtLeast(&prev.computed, int32(prev.computeTasks()))
 		}
 		blk := r.block(i)
-		r.packPanels(&blk, int(t)*blk.panels/int(pl.packShares), int(t+1)*blk.panels/int(pl.packShares))
+		lo, hi := share(int(t), int(pl.packShares), blk.panels)
+		r.packPanels(&blk, lo, hi)
 		pl.packed.Add(1)
 	}
 }
+
+// share returns part i of n of [0, total): parts differ in length by at most one.
+func share(i, n, total int) (lo, hi int) { return i * total / n, (i + 1) * total / n }
 
 // rangeLen is the number of unclaimed tasks in a range word.
 func rangeLen(v uint64) int { return max(0, int(uint32(v>>32))-int(uint32(v))) }
@@ -299,29 +302,25 @@ func (r *gemmRun) computeShare(worker, i, t int) {
 	pl := &r.plans[i]
 	blk := r.block(i)
 	sg, pg := t/pl.panelGroups, t%pl.panelGroups
-	sLo, sHi := sg*r.strips/pl.stripGroups, (sg+1)*r.strips/pl.stripGroups
+	sLo, sHi := share(sg, pl.stripGroups, r.strips)
+	qLo, qHi := share(pg, pl.panelGroups, blk.panels)
 	waitAtLeast(&pl.packed, pl.packShares)
 	for s := sLo; s < sHi; s++ {
 		waitAtLeast(&r.stripDone[s], pl.piecesBefore)
 	}
-	r.computeTiles(&r.workers[worker], &blk, sLo, sHi,
-		pg*blk.panels/pl.panelGroups, (pg+1)*blk.panels/pl.panelGroups)
+	r.computeTiles(&r.workers[worker], &blk, sLo, sHi, qLo, qHi)
 	for s := sLo; s < sHi; s++ {
 		r.stripDone[s].Add(1)
 	}
 	pl.computed.Add(1)
 }
 
-// waitAtLeast spins until c reaches n, yielding the thread after a while. The wait always ends:
-// a task waits only for tasks of earlier blocks, or for packing of its own, and no worker starts
-// a block before every task of the one before it and every packing task of its own is claimed,
-// so what is waited for is done or running.
+// waitAtLeast spins until c reaches n (see spinUntil). The wait always ends: a task waits only
+// for tasks of earlier blocks, or for packing of its own, and no worker starts a block before
+// every task of the one before it and every packing task of its own is claimed, so what is
+// waited for is done or running.
 func waitAtLeast(c *atomic.Int32, n int32) {
-	for spins := 0; c.Load() < n; spins++ {
-		if spins > 100 {
-			runtime.Gosched()
-		}
-	}
+	spinUntil(func() bool { return c.Load() >= n })
 }
 
 // packPanels packs panels lo..hi-1 of the block: panel q holds B[pc:pc+kb, jc+q*nr : jc+q*nr+nr]
