@@ -39,13 +39,28 @@ type poolWorker struct {
 // spinTime is how long an idle worker polls for the next loop before it parks.
 const spinTime = 50 * time.Microsecond
 
+// helperBits holds a helper count up to MaxThreads.
 const helperBits = 16
 
-// NewPool starts a pool of n workers: the caller of Run and n-1 goroutines. n < 1 or n >= 65536
-// panics.
+// MaxThreads is the most workers a pool may have. It is far above any machine's core count (a
+// pool larger than the cores only adds switching), and low enough that the per-worker buffers of
+// the kernels and of their callers stay small.
+const MaxThreads = 1024
+
+// CheckThreads checks a thread count given by a user, where 0 means one per core: it is an error
+// unless 0 <= n <= MaxThreads. The error names flag (such as "-threads").
+func CheckThreads(flag string, n int) error {
+	if n < 0 || n > MaxThreads {
+		return fmt.Errorf("%s %d: want 0 (one per core) to %d", flag, n, MaxThreads)
+	}
+	return nil
+}
+
+// NewPool starts a pool of n workers: the caller of Run and n-1 goroutines. n < 1 or
+// n > MaxThreads panics.
 func NewPool(n int) *Pool {
-	if n < 1 || n >= 1<<helperBits {
-		panic(fmt.Sprintf("kernels: NewPool: n = %d, want 1 to %d", n, 1<<helperBits-1))
+	if n < 1 || n > MaxThreads {
+		panic(fmt.Sprintf("kernels: NewPool: n = %d, want 1 to %d", n, MaxThreads))
 	}
 	p := &Pool{size: n, workers: make([]poolWorker, n)}
 	for i := 1; i < n; i++ {
@@ -178,11 +193,11 @@ var (
 // given to SetThreads.
 func Threads() int { return pool().Size() }
 
-// SetThreads sets the number of workers the kernels use (at least 1). Do not call it while
+// SetThreads sets the number of workers the kernels use (1 to MaxThreads). Do not call it while
 // kernels run.
 func SetThreads(n int) {
-	if n < 1 {
-		panic(fmt.Sprintf("kernels: SetThreads: n = %d, want at least 1", n))
+	if n < 1 || n > MaxThreads {
+		panic(fmt.Sprintf("kernels: SetThreads: n = %d, want 1 to %d", n, MaxThreads))
 	}
 	defaultPoolMu.Lock()
 	defer defaultPoolMu.Unlock()

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -62,6 +63,18 @@ func TestPoolNestedAndConcurrent(t *testing.T) {
 func TestPoolBadSize(t *testing.T) {
 	wantPanic(t, "n = 0", func() { NewPool(0) })
 	wantPanic(t, "n = -2", func() { SetThreads(-2) })
+	wantPanic(t, "n = 100000", func() { SetThreads(100000) })
+	wantPanic(t, "n = 1025", func() { NewPool(MaxThreads + 1) })
+	for _, n := range []int{0, 1, MaxThreads} {
+		if err := CheckThreads("-threads", n); err != nil {
+			t.Errorf("CheckThreads(%d): %v", n, err)
+		}
+	}
+	for _, n := range []int{-1, MaxThreads + 1, 100000} {
+		if err := CheckThreads("-threads", n); err == nil || !strings.Contains(err.Error(), "-threads") {
+			t.Errorf("CheckThreads(%d) = %v, want an error naming -threads", n, err)
+		}
+	}
 }
 
 // TestSgemmConcurrentCalls runs Sgemm from several goroutines at once on the shared pool (run it
