@@ -2,7 +2,9 @@ package tensor
 
 import (
 	"bufio"
+	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -11,7 +13,19 @@ import (
 // sees either the old file or the complete new one, never a partial one: into a temporary file in the same directory, buffered,
 // synced, made readable (0644), then renamed over path, and the directory synced (best
 // effort). On any failure the temporary file is removed and path is left as it was.
-func WriteAtomic(path string, write func(w io.Writer) error) (err error) {
+func WriteAtomic(path string, write func(w io.Writer) error) error {
+	return writeAtomic(path, "", write)
+}
+
+// WriteAtomicKeeping is WriteAtomic that keeps the file it replaces as previous: once the new
+// file is complete and synced, an existing path is renamed to previous (replacing what was
+// there), then the new file to path. So path always holds a complete file, the old or the new
+// one, except between the two renames, when previous holds the old one.
+func WriteAtomicKeeping(path, previous string, write func(w io.Writer) error) error {
+	return writeAtomic(path, previous, write)
+}
+
+func writeAtomic(path, previous string, write func(w io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -43,6 +57,11 @@ func WriteAtomic(path string, write func(w io.Writer) error) (err error) {
 	closed = true
 	if err = f.Close(); err != nil {
 		return err
+	}
+	if previous != "" {
+		if err = os.Rename(path, previous); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
 	}
 	if err = os.Rename(tmp, path); err != nil {
 		return err

@@ -37,3 +37,33 @@ func TestWriteAtomicFailure(t *testing.T) {
 		t.Errorf("directory holds %d entries, want 1", len(entries))
 	}
 }
+
+// TestWriteAtomicKeeping keeps the replaced file as the previous one, and a failed write changes
+// neither.
+func TestWriteAtomicKeeping(t *testing.T) {
+	dir := t.TempDir()
+	p, prev := filepath.Join(dir, "f"), filepath.Join(dir, "f.prev")
+	put := func(s string) error {
+		return WriteAtomicKeeping(p, prev, func(w io.Writer) error { _, err := io.WriteString(w, s); return err })
+	}
+	read := func(f string) string { b, _ := os.ReadFile(f); return string(b) }
+	if err := put("one"); err != nil || read(p) != "one" {
+		t.Fatalf("first write: %v, %q", err, read(p))
+	}
+	if _, err := os.Stat(prev); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a first write made %s: %v", prev, err)
+	}
+	for _, s := range []string{"two", "three"} {
+		old := read(p)
+		if err := put(s); err != nil || read(p) != s || read(prev) != old {
+			t.Fatalf("writing %q: %v; file %q, previous %q", s, err, read(p), read(prev))
+		}
+	}
+	boom := errors.New("disk full")
+	if err := WriteAtomicKeeping(p, prev, func(io.Writer) error { return boom }); !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	if read(p) != "three" || read(prev) != "two" {
+		t.Errorf("a failed write changed the files: %q, %q", read(p), read(prev))
+	}
+}

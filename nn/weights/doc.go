@@ -19,8 +19,10 @@
 // "head.*" dropped and counted) and [Check] compares a checkpoint with the names and
 // shapes a model expects, reporting every missing, unexpected and wrongly shaped tensor at
 // once; [ReadTimm] does all three. [Save] and [Load] write and read the engine's own
-// checkpoints: an F32 safetensors file and a JSON metadata file beside it, each written
-// atomically.
+// checkpoints: one F32 safetensors file, switched into place atomically, that carries the
+// caller's JSON metadata and the SHA-256 of its tensor data (a readable copy of the JSON is
+// written beside it). [SaveKeeping] also keeps the checkpoint it replaces, and [LoadRecent]
+// falls back on that one when the newest is missing or damaged.
 //
 // Every file is treated as untrusted input: headers, pickles and zip entries are validated
 // before anything is allocated from the sizes they claim, which are capped against the

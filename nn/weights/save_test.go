@@ -1,7 +1,11 @@
 package weights
 
 import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -102,9 +106,27 @@ func TestMetaPath(t *testing.T) {
 	}
 }
 
-// TestLoadRefusesMismatchedPair notices a JSON file that was not saved with the tensors,
-// a missing JSON file, and a safetensors file that Save did not write.
-func TestLoadRefusesMismatchedPair(t *testing.T) {
+// saveUnembedded writes a checkpoint as Save did before the metadata and the data hash were
+// embedded: the tensor file records only the SHA-256 of the JSON file beside it.
+func saveUnembedded(t *testing.T, path string, tensors map[string]*tensor.Tensor, meta any) {
+	t.Helper()
+	js, err := json.MarshalIndent(meta, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	js = append(js, '\n')
+	header := map[string]string{metaFormatKey: "semprox", metaFileKey: filepath.Base(MetaPath(path)), metaHashKey: sha256Hex(js)}
+	if err := os.WriteFile(MetaPath(path), js, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := tensor.WriteAtomic(path, func(w io.Writer) error { return writeSafetensors(w, tensors, sortedNames(tensors), header) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLoadIgnoresTheReadableCopy reads the metadata embedded in the tensor file: the JSON beside
+// it may be stale (a crash between the two writes), edited or gone.
+func TestLoadIgnoresTheReadableCopy(t *testing.T) {
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.safetensors"), filepath.Join(dir, "b.safetensors")
 	ten := map[string]*tensor.Tensor{"w": tensor.New(2)}
@@ -116,8 +138,33 @@ func TestLoadRefusesMismatchedPair(t *testing.T) {
 	}
 	js, _ := os.ReadFile(MetaPath(b))
 	os.WriteFile(MetaPath(a), js, 0o644)
+	var meta testMeta
+	if _, err := Load(a, &meta); err != nil || meta.Epoch != 1 {
+		t.Errorf("with b's JSON beside a: epoch %d, %v", meta.Epoch, err)
+	}
+	os.Remove(MetaPath(a))
+	if _, err := Load(a, &meta); err != nil || meta.Epoch != 1 {
+		t.Errorf("without its JSON: epoch %d, %v", meta.Epoch, err)
+	}
+}
+
+// TestLoadRefusesMismatchedPair reads a checkpoint written before the metadata was embedded
+// from its pair of files, and notices a JSON file that was not saved with the tensors, a
+// missing JSON file, and a safetensors file that Save did not write.
+func TestLoadRefusesMismatchedPair(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.safetensors"), filepath.Join(dir, "b.safetensors")
+	ten := map[string]*tensor.Tensor{"w": tensor.New(2)}
+	saveUnembedded(t, a, ten, testMeta{Epoch: 1})
+	saveUnembedded(t, b, ten, testMeta{Epoch: 2})
+	var meta testMeta
+	if _, err := Load(a, &meta); err != nil || meta.Epoch != 1 {
+		t.Fatalf("unembedded pair: epoch %d, %v", meta.Epoch, err)
+	}
+	js, _ := os.ReadFile(MetaPath(b))
+	os.WriteFile(MetaPath(a), js, 0o644)
 	_, err := Load(a, &testMeta{})
-	wantError(t, err, MetaPath(a), "", "the two files were not saved together")
+	wantError(t, err, MetaPath(a), "", "the two were not saved together")
 
 	os.Remove(MetaPath(a))
 	_, err = Load(a, nil)
@@ -130,7 +177,78 @@ func TestLoadRefusesMismatchedPair(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Load(b, &testMeta{})
-	wantError(t, err, MetaPath(b), "", "decoding the metadata")
+	wantError(t, err, b, "", "decoding the metadata")
+}
+
+// dataOffset returns where the tensor data of a safetensors file starts.
+func dataOffset(b []byte) int { return 8 + int(binary.LittleEndian.Uint64(b)) }
+
+// TestLoadDetectsDamage notices any changed bit of the tensor data or of the header.
+func TestLoadDetectsDamage(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "c.safetensors")
+	if err := Save(p, specialTensors(), testMeta{Epoch: 4}); err != nil {
+		t.Fatal(err)
+	}
+	good, _ := os.ReadFile(p)
+	start := dataOffset(good)
+	for _, at := range []int{start, start + 1, (start + len(good)) / 2, len(good) - 1} {
+		for _, bit := range []byte{0x01, 0x80} {
+			bad := slices.Clone(good)
+			bad[at] ^= bit
+			os.WriteFile(p, bad, 0o644)
+			_, err := Load(p, nil)
+			wantError(t, err, p, "", "damaged", "SHA-256 of its tensor data")
+		}
+	}
+	bad := slices.Clone(good)
+	i := bytes.Index(bad, []byte(`\"epoch\": 4`))
+	bad[i+len(`\"epoch\": `)] = '5' // the embedded metadata, edited
+	os.WriteFile(p, bad, 0o644)
+	_, err := Load(p, nil)
+	wantError(t, err, p, "", "not saved together")
+}
+
+// TestLoadRecent falls back on the checkpoint SaveKeeping kept when the newest is damaged or
+// missing, and says why.
+func TestLoadRecent(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "last.safetensors")
+	gen := func(g int) map[string]*tensor.Tensor {
+		return map[string]*tensor.Tensor{"w": tensor.FromSlice([]float32{float32(g), -float32(g)}, 2)}
+	}
+	var meta testMeta
+	if _, _, err := LoadRecent(p, &meta); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("no checkpoint yet: %v", err)
+	}
+	for g := 1; g <= 3; g++ {
+		if err := SaveKeeping(p, gen(g), testMeta{Epoch: g}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, damaged, err := LoadRecent(p, &meta)
+	if err != nil || damaged != nil || meta.Epoch != 3 || c.Path != p {
+		t.Fatalf("intact: epoch %d from %s, %v, %v", meta.Epoch, c.Path, damaged, err)
+	}
+	if _, err := Load(PreviousPath(p), &meta); err != nil || meta.Epoch != 2 {
+		t.Errorf("the previous checkpoint: epoch %d, %v", meta.Epoch, err)
+	}
+	b, _ := os.ReadFile(p)
+	b[len(b)-1] ^= 4
+	os.WriteFile(p, b, 0o644)
+	c, damaged, err = LoadRecent(p, &meta)
+	if err != nil || meta.Epoch != 2 || c.Path != PreviousPath(p) || c.Tensors["w"].Data()[0] != 2 {
+		t.Fatalf("damaged newest: epoch %d from %v, %v", meta.Epoch, c, err)
+	}
+	wantError(t, damaged, p, "", "damaged")
+	os.Remove(p)
+	if _, damaged, err = LoadRecent(p, &meta); err != nil || meta.Epoch != 2 || !errors.Is(damaged, os.ErrNotExist) {
+		t.Errorf("missing newest: epoch %d, %v, %v", meta.Epoch, damaged, err)
+	}
+	os.WriteFile(PreviousPath(p), b, 0o644)
+	if _, _, err = LoadRecent(p, &meta); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("newest missing, previous damaged: %v, want the newest's error", err)
+	}
 }
 
 // TestSaveRefusesBadInput refuses bad input before writing anything.
@@ -196,8 +314,16 @@ func TestLoadBytes(t *testing.T) {
 	}
 	other := append([]byte(nil), js...)
 	other[len(other)-2] = ' '
+	if _, err = LoadBytes(name, ten, other, &meta); err != nil || meta.Epoch != 3 {
+		t.Errorf("LoadBytes with another JSON: epoch %d, %v; want the embedded metadata", meta.Epoch, err)
+	}
+	saveUnembedded(t, p, in, testMeta{Arch: "x", Epoch: 3})
+	ten, _ = os.ReadFile(p)
+	if _, err = LoadBytes(name, ten, js, &meta); err != nil || meta.Epoch != 3 {
+		t.Errorf("LoadBytes of an unembedded pair: epoch %d, %v", meta.Epoch, err)
+	}
 	_, err = LoadBytes(name, ten, other, nil)
-	wantError(t, err, MetaPath(name), "", "the two files were not saved together")
+	wantError(t, err, MetaPath(name), "", "the two were not saved together")
 
 	foreign, err := os.ReadFile(torchrefDir + "/vit.safetensors")
 	if err != nil {
