@@ -2,13 +2,10 @@ package weights
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -42,10 +39,11 @@ func TestSaveSurvivesKill(t *testing.T) {
 			g = meta.Epoch
 		}
 		for g++; ; g++ {
+			start := time.Now()
 			if err := SaveKeeping(path, generation(g), testMeta{Epoch: g}); err != nil {
 				t.Fatal(err)
 			}
-			fmt.Printf("saved %d\n", g)
+			fmt.Printf("saved %d in %d µs\n", g, time.Since(start).Microseconds())
 		}
 	}
 	if testing.Short() {
@@ -64,27 +62,26 @@ func TestSaveSurvivesKill(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		// Once a first save is done, the child is in the middle of the next one: kill it within
+		// twice the time a save took.
 		lines := bufio.NewScanner(out)
-		lines.Scan() // the test binary's "=== RUN" line: the child is running
-		time.Sleep(time.Duration(rng.IntN(60_000)) * time.Microsecond)
+		var took int64
+		for took == 0 && lines.Scan() {
+			fmt.Sscanf(lines.Text(), "saved %d in %d µs", &saved, &took)
+		}
+		time.Sleep(time.Duration(rng.Int64N(2*took+1)) * time.Microsecond)
 		cmd.Process.Kill()
 		for lines.Scan() {
-			if g, ok := strings.CutPrefix(lines.Text(), "saved "); ok {
-				saved, _ = strconv.Atoi(g)
-			}
+			fmt.Sscanf(lines.Text(), "saved %d", &saved)
 		}
 		cmd.Wait()
 		var meta testMeta
 		c, damaged, err := LoadRecent(path, &meta)
 		if err != nil {
-			if saved == 0 && errors.Is(err, fs.ErrNotExist) {
-				continue // killed before its first save
-			}
 			t.Fatalf("kill %d, after save %d returned: %v", kill, saved, err)
 		}
 		if damaged != nil {
 			fellBack++
-			t.Log(damaged)
 		}
 		if meta.Epoch < saved || meta.Epoch > saved+1 {
 			t.Fatalf("kill %d: loaded generation %d, but save %d had returned", kill, meta.Epoch, saved)
@@ -97,9 +94,6 @@ func TestSaveSurvivesKill(t *testing.T) {
 		saved = meta.Epoch
 	}
 	t.Logf("40 kills, %d saves, %d loads fell back on the previous checkpoint", saved, fellBack)
-	if saved < 10 {
-		t.Errorf("only %d saves in 40 runs: the kills came before most saves finished", saved)
-	}
 }
 
 // TestSaveOnFullDisk fills a small file system with checkpoints until a save fails: the error
