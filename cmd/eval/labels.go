@@ -12,7 +12,8 @@ import (
 	"github.com/semprox/semprox/tensor"
 )
 
-// readEmbeddings reads a 2-D float .npy file [N, D].
+// readEmbeddings reads a 2-D float .npy file [N, D] of finite values; NaN or Inf is an error
+// naming the file, the row and the column.
 func readEmbeddings(path string) (metrics.Matrix, error) {
 	t, err := tensor.ReadNPY(path)
 	if err != nil {
@@ -21,7 +22,8 @@ func readEmbeddings(path string) (metrics.Matrix, error) {
 	if t.Dims() != 2 || t.Dim(1) == 0 {
 		return metrics.Matrix{}, fmt.Errorf("%s: shape %v, want embeddings [N, D] with D >= 1", path, t.Shape())
 	}
-	return metrics.Matrix{Data: t.Data(), Rows: t.Dim(0), Cols: t.Dim(1)}, nil
+	m := metrics.Matrix{Data: t.Data(), Rows: t.Dim(0), Cols: t.Dim(1)}
+	return m, m.Check(path)
 }
 
 // readLabels reads integer class labels from a .npy file (shape [N] or [N, 1], integers or

@@ -48,8 +48,10 @@ func run(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	runtime.GOMAXPROCS(o.threads)
-	kernels.SetThreads(o.threads)
+	if o.threads > 0 {
+		runtime.GOMAXPROCS(o.threads)
+		kernels.SetThreads(o.threads)
+	}
 	self := o.emb != ""
 	qPath, qlPath, gPath, glPath := o.query, o.queryLabels, o.gallery, o.galleryLabels
 	if self {
@@ -67,6 +69,9 @@ func run(args []string, stdout io.Writer) error {
 		if gallery.Cols != query.Cols {
 			return fmt.Errorf("%s has %d dimensions, %s %d", qPath, query.Cols, gPath, gallery.Cols)
 		}
+	}
+	if err := checkKs(o.ks, gallery.Rows, self); err != nil {
+		return err
 	}
 	res, err := metrics.Evaluate(query, queryLabels, gallery, galleryLabels, self,
 		metrics.Options{Metric: o.metric, Ks: o.ks, SkipNMI: !o.nmi, Seed: o.seed})
@@ -99,12 +104,20 @@ func readSet(embPath, labelPath string) (metrics.Matrix, []int64, error) {
 	if len(labels) != emb.Rows {
 		return emb, nil, fmt.Errorf("%s has %d labels but %s has %d embeddings", labelPath, len(labels), embPath, emb.Rows)
 	}
-	for i, v := range emb.Data {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return emb, nil, fmt.Errorf("%s: embedding %d, dimension %d is %v", embPath, i/emb.Cols, i%emb.Cols, v)
-		}
-	}
 	return emb, labels, nil
+}
+
+// checkKs checks the K of Recall@K against the references each query is ranked against (all of
+// them, or all but the query itself in self-retrieval): a larger K would count every reference.
+func checkKs(ks []int, refs int, self bool) error {
+	k, candidates, what := ks[len(ks)-1], refs, ""
+	if self {
+		candidates, what = max(0, refs-1), " other"
+	}
+	if k > candidates {
+		return fmt.Errorf("-k %d: each query has only %d%s references to rank", k, candidates, what)
+	}
+	return nil
 }
 
 func parseFlags(args []string) (options, error) {
@@ -122,7 +135,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.json, "json", false, "print one JSON object instead of a table")
 	fs.BoolVar(&o.nmi, "nmi", true, "compute NMI by k-means on the query embeddings (slow for thousands of classes)")
 	fs.Uint64Var(&o.seed, "seed", 0, "seed of NMI's k-means++ initialisation")
-	fs.IntVar(&o.threads, "threads", runtime.NumCPU(), "worker threads")
+	fs.IntVar(&o.threads, "threads", 0, fmt.Sprintf("worker threads, 0 (one per core) to %d; results do not depend on it", kernels.MaxThreads))
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -140,8 +153,9 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("query -> gallery needs -query, -query-labels, -gallery and -gallery-labels")
 	case !self && !pair:
 		return o, errors.New("give -emb and -labels, or -query, -query-labels, -gallery and -gallery-labels")
-	case o.threads < 1:
-		return o, fmt.Errorf("-threads %d: want at least 1", o.threads)
+	}
+	if err := kernels.CheckThreads("-threads", o.threads); err != nil {
+		return o, err
 	}
 	switch metric {
 	case "cosine":

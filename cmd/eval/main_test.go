@@ -111,11 +111,18 @@ func TestErrorsNameTheFile(t *testing.T) {
 	}{
 		{[]string{"-emb", p("emb.npy"), "-labels", p("short.txt")}, "short.txt has 3 labels but"},
 		{[]string{"-emb", p("emb.npy"), "-labels", p("bad.txt")}, "bad.txt: line 2"},
-		{[]string{"-emb", p("nan.npy"), "-labels", p("labels.txt")}, "nan.npy: embedding 1"},
+		{[]string{"-emb", p("nan.npy"), "-labels", p("labels.txt")}, "nan.npy: row 1 column 0 is NaN"},
 		{[]string{"-emb", p("missing.npy"), "-labels", p("labels.txt")}, "missing.npy"},
 		{[]string{"-emb", p("labels.npy"), "-labels", p("labels.txt")}, "labels.npy: shape [4]"},
 		{[]string{"-emb", p("emb.npy"), "-labels", p("labels.txt"), "-metric", "dot"}, "-metric"},
 		{[]string{"-emb", p("emb.npy"), "-labels", p("labels.txt"), "-k", "1,0"}, "-k"},
+		{[]string{"-emb", p("emb.npy"), "-labels", p("labels.txt"), "-k", "99999999999999999999"}, "-k"},
+		// Issue 15, point 7: -threads 100000 allocated until killed.
+		{[]string{"-emb", p("emb.npy"), "-labels", p("labels.txt"), "-threads", "100000"}, "-threads 100000"},
+		{[]string{"-emb", p("emb.npy"), "-labels", p("labels.txt"), "-threads", "-1"}, "-threads -1"},
+		// K above the references a query is ranked against would count them all.
+		{[]string{"-emb", p("emb.npy"), "-labels", p("labels.txt"), "-k", "1,4"}, "-k 4: each query has only 3 other references"},
+		{[]string{"-query", p("emb.npy"), "-query-labels", p("labels.txt"), "-gallery", p("emb.npy"), "-gallery-labels", p("labels.txt"), "-k", "5"}, "-k 5: each query has only 4 references"},
 		{[]string{"-emb", p("emb.npy")}, "-labels"},
 		{[]string{"-emb", p("emb.npy"), "-labels", p("labels.txt"), "-query", p("emb.npy")}, "not both"},
 		{[]string{"-query", p("emb.npy"), "-query-labels", p("labels.txt"), "-gallery", p("emb.npy"), "-gallery-labels", p("short.txt")}, "short.txt"},

@@ -3,6 +3,7 @@ package metrics
 import (
 	"fmt"
 	"math"
+	"math/bits"
 
 	"github.com/semprox/semprox/kernels"
 )
@@ -13,8 +14,9 @@ type Matrix struct {
 	Rows, Cols int
 }
 
-// check returns an error naming the matrix unless Data holds exactly Rows*Cols finite values.
-func (m Matrix) check(name string) error {
+// Check returns an error naming the matrix (name, such as a file name) and the row and column at
+// fault unless Data holds exactly Rows*Cols finite values and Cols is at least 1.
+func (m Matrix) Check(name string) error {
 	if m.Rows < 0 || m.Cols < 1 || len(m.Data) != m.Rows*m.Cols {
 		return fmt.Errorf("%s: %d values for %d x %d", name, len(m.Data), m.Rows, m.Cols)
 	}
@@ -34,7 +36,10 @@ const (
 	// embeddings. Neighbours' scores are similarities.
 	Cosine Metric = iota
 	// L2 ranks by Euclidean distance, smallest first, from the squared distance
-	// ||q||^2 + ||r||^2 - 2 q.r (clamped at 0). Neighbours' scores are distances.
+	// ||q||^2 + ||r||^2 - 2 q.r (clamped at 0), computed on the queries and references scaled by
+	// one common power of two (see l2Exponent), so nothing overflows or underflows whatever the
+	// scale of the embeddings. Neighbours' scores are distances in the embeddings' own units
+	// (+Inf where a distance exceeds float32's range).
 	L2
 )
 
@@ -72,8 +77,9 @@ const blockRows = 512
 // Queries go in blocks of 512: one SGEMM gives a block's scores against every reference
 // (512 x references float32s), then each row's k best are selected in parallel across rows with a
 // bounded heap. Cosine self-retrieval with k <= 128 instead computes each inner product once
-// (see forEachSelfBlock), at the cost of buffers of references x 2k x 8 bytes. The result itself
-// takes queries x k x 8 bytes.
+// (see forEachSelfBlock), at the cost of buffers of references x 2k x 8 bytes. L2 ranks copies of
+// the queries and references scaled by a common power of two (see L2). The result itself takes
+// queries x k x 8 bytes.
 func KNN(query, ref Matrix, k int, metric Metric, self bool) (Neighbors, error) {
 	nb := Neighbors{Queries: query.Rows}
 	err := forEachBlock(query, ref, k, metric, self, func(q0 int, blk Neighbors) {
@@ -101,10 +107,10 @@ func candidates(refs int, self bool) int {
 // forEachBlock computes the neighbours of consecutive blocks of at most blockRows queries and
 // hands each to fn with the index of its first query, in order. blk is reused between calls.
 func forEachBlock(query, ref Matrix, k int, metric Metric, self bool, fn func(q0 int, blk Neighbors)) error {
-	if err := query.check("query embeddings"); err != nil {
+	if err := query.Check("query embeddings"); err != nil {
 		return err
 	}
-	if err := ref.check("reference embeddings"); err != nil {
+	if err := ref.Check("reference embeddings"); err != nil {
 		return err
 	}
 	if query.Cols != ref.Cols {
@@ -123,6 +129,16 @@ func forEachBlock(query, ref Matrix, k int, metric Metric, self bool, fn func(q0
 	if self && metric == Cosine && k <= maxSymmetricK {
 		forEachSelfBlock(query, k, fn)
 		return nil
+	}
+	unscale := 1.0
+	if metric == L2 {
+		e := l2Exponent(query, ref)
+		query, unscale = query.scaled(e), math.Ldexp(1, -e)
+		if self {
+			ref = query
+		} else {
+			ref = ref.scaled(e)
+		}
 	}
 	n, d := ref.Rows, ref.Cols
 	alpha := float32(1)
@@ -151,13 +167,51 @@ func forEachBlock(query, ref Matrix, k int, metric Metric, self bool, fn func(q0
 			for i := range m {
 				for j := range k {
 					s := &blk.Score[i*k+j]
-					*s = float32(math.Sqrt(float64(max(0, qNorm[q0+i]-*s))))
+					*s = float32(math.Sqrt(float64(max(0, qNorm[q0+i]-*s))) * unscale)
 				}
 			}
 		}
 		fn(q0, Neighbors{Queries: m, K: k, Index: blk.Index[:m*k], Score: blk.Score[:m*k]})
 	}
 	return nil
+}
+
+// l2Exponent returns the e for which 2^e times the largest |value| of the matrices lies in
+// [2^(top-1), 2^top), top = (122 - bits.Len(cols)) / 2: then every squared norm, inner product
+// and squared distance of the scaled rows is at most 4 cols 2^(2 top) <= 2^124, far from
+// float32's overflow, and the scale is as large as that allows, so that small differences stay
+// above float32's underflow. It is 0 when every value is 0. The matrices have the same columns.
+//
+// Scaling by 2^e is exact, and the scaled rows depend only on the data up to a power of two:
+// matrices that are x and x times 2^j (j such that x times 2^j is exact) scale to the same rows,
+// so everything computed from them is the same bit for bit.
+func l2Exponent(ms ...Matrix) int {
+	largest := 0.0
+	for _, m := range ms {
+		for _, v := range m.Data {
+			largest = max(largest, math.Abs(float64(v)))
+		}
+	}
+	if largest == 0 {
+		return 0
+	}
+	_, exp := math.Frexp(largest) // largest is in [2^(exp-1), 2^exp)
+	return (122-bits.Len(uint(ms[0].Cols)))/2 - exp
+}
+
+// scaled returns m times 2^e: m itself when e is 0, else a copy. With e from l2Exponent the
+// products are exact unless one falls below float32's normal range, which takes a value over
+// 2^170 times smaller than the largest (up to a million columns).
+func (m Matrix) scaled(e int) Matrix {
+	if e == 0 {
+		return m
+	}
+	out := Matrix{Data: make([]float32, len(m.Data)), Rows: m.Rows, Cols: m.Cols}
+	f := math.Ldexp(1, e)
+	for i, v := range m.Data {
+		out.Data[i] = float32(float64(v) * f)
+	}
+	return out
 }
 
 // squaredNorms returns ||row||^2 of every row of m.
@@ -171,16 +225,25 @@ func squaredNorms(m Matrix) []float32 {
 }
 
 // Normalize returns a copy of m with every row scaled to unit L2 norm (a zero row stays zero).
+// The norm is computed in float64, so rows of huge or subnormal values normalise too.
 func Normalize(m Matrix) Matrix {
 	out := Matrix{Data: make([]float32, len(m.Data)), Rows: m.Rows, Cols: m.Cols}
 	for i := range m.Rows {
-		src := m.Data[i*m.Cols : (i+1)*m.Cols]
+		src, dst := m.Data[i*m.Cols:(i+1)*m.Cols], out.Data[i*m.Cols:(i+1)*m.Cols]
 		var ss float64
 		for _, v := range src {
 			ss += float64(v) * float64(v)
 		}
-		if ss > 0 {
-			kernels.Scale(out.Data[i*m.Cols:(i+1)*m.Cols], float32(1/math.Sqrt(ss)), src)
+		if ss == 0 {
+			continue
+		}
+		inv := 1 / math.Sqrt(ss)
+		if s := float32(inv); s >= 0x1p-126 && !math.IsInf(float64(s), 0) { // a normal float32
+			kernels.Scale(dst, s, src)
+			continue
+		}
+		for j, v := range src {
+			dst[j] = float32(float64(v) * inv)
 		}
 	}
 	return out

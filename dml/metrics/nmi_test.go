@@ -3,7 +3,10 @@ package metrics
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
+
+	"github.com/semprox/semprox/kernels"
 )
 
 func TestNMIKnownPartitions(t *testing.T) {
@@ -61,5 +64,61 @@ func TestClusterNMISeparatedBlobs(t *testing.T) {
 	}
 	if _, err := KMeans(x, x.Rows+1, 0); err == nil {
 		t.Error("more clusters than points: no error")
+	}
+}
+
+// Issue 15, point 10: NMI summed over Go maps, whose order changes from call to call, so the last
+// digits did too. It must be the same bit for bit on every call.
+func TestNMIRepeatable(t *testing.T) {
+	rng := rand.New(rand.NewPCG(10, 15))
+	a, b := make([]int64, 3000), make([]int64, 3000)
+	for i := range a {
+		a[i], b[i] = int64(rng.IntN(60))*7-100, int64(rng.IntN(70))
+	}
+	want := NMI(a, b)
+	for range 30 {
+		if got := NMI(a, b); math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("NMI %v, then %v", want, got)
+		}
+	}
+}
+
+// k-means, and so NMI, is the same for any thread count: k-means++ sums its distances in fixed
+// chunks (over several here), and Lloyd's iterations assign and average in a fixed order.
+func TestKMeansThreadCount(t *testing.T) {
+	defer kernels.SetThreads(kernels.Threads())
+	rng := rand.New(rand.NewPCG(3, 7))
+	const classes, n, d = 20, 2*seedChunk + 300, 8
+	centre := make([]float64, classes*d)
+	for i := range centre {
+		centre[i] = rng.NormFloat64()
+	}
+	x := Matrix{Data: make([]float32, n*d), Rows: n, Cols: d}
+	labels := make([]int64, n)
+	for i := range n {
+		labels[i] = int64(i % classes)
+		for j := range d {
+			x.Data[i*d+j] = float32(centre[i%classes*d+j] + 0.8*rng.NormFloat64())
+		}
+	}
+	var want []int
+	var wantNMI float64
+	for _, threads := range []int{1, 2, 3, 1} {
+		kernels.SetThreads(threads)
+		got, err := KMeans(x, classes, 9)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nmi, err := ClusterNMI(x, labels, 9)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want == nil {
+			want, wantNMI = got, nmi
+			continue
+		}
+		if !slices.Equal(got, want) || math.Float64bits(nmi) != math.Float64bits(wantNMI) {
+			t.Errorf("%d threads: NMI %v, want %v as with 1 thread; assignments equal: %v", threads, nmi, wantNMI, slices.Equal(got, want))
+		}
 	}
 }

@@ -40,7 +40,9 @@ type Result struct {
 // mean_average_precision over that depth (precision at each same-class neighbour, averaged over
 // the same-class neighbours found; 0 when none is found).
 // Neighbours are consumed block by block: memory is that of forEachBlock (see KNN), never
-// queries x references.
+// queries x references. NaN or Inf in either matrix is an error naming it, the row and the column. With L2 (see L2
+// and KMeans), embeddings and the same embeddings times an exact power of two give the same
+// Result bit for bit; every Result is the same for any thread count.
 func Evaluate(query Matrix, queryLabels []int64, ref Matrix, refLabels []int64, self bool, opt Options) (Result, error) {
 	if len(queryLabels) != query.Rows {
 		return Result{}, fmt.Errorf("%d query labels for %d query embeddings", len(queryLabels), query.Rows)
@@ -52,6 +54,12 @@ func Evaluate(query Matrix, queryLabels []int64, ref Matrix, refLabels []int64, 
 		if k < 1 {
 			return Result{}, fmt.Errorf("Recall@K needs K >= 1, got %d", k)
 		}
+	}
+	if err := query.Check("query embeddings"); err != nil {
+		return Result{}, err
+	}
+	if err := ref.Check("reference embeddings"); err != nil {
+		return Result{}, err
 	}
 	if opt.Metric == Cosine {
 		query = Normalize(query)
