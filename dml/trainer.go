@@ -80,6 +80,9 @@ func (t *Trainer) Step(e, step int, b Batch) (float64, error) {
 	for i, base := range []float64{t.Config.LR, t.Config.LRProxy} {
 		t.groups[i].LR = t.rate(base, e)
 	}
+	if len(b.Labels) == 0 {
+		return 0, fmt.Errorf("dml: epoch %d, step %d: the batch is empty: none of its images, nor any replacement tried, could be read", e+1, step+1)
+	}
 	tp := t.tape
 	tp.Reset()
 	t.opt.ZeroGrad()

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/semprox/semprox/nn"
@@ -110,6 +111,10 @@ func TestTrainerStopsOnNonFiniteLoss(t *testing.T) {
 	}
 	if !equal(before.Data(), m.Head.Proj.Weight.Value.Data()) {
 		t.Error("a NaN step changed the parameters")
+	}
+	empty := Batch{Images: tensor.New(0, 3, 32, 32)}
+	if _, err := tr.Step(0, 2, empty); err == nil || !strings.Contains(err.Error(), "epoch 1, step 3: the batch is empty") {
+		t.Errorf("an empty batch (every image unreadable): %v", err)
 	}
 	if _, err := NewTrainer(m, TrainConfig{Optimizer: "lamb"}); err == nil {
 		t.Error("unknown optimizer accepted")

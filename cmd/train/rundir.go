@@ -30,6 +30,7 @@ func checkpointFile(name string) string { return name + ".safetensors" }
 
 // runConfig is config.json: the settings and what they ran on.
 type runConfig struct {
+	Run        string   `json:"run"` // a random id, recorded in every checkpoint of the run
 	Settings   settings `json:"settings"`
 	Parameters int      `json:"trainable_parameters"`
 	Backbone   string   `json:"backbone"`
@@ -62,8 +63,10 @@ func currentVersions() versions {
 	return v
 }
 
-// checkpointMeta is the JSON beside a checkpoint: where in the run it was taken.
+// checkpointMeta is the metadata of a checkpoint: where in the run it was taken.
 type checkpointMeta struct {
+	Kind          string       `json:"kind"`  // "best" or "last"
+	Run           string       `json:"run"`   // runConfig.Run
 	Epoch         int          `json:"epoch"` // 1-based; complete when Steps == StepsPerEpoch
 	Steps         int          `json:"steps"`
 	StepsPerEpoch int          `json:"steps_per_epoch"`
@@ -73,85 +76,223 @@ type checkpointMeta struct {
 	Method        string       `json:"method"`
 	Dataset       string       `json:"dataset"`
 	Saved         string       `json:"saved"`
+	// History is, in "last", every record of metrics.jsonl up to the checkpoint, from which a
+	// resumed run rebuilds a damaged log.
+	History []report.Epoch `json:"history,omitempty"`
 }
 
-// prepareDir creates the run directory and writes config.json and the baseline for a fresh
-// run, or reads back the position, the baseline and the log of a resumed one.
+// prepareDir creates and locks the run directory; for a fresh run it writes config.json, then
+// starts the run. A resumed run reads back its position, its baseline and its log, or starts
+// again from the beginning when it stopped before its first checkpoint.
 func (ss *session) prepareDir() (dml.Epoch, error) {
 	if ss.resuming {
-		return ss.reopen()
+		if err := ss.lock(); err != nil {
+			return dml.Epoch{}, err
+		}
+		resume, ok, err := ss.reopen()
+		if ok || err != nil {
+			return resume, err
+		}
+		fmt.Fprintf(ss.stderr, "-resume %s: no checkpoint yet (the run stopped before its first save); starting it again from the beginning with its %s\n", ss.s.Out, configFile)
+		return dml.Epoch{}, ss.start()
 	}
 	if ss.s.Out == "" {
 		ss.s.Out = runName(ss.s)
 	}
-	if err := ensureEmptyDir(ss.s.Out); err != nil {
+	created, err := ensureEmptyDir(ss.s.Out)
+	if err != nil {
 		return dml.Epoch{}, err
 	}
-	total, _ := ss.model.ParameterCount()
-	cfg := runConfig{Settings: ss.s, Parameters: total, Backbone: ss.bb.description, Steps: ss.trainer.Config.StepsPerEpoch,
-		Versions: currentVersions(), Started: time.Now().Format(time.RFC3339)}
-	if err := writeJSON(filepath.Join(ss.s.Out, configFile), cfg); err != nil {
+	if err = ss.lock(); err == nil {
+		total, _ := ss.model.ParameterCount()
+		cfg := runConfig{Run: ss.runID, Settings: ss.s, Parameters: total, Backbone: ss.bb.description, Steps: ss.trainer.Config.StepsPerEpoch,
+			Versions: currentVersions(), Started: time.Now().Format(time.RFC3339)}
+		err = writeJSON(filepath.Join(ss.s.Out, configFile), cfg)
+	}
+	if err != nil && created { // nothing of the run is lost: it has not started
+		ss.unlock()
+		os.RemoveAll(ss.s.Out)
+	}
+	if err != nil {
 		return dml.Epoch{}, err
 	}
+	return dml.Epoch{}, ss.start()
+}
+
+// start evaluates the frozen backbone and begins an empty log.
+func (ss *session) start() error {
 	fmt.Fprintf(ss.stderr, "run directory %s; evaluating the frozen backbone\n", ss.s.Out)
 	var err error
 	if ss.baseline, _, _, err = ss.eval.run(ss.frozenEmbed); err != nil {
-		return dml.Epoch{}, err
+		return err
 	}
 	if err := writeJSON(filepath.Join(ss.s.Out, baselineFile), ss.baseline); err != nil {
-		return dml.Epoch{}, err
+		return err
 	}
-	ss.log, err = report.OpenLog(filepath.Join(ss.s.Out, metricsFile), 0)
-	return dml.Epoch{}, err
+	ss.log, err = report.CreateLog(filepath.Join(ss.s.Out, metricsFile), nil)
+	return err
 }
 
-// reopen restores a run from its last checkpoint.
-func (ss *session) reopen() (dml.Epoch, error) {
+// lock locks the run directory for the life of the session (see lockRun) and removes the
+// temporary files that an interrupted save left in it.
+func (ss *session) lock() error {
+	f, err := lockRun(ss.s.Out)
+	if err != nil {
+		return err
+	}
+	ss.lockFile = f
+	stale, _ := filepath.Glob(filepath.Join(ss.s.Out, ".*.tmp*"))
+	for _, tmp := range stale {
+		os.Remove(tmp)
+	}
+	if len(stale) > 0 {
+		fmt.Fprintf(ss.stderr, "removed %d temporary files of an interrupted save from %s\n", len(stale), ss.s.Out)
+	}
+	return nil
+}
+
+// unlock releases the run directory.
+func (ss *session) unlock() {
+	if ss.lockFile != nil {
+		ss.lockFile.Close()
+		ss.lockFile = nil
+	}
+}
+
+// reopen restores a run from its last checkpoint; ok is false when it has none yet.
+func (ss *session) reopen() (resume dml.Epoch, ok bool, err error) {
 	dir := ss.s.Out
 	var meta checkpointMeta
-	ck, err := weights.Load(filepath.Join(dir, checkpointFile("last")), &meta)
+	ck, err := ss.recover("last", &meta)
 	if errors.Is(err, fs.ErrNotExist) {
-		return dml.Epoch{}, fmt.Errorf("-resume %s: no checkpoint yet (the run stopped before its first save); start it again", dir)
+		return dml.Epoch{}, false, nil
 	}
 	if err != nil {
-		return dml.Epoch{}, fmt.Errorf("-resume: %w", err)
+		return dml.Epoch{}, false, fmt.Errorf("-resume: %w", err)
 	}
 	if meta.StepsPerEpoch != ss.trainer.Config.StepsPerEpoch {
-		return dml.Epoch{}, fmt.Errorf("-resume %s: the checkpoint has %d steps per epoch, the dataset now gives %d", dir, meta.StepsPerEpoch, ss.trainer.Config.StepsPerEpoch)
+		return dml.Epoch{}, false, fmt.Errorf("-resume %s: the checkpoint has %d steps per epoch, the dataset now gives %d", dir, meta.StepsPerEpoch, ss.trainer.Config.StepsPerEpoch)
 	}
 	if err := ss.trainer.LoadState(ck.Tensors); err != nil {
-		return dml.Epoch{}, fmt.Errorf("-resume %s: %w", dir, err)
+		return dml.Epoch{}, false, fmt.Errorf("-resume %s: %w", ck.Path, err)
 	}
 	if err := readJSON(filepath.Join(dir, baselineFile), &ss.baseline); err != nil {
-		return dml.Epoch{}, fmt.Errorf("-resume: %w", err)
+		return dml.Epoch{}, false, fmt.Errorf("-resume: %w", err)
 	}
-	best := math.NaN()
+	resume = dml.Epoch{Epoch: meta.Epoch, Steps: meta.Steps, LossSum: meta.LossSum, BestRecall: math.NaN()}
 	if meta.BestRecall != nil {
-		best = *meta.BestRecall
+		resume.BestRecall = ss.checkBest(*meta.BestRecall)
 	}
-	resume := dml.Epoch{Epoch: meta.Epoch, Steps: meta.Steps, LossSum: meta.LossSum, BestRecall: best}
-	done := resume.Epoch
-	if !resume.Complete(meta.StepsPerEpoch) {
-		done--
-	}
-	path := filepath.Join(dir, metricsFile)
-	if ss.log, err = report.OpenLog(path, done); err != nil {
-		return dml.Epoch{}, err
-	}
-	if ss.epochs, err = report.ReadLog(path); err != nil {
-		return dml.Epoch{}, err
+	if err := ss.reopenLog(ck.Path, meta, resume); err != nil {
+		return dml.Epoch{}, false, err
 	}
 	if meta.Eval != nil {
 		ss.lastEval = *meta.Eval
 	}
 	fmt.Fprintf(ss.stderr, "resuming %s after epoch %d, step %d of %d\n", dir, meta.Epoch, meta.Steps, meta.StepsPerEpoch)
-	return resume, nil
+	return resume, true, nil
 }
 
-// save writes the "best" checkpoint (the model) or the "last" one (model and optimizer, to
-// resume from), each atomically.
+// reopenLog rewrites metrics.jsonl with the history the checkpoint at from holds, saying so when
+// the file differed from it (a torn, lost or edited line): the log and the summary then agree
+// with the checkpoint. A checkpoint from before histories were recorded keeps the log's own
+// records of its completed epochs.
+func (ss *session) reopenLog(from string, meta checkpointMeta, resume dml.Epoch) error {
+	path := filepath.Join(ss.s.Out, metricsFile)
+	history := meta.History
+	if history == nil {
+		done := resume.Epoch
+		if !resume.Complete(meta.StepsPerEpoch) {
+			done--
+		}
+		logged, err := report.ReadLog(path)
+		if err != nil {
+			return fmt.Errorf("-resume: %w", err)
+		}
+		for _, e := range logged {
+			if e.Epoch <= done {
+				history = append(history, e)
+			}
+		}
+	} else if err := report.CheckLog(path, history); err != nil {
+		fmt.Fprintf(ss.stderr, "%v; rewriting it from %s\n", err, from)
+	}
+	var err error
+	ss.log, err = report.CreateLog(path, history)
+	ss.epochs = history
+	return err
+}
+
+// checkBest verifies the best checkpoint of a resumed run whose best R@1 so far is recorded, and
+// returns the best R@1 the run goes on with: recorded, or that of the previous best checkpoint
+// when the newest was damaged, or NaN (the next evaluation becomes the best) when neither can be
+// read.
+func (ss *session) checkBest(recorded float64) float64 {
+	var meta checkpointMeta
+	ck, err := ss.recover("best", &meta)
+	switch {
+	case err != nil:
+		if _, aerr := ss.moveAside(filepath.Join(ss.s.Out, checkpointFile("best"))); aerr != nil && !errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintln(ss.stderr, aerr)
+		}
+		fmt.Fprintf(ss.stderr, "the best checkpoint is lost (%v); the next evaluated epoch becomes the best\n", err)
+		return math.NaN()
+	case ck.Path != filepath.Join(ss.s.Out, checkpointFile("best")) && meta.BestRecall != nil:
+		fmt.Fprintf(ss.stderr, "the best checkpoint is now that of epoch %d (R@1 %.4f) until an epoch does better\n", meta.Epoch, *meta.BestRecall)
+		return *meta.BestRecall
+	}
+	return recorded
+}
+
+// recover loads the checkpoint name ("best" or "last") of the run, falling back on the previous
+// one that weights.SaveKeeping kept when the newest is damaged or missing, or is not this run's
+// checkpoint of that name (a file copied over it). A damaged newest file is moved aside
+// (".damaged"), so that the next save does not keep it as the previous one. An error wrapping
+// fs.ErrNotExist means the run has no such checkpoint.
+func (ss *session) recover(name string, meta *checkpointMeta) (*weights.Checkpoint, error) {
+	path := filepath.Join(ss.s.Out, checkpointFile(name))
+	ck, damaged, err := weights.LoadRecent(path, meta, func() error { return ss.belongs(name, *meta) })
+	if err != nil || damaged == nil {
+		return ck, err
+	}
+	if errors.Is(damaged, fs.ErrNotExist) {
+		fmt.Fprintf(ss.stderr, "%s is missing (the process ended between two renames); going on from %s\n", path, ck.Path)
+		return ck, nil
+	}
+	aside, err := ss.moveAside(path)
+	if err != nil {
+		return nil, fmt.Errorf("%v; %w", damaged, err)
+	}
+	fmt.Fprintf(ss.stderr, "%v\n  moved to %s; going on from %s (epoch %d, step %d)\n", damaged, aside, ck.Path, meta.Epoch, meta.Steps)
+	return ck, nil
+}
+
+// moveAside renames a damaged checkpoint file to path.damaged, where it stays for inspection and
+// where the next save will not keep it as the previous checkpoint.
+func (ss *session) moveAside(path string) (string, error) {
+	aside := path + ".damaged"
+	if err := os.Rename(path, aside); err != nil {
+		return "", fmt.Errorf("moving %s aside: %w", path, err)
+	}
+	return aside, nil
+}
+
+// belongs checks that a checkpoint's metadata names this run and the checkpoint it was loaded
+// as. Checkpoints from before the two were recorded pass.
+func (ss *session) belongs(name string, meta checkpointMeta) error {
+	switch {
+	case meta.Kind != "" && meta.Kind != name:
+		return fmt.Errorf("it holds the %q checkpoint, not %q: a file was copied over it", meta.Kind, name)
+	case meta.Run != "" && ss.runID != "" && meta.Run != ss.runID:
+		return fmt.Errorf("it belongs to run %s, not to this directory's run %s (%s)", meta.Run, ss.runID, configFile)
+	}
+	return nil
+}
+
+// save writes the "best" checkpoint (the model) or the "last" one (model, optimizer and the
+// log's history, to resume from), each with weights.SaveKeeping, which keeps the one before.
 func (ss *session) save(name string, e dml.Epoch) error {
-	meta := checkpointMeta{Epoch: e.Epoch, Steps: e.Steps, StepsPerEpoch: ss.trainer.Config.StepsPerEpoch, LossSum: e.LossSum,
+	meta := checkpointMeta{Kind: name, Run: ss.runID, Epoch: e.Epoch, Steps: e.Steps, StepsPerEpoch: ss.trainer.Config.StepsPerEpoch, LossSum: e.LossSum,
 		BestRecall: bestRecall(e.BestRecall), Method: ss.s.Method, Dataset: ss.s.Dataset, Saved: time.Now().Format(time.RFC3339)}
 	if e.Evaluated {
 		ev := ss.lastEval
@@ -160,13 +301,15 @@ func (ss *session) save(name string, e dml.Epoch) error {
 	state := ss.model.State()
 	if name == "last" {
 		state = ss.trainer.State()
+		meta.History = ss.epochs
 	}
-	return weights.Save(filepath.Join(ss.s.Out, checkpointFile(name)), state, meta)
+	return weights.SaveKeeping(filepath.Join(ss.s.Out, checkpointFile(name)), state, meta)
 }
 
 // saveEmbeddings writes the test embeddings of the best model and their labels as .npy.
 func (ss *session) saveEmbeddings() ([]string, error) {
-	ck, err := weights.Load(filepath.Join(ss.s.Out, checkpointFile("best")), nil)
+	var meta checkpointMeta
+	ck, err := ss.recover("best", &meta)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -36,16 +37,21 @@ type session struct {
 	baseline       report.Eval    // the frozen backbone's evaluation
 	lastEval       report.Eval    // the latest evaluation of the model
 	feed           *batchFeed
+	runID          string   // runConfig.Run
+	lockFile       *os.File // held while the session trains into its directory
 }
 
 // newSession reads the dataset and the backbone and builds the model and its trainer.
 func newSession(o options, stdout, stderr io.Writer) (*session, error) {
-	ss := &session{stdout: stdout, stderr: stderr, skips: &data.Skips{}, s: o.settings, resuming: o.resume != ""}
+	ss := &session{stdout: stdout, stderr: stderr, skips: &data.Skips{}, s: o.settings, resuming: o.resume != "", runID: newRunID()}
 	var err error
 	if ss.resuming {
-		if ss.s, err = resumedSettings(o); err != nil {
+		if ss.s, ss.runID, err = resumedSettings(o); err != nil {
 			return nil, err
 		}
+	}
+	if err := ss.s.checkMachine(); err != nil {
+		return nil, err
 	}
 	if ss.s.Threads > 0 {
 		kernels.SetThreads(ss.s.Threads)
@@ -79,25 +85,34 @@ func newSession(o options, stdout, stderr io.Writer) (*session, error) {
 	return ss, nil
 }
 
-// resumedSettings reads the settings of the run o.resume names; only -threads and -workers
-// may change.
-func resumedSettings(o options) (settings, error) {
-	s, err := readSettings(o.resume)
+// resumedSettings reads the settings and the id of the run o.resume names; only -threads and
+// -workers may change.
+func resumedSettings(o options) (settings, string, error) {
+	cfg, err := readConfig(o.resume)
 	if err != nil {
-		return s, err
+		return settings{}, "", err
 	}
+	s := cfg.Settings
 	if o.set["threads"] {
 		s.Threads = o.Threads
 	}
 	if o.set["workers"] {
 		s.Workers = o.Workers
 	}
-	return s, nil
+	return s, cfg.Run, nil
+}
+
+// newRunID returns a random id for a new run.
+func newRunID() string {
+	return fmt.Sprintf("%016x", rand.Uint64())
 }
 
 // build makes the model, the trainer, the sampler and the loaders.
 func (ss *session) build(train *data.Split) error {
 	s := ss.s
+	if err := checkBatch(s, train, ss.bb.vit.Config, physicalMemory()); err != nil {
+		return err
+	}
 	method, _ := dml.ParseMethod(s.Method)
 	preset := dml.Preset{EmbedDim: s.EmbedDim, Prompts: s.Prompts, Class: s.Class, Alpha: s.Alpha,
 		AdapterBlocks: dml.Presets[s.Preset].AdapterBlocks}
@@ -107,7 +122,7 @@ func (ss *session) build(train *data.Split) error {
 	ss.model.AfterDataset = s.AfterPrompt
 	var err error
 	if ss.sampler, err = dml.NewSampler(train.Labels(), s.Batch, s.K, s.Seed); err != nil {
-		return err
+		return fmt.Errorf("-batch %d, -k %d: %w", s.Batch, s.K, err)
 	}
 	steps := ss.sampler.StepsPerEpoch()
 	if s.StepLimit > 0 {
@@ -150,6 +165,7 @@ func (ss *session) close() {
 	if ss.log != nil {
 		ss.log.Close()
 	}
+	ss.unlock()
 }
 
 // execute trains the remaining epochs, reports, and writes the run directory. stop is asked
@@ -308,10 +324,13 @@ func runName(s settings) string {
 	return filepath.Join("runs", fmt.Sprintf("%s-%s-%s", s.Dataset, s.Method, time.Now().Format("20060102-150405")))
 }
 
-// ensureEmptyDir creates dir, refusing one that already holds a run.
-func ensureEmptyDir(dir string) error {
+// ensureEmptyDir creates dir, refusing one that already holds a run; created says whether dir
+// is new.
+func ensureEmptyDir(dir string) (created bool, err error) {
 	if _, err := os.Stat(filepath.Join(dir, configFile)); err == nil {
-		return fmt.Errorf("-out %s already holds a run (its %s); continue it with -resume %s or choose another -out", dir, configFile, dir)
+		return false, fmt.Errorf("-out %s already holds a run (its %s); continue it with -resume %s or choose another -out", dir, configFile, dir)
 	}
-	return os.MkdirAll(dir, 0o755)
+	_, err = os.Stat(dir)
+	created = errors.Is(err, fs.ErrNotExist)
+	return created, os.MkdirAll(dir, 0o755)
 }

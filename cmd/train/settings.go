@@ -225,6 +225,9 @@ func presetNames() []string {
 
 // validate checks the settings that the libraries would otherwise reject less clearly.
 func (s settings) validate() error {
+	if err := s.checkFinite(); err != nil {
+		return err
+	}
 	switch {
 	case s.Epochs < 1:
 		return fmt.Errorf("-epochs %d: want at least 1", s.Epochs)
@@ -232,16 +235,22 @@ func (s settings) validate() error {
 		return fmt.Errorf("-batch %d, -k %d: the batch must be a positive multiple of k", s.Batch, s.K)
 	case s.LR <= 0 || s.LRProxy <= 0:
 		return fmt.Errorf("-lr %g, -lr-proxy %g: learning rates must be positive", s.LR, s.LRProxy)
+	case s.WeightDecay < 0:
+		return fmt.Errorf("-wd %g: want at least 0", s.WeightDecay)
+	case s.CosineMin < 0:
+		return fmt.Errorf("-cosine-min %g: want at least 0", s.CosineMin)
 	case s.Alpha < 0 || s.Alpha > 1:
 		return fmt.Errorf("-alpha %g: want a value in [0, 1]", s.Alpha)
-	case s.EmbedDim < 1:
-		return fmt.Errorf("-embed-dim %d: want at least 1", s.EmbedDim)
+	case s.EmbedDim < 1 || s.EmbedDim > maxEmbedDim:
+		return fmt.Errorf("-embed-dim %d: want 1 to %d", s.EmbedDim, maxEmbedDim)
 	case s.CosineTMax < 1:
 		return fmt.Errorf("-cosine-t %d: want at least 1", s.CosineTMax)
 	case s.Prompts.Count < 0 || s.Prompts.Depth < 0 || s.Prompts.Tau < 0 || s.Class.Count < 0 || s.Class.Depth < 0 || s.Class.Tau < 0:
 		return errors.New("prompt counts, depths and tau must not be negative")
-	case s.EvalEvery < 1 || s.Threads < 0 || s.Workers < 0 || s.StepLimit < 0 || s.Warmup < 0 || s.Clip < 0:
-		return fmt.Errorf("-eval-every %d, -threads %d, -workers %d, -steps %d, -warmup %d, -clip %g: out of range", s.EvalEvery, s.Threads, s.Workers, s.StepLimit, s.Warmup, s.Clip)
+	case s.Prompts.Count > maxPromptCount || s.Class.Count > maxPromptCount:
+		return fmt.Errorf("-prompts %d, -class-prompts %d: want at most %d per block", s.Prompts.Count, s.Class.Count, maxPromptCount)
+	case s.EvalEvery < 1 || s.StepLimit < 0 || s.Warmup < 0 || s.Clip < 0:
+		return fmt.Errorf("-eval-every %d, -steps %d, -warmup %d, -clip %g: out of range", s.EvalEvery, s.StepLimit, s.Warmup, s.Clip)
 	}
 	if _, err := dml.ParseMethod(s.Method); err != nil {
 		return fmt.Errorf("-method: %w", err)
@@ -252,14 +261,12 @@ func (s settings) validate() error {
 // configFile is the settings of a run, in its directory.
 const configFile = "config.json"
 
-// readSettings reads the config.json of a run directory.
-func readSettings(dir string) (settings, error) {
-	var c struct {
-		Settings settings `json:"settings"`
-	}
+// readConfig reads the config.json of a run directory.
+func readConfig(dir string) (runConfig, error) {
+	var c runConfig
 	if err := readJSON(filepath.Join(dir, configFile), &c); err != nil {
-		return settings{}, fmt.Errorf("-resume: %w", err)
+		return c, fmt.Errorf("-resume: %w", err)
 	}
 	c.Settings.Out = dir
-	return c.Settings, nil
+	return c, nil
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 
 	"github.com/semprox/semprox/tensor"
@@ -66,35 +65,19 @@ type Log struct {
 	f *os.File
 }
 
-// OpenLog opens the metrics log at path for appending. It first keeps only the records of the
-// first keep epochs (Epoch <= keep) and drops the rest: a run that resumes after keep completed
-// epochs loses the lines of a later, interrupted epoch. The rewrite is atomic (a temporary file in
-// the same directory, then a rename). keep = 0 starts a fresh, empty file; so does a missing file.
-//
-// A malformed line is an error, except a last line without its newline, which is the torn write
-// of an interrupted run and is dropped.
-func OpenLog(path string, keep int) (*Log, error) {
-	if keep < 0 {
-		return nil, fmt.Errorf("report: OpenLog %s: keep %d < 0", path, keep)
-	}
-	var kept []byte
-	if keep > 0 {
-		b, err := os.ReadFile(path)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("report: %w", err)
-		}
-		err = scan(path, b, true, func(e Epoch, line []byte) {
-			if e.Epoch <= keep {
-				kept = append(append(kept, line...), '\n')
-			}
-		})
-		if err != nil {
-			return nil, err
-		}
-	}
+// CreateLog writes the metrics log at path afresh with the records of epochs, atomically (a
+// temporary file in the same directory, then a rename), and opens it for appending: nil starts an
+// empty log; a resumed run passes the history its checkpoint holds.
+func CreateLog(path string, epochs []Epoch) (*Log, error) {
 	if err := writeAtomic(path, func(w io.Writer) error {
-		_, err := w.Write(kept)
-		return err
+		for _, e := range epochs {
+			line, err := encodeLine(e)
+			if err != nil {
+				return err
+			}
+			w.Write(line) // w is buffered and keeps its first error; the flush reports it
+		}
+		return nil
 	}); err != nil {
 		return nil, err
 	}
@@ -105,13 +88,65 @@ func OpenLog(path string, keep int) (*Log, error) {
 	return &Log{f: f}, nil
 }
 
-// Write appends e as one line and syncs the file to disk.
-func (l *Log) Write(e Epoch) error {
+// CheckLog compares the metrics log at path with want, the records a checkpoint holds, and
+// returns an error naming the file and the first line at fault: a record that is changed or out
+// of order, a malformed line, or the line after which a record is missing. Records of epochs
+// after want's last (of an epoch interrupted before its checkpoint) are not compared, and a torn
+// last line is taken for one of them.
+func CheckLog(path string, want []Epoch) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	last := 0
+	if len(want) > 0 {
+		last = want[len(want)-1].Epoch
+	}
+	i, at := 0, 0
+	err = scan(path, b, true, func(e Epoch, line []byte, n int) error {
+		if e.Epoch > last {
+			return errStopScan
+		}
+		if i == len(want) || !bytes.Equal(line, bytes.TrimSuffix(mustEncode(want[i]), []byte{'\n'})) {
+			return fmt.Errorf("report: %s:%d: the record of epoch %d differs from the one the checkpoint holds", path, n, e.Epoch)
+		}
+		i, at = i+1, n
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if i < len(want) {
+		return fmt.Errorf("report: %s: the record of epoch %d is missing after line %d", path, want[i].Epoch, at)
+	}
+	return nil
+}
+
+// encodeLine returns e as one line of JSON, newline included.
+func encodeLine(e Epoch) ([]byte, error) {
 	b, err := json.Marshal(e)
 	if err != nil {
-		return fmt.Errorf("report: epoch %d: %w", e.Epoch, err)
+		return nil, fmt.Errorf("report: epoch %d: %w", e.Epoch, err)
 	}
-	if _, err := l.f.Write(append(b, '\n')); err != nil {
+	return append(b, '\n'), nil
+}
+
+// mustEncode is encodeLine for a record that was encoded before (a logged one).
+func mustEncode(e Epoch) []byte {
+	b, err := encodeLine(e)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// Write appends e as one line and syncs the file to disk.
+func (l *Log) Write(e Epoch) error {
+	line, err := encodeLine(e)
+	if err != nil {
+		return err
+	}
+	if _, err := l.f.Write(line); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
 	if err := l.f.Sync(); err != nil {
@@ -136,13 +171,21 @@ func ReadLog(path string) ([]Epoch, error) {
 		return nil, fmt.Errorf("report: %w", err)
 	}
 	var epochs []Epoch
-	err = scan(path, b, false, func(e Epoch, _ []byte) { epochs = append(epochs, e) })
+	err = scan(path, b, false, func(e Epoch, _ []byte, _ int) error {
+		epochs = append(epochs, e)
+		return nil
+	})
 	return epochs, err
 }
 
-// scan decodes each non-blank line of b and calls f with the record and the line (without its
-// newline). With tornTail, a malformed last line that lacks its newline is ignored.
-func scan(path string, b []byte, tornTail bool, f func(Epoch, []byte)) error {
+// errStopScan, returned by scan's f, ends the scan early without an error.
+var errStopScan = errors.New("stop")
+
+// scan decodes each non-blank line of b and calls f with the record, the line (without its
+// newline) and the line's number; f's error ends the scan (errStopScan without an error). A
+// malformed line is an error naming path and the line, except, with tornTail, a malformed last
+// line that lacks its newline: the torn write of an interrupted run, which ends the scan.
+func scan(path string, b []byte, tornTail bool, f func(e Epoch, line []byte, n int) error) error {
 	for n := 1; len(b) > 0; n++ {
 		line, rest, found := bytes.Cut(b, []byte{'\n'})
 		b = rest
@@ -161,7 +204,12 @@ func scan(path string, b []byte, tornTail bool, f func(Epoch, []byte)) error {
 			}
 			return fmt.Errorf("report: %s:%d: %w", path, n, err)
 		}
-		f(e, line)
+		if err := f(e, line, n); err != nil {
+			if errors.Is(err, errStopScan) {
+				return nil
+			}
+			return err
+		}
 	}
 	return nil
 }

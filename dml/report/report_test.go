@@ -143,7 +143,7 @@ func sameEpochs(a, b []Epoch) bool {
 
 func TestLogRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "metrics.jsonl")
-	l, err := OpenLog(path, 0)
+	l, err := CreateLog(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,21 +197,11 @@ func TestNaNIsNull(t *testing.T) {
 	}
 }
 
-func TestOpenLogKeep(t *testing.T) {
+// CreateLog writes a resumed run's history afresh and appends after it.
+func TestCreateLog(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "metrics.jsonl")
-	l, err := OpenLog(path, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range sampleEpochs() {
-		if err := l.Write(e); err != nil {
-			t.Fatal(err)
-		}
-	}
-	l.Close()
-
-	// Resume after 1 completed epoch: epochs 2 and 3 go, a new epoch 2 follows epoch 1.
-	l, err = OpenLog(path, 1)
+	os.WriteFile(path, []byte("stale\n"), 0o644)
+	l, err := CreateLog(path, sampleEpochs()[:1])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,39 +214,60 @@ func TestOpenLogKeep(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(got) != 2 || got[0].Epoch != 1 || got[0].Loss != 2.5 || got[1].Epoch != 2 || got[1].Loss != 9 {
-		t.Errorf("after keep 1: %+v", got)
+		t.Errorf("after CreateLog with epoch 1: %+v", got)
 	}
 	if tmp, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".*tmp*")); len(tmp) > 0 {
 		t.Errorf("temporary files left: %v", tmp)
 	}
-
-	// keep 0 starts afresh.
-	l, err = OpenLog(path, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.Close()
-	if got, err := ReadLog(path); err != nil || len(got) != 0 {
-		t.Errorf("after keep 0: %v, %v", got, err)
-	}
 }
 
-func TestOpenLogTornTail(t *testing.T) {
+// CheckLog finds the first line that does not hold the checkpoint's record, whether torn,
+// deleted, changed or reordered, and accepts lines of a later, interrupted epoch.
+func TestCheckLog(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "metrics.jsonl")
-	data := `{"epoch":1,"loss":1}` + "\n" + `{"epoch":2,"loss":0.5}` + "\n" + `{"epoch":3,"lo`
-	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
-		t.Fatal(err)
+	all := sampleEpochs()
+	var lines []string
+	for _, e := range all {
+		lines = append(lines, strings.TrimSuffix(string(mustEncode(e)), "\n"))
 	}
-	if _, err := ReadLog(path); err == nil || !strings.Contains(err.Error(), path+":3") {
-		t.Errorf("ReadLog of a torn line: %v", err)
+	check := func(want []Epoch, content string) error {
+		t.Helper()
+		os.WriteFile(path, []byte(content), 0o644)
+		return CheckLog(path, want)
 	}
-	l, err := OpenLog(path, 2)
-	if err != nil {
-		t.Fatalf("OpenLog over a torn last line: %v", err)
+	join := func(ls ...string) string { return strings.Join(ls, "\n") + "\n" }
+	for _, ok := range []struct {
+		want    []Epoch
+		content string
+	}{
+		{all, join(lines...)},
+		{all[:2], join(lines...)},                               // epoch 3 was not checkpointed
+		{all[:2], join(lines[0], "", lines[1]) + lines[2][:20]}, // a blank line; epoch 3 torn
+		{nil, ""},
+	} {
+		if err := check(ok.want, ok.content); err != nil {
+			t.Errorf("%d records against %q: %v", len(ok.want), ok.content, err)
+		}
 	}
-	l.Close()
-	if got, err := ReadLog(path); err != nil || len(got) != 2 {
-		t.Errorf("after OpenLog: %v, %v", got, err)
+	for _, bad := range []struct {
+		content, want string
+	}{
+		{join(lines[0], lines[2]), ":2: the record of epoch 3 differs"},                             // epoch 2 deleted
+		{join(lines[0]), "the record of epoch 2 is missing after line 1"},                           // two deleted
+		{join(lines[0], lines[1][:30]), "metrics.jsonl:2:"},                                         // torn mid-history
+		{join(lines[0], lines[1]) + lines[2][:30], "the record of epoch 3 is missing after line 2"}, // torn last
+		{join(lines[0], strings.Replace(lines[1], "1.25", "1.5", 1), lines[2]), ":2: the record of epoch 2 differs"},
+		{join(lines[1], lines[0], lines[2]), ":1: the record of epoch 2 differs"},
+		{join(lines[0], lines[1], lines[1], lines[2]), ":3: the record of epoch 2 differs"},
+	} {
+		err := check(all, bad.content)
+		if err == nil || !strings.Contains(err.Error(), bad.want) || !strings.Contains(err.Error(), path) {
+			t.Errorf("CheckLog of %q: %v, want an error naming %s and %q", bad.content, err, path, bad.want)
+		}
+	}
+	os.Remove(path)
+	if err := CheckLog(path, all); err == nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("a missing log: %v", err)
 	}
 }
 
@@ -269,13 +280,6 @@ func TestMalformedLine(t *testing.T) {
 	_, err := ReadLog(path)
 	if err == nil || !strings.Contains(err.Error(), path+":3:") {
 		t.Errorf("ReadLog error %v does not name %s:3", err, path)
-	}
-	if _, err := OpenLog(path, 1); err == nil || !strings.Contains(err.Error(), path+":3:") {
-		t.Errorf("OpenLog error %v does not name %s:3", err, path)
-	}
-	// The file is untouched by the failed OpenLog.
-	if b, _ := os.ReadFile(path); string(b) != data {
-		t.Errorf("file changed to %q", b)
 	}
 	if err := os.WriteFile(path, []byte(`{"epoch":0}`+"\n"), 0o644); err != nil {
 		t.Fatal(err)

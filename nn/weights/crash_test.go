@@ -35,7 +35,7 @@ func TestSaveSurvivesKill(t *testing.T) {
 	if childtest.Child(t) {
 		var meta testMeta
 		g := 0
-		if _, _, err := LoadRecent(path, &meta); err == nil {
+		if _, _, err := LoadRecent(path, &meta, nil); err == nil {
 			g = meta.Epoch
 		}
 		for g++; ; g++ {
@@ -76,7 +76,7 @@ func TestSaveSurvivesKill(t *testing.T) {
 		}
 		cmd.Wait()
 		var meta testMeta
-		c, damaged, err := LoadRecent(path, &meta)
+		c, damaged, err := LoadRecent(path, &meta, nil)
 		if err != nil {
 			t.Fatalf("kill %d, after save %d returned: %v", kill, saved, err)
 		}
@@ -120,7 +120,7 @@ func TestSaveOnFullDisk(t *testing.T) {
 		}
 	}
 	var meta testMeta
-	c, _, err := LoadRecent(path, &meta)
+	c, _, err := LoadRecent(path, &meta, nil)
 	if err != nil || meta.Epoch != saved || !sameBits(c.Tensors["w"], small(saved)["w"]) {
 		t.Fatalf("after a full disk: generation %d (%v), want %d", meta.Epoch, err, saved)
 	}

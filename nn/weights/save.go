@@ -134,15 +134,24 @@ func Load(path string, meta any) (*Checkpoint, error) {
 }
 
 // LoadRecent loads the checkpoint at path as [Load] does or, when path is missing or cannot be
-// loaded, the one [SaveKeeping] kept at [PreviousPath](path). damaged is the error that made it
-// fall back (nil when path itself was loaded); c.Path says which file was read. err is
-// path's own error when neither can be loaded.
-func LoadRecent(path string, meta any) (c *Checkpoint, damaged, err error) {
-	c, err = Load(path, meta)
-	if err == nil {
+// loaded, the one [SaveKeeping] kept at [PreviousPath](path). check, unless nil, is called once
+// meta is decoded, and its error counts as damage (a checkpoint of the wrong run, say). damaged
+// is the error that made it fall back (nil when path itself was loaded); c.Path says which file
+// was read. err is path's own error when neither can be loaded.
+func LoadRecent(path string, meta any, check func() error) (c *Checkpoint, damaged, err error) {
+	load := func(p string) (*Checkpoint, error) {
+		c, err := Load(p, meta)
+		if err == nil && check != nil {
+			if err = check(); err != nil {
+				err = fileErr(p, "%v", err)
+			}
+		}
+		return c, err
+	}
+	if c, err = load(path); err == nil {
 		return c, nil, nil
 	}
-	prev, perr := Load(PreviousPath(path), meta)
+	prev, perr := load(PreviousPath(path))
 	if perr != nil {
 		return nil, nil, err
 	}

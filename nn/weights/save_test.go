@@ -218,7 +218,7 @@ func TestLoadRecent(t *testing.T) {
 		return map[string]*tensor.Tensor{"w": tensor.FromSlice([]float32{float32(g), -float32(g)}, 2)}
 	}
 	var meta testMeta
-	if _, _, err := LoadRecent(p, &meta); !errors.Is(err, os.ErrNotExist) {
+	if _, _, err := LoadRecent(p, &meta, nil); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("no checkpoint yet: %v", err)
 	}
 	for g := 1; g <= 3; g++ {
@@ -226,27 +226,38 @@ func TestLoadRecent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c, damaged, err := LoadRecent(p, &meta)
+	c, damaged, err := LoadRecent(p, &meta, nil)
 	if err != nil || damaged != nil || meta.Epoch != 3 || c.Path != p {
 		t.Fatalf("intact: epoch %d from %s, %v, %v", meta.Epoch, c.Path, damaged, err)
 	}
 	if _, err := Load(PreviousPath(p), &meta); err != nil || meta.Epoch != 2 {
 		t.Errorf("the previous checkpoint: epoch %d, %v", meta.Epoch, err)
 	}
+	refuse3 := func() error {
+		if meta.Epoch == 3 {
+			return errors.New("generation 3 refused")
+		}
+		return nil
+	}
+	if c, damaged, err := LoadRecent(p, &meta, refuse3); err != nil || meta.Epoch != 2 || c.Path != PreviousPath(p) {
+		t.Errorf("newest refused by check: epoch %d, %v", meta.Epoch, err)
+	} else {
+		wantError(t, damaged, p, "", "generation 3 refused")
+	}
 	b, _ := os.ReadFile(p)
 	b[len(b)-1] ^= 4
 	os.WriteFile(p, b, 0o644)
-	c, damaged, err = LoadRecent(p, &meta)
+	c, damaged, err = LoadRecent(p, &meta, nil)
 	if err != nil || meta.Epoch != 2 || c.Path != PreviousPath(p) || c.Tensors["w"].Data()[0] != 2 {
 		t.Fatalf("damaged newest: epoch %d from %v, %v", meta.Epoch, c, err)
 	}
 	wantError(t, damaged, p, "", "damaged")
 	os.Remove(p)
-	if _, damaged, err = LoadRecent(p, &meta); err != nil || meta.Epoch != 2 || !errors.Is(damaged, os.ErrNotExist) {
+	if _, damaged, err = LoadRecent(p, &meta, nil); err != nil || meta.Epoch != 2 || !errors.Is(damaged, os.ErrNotExist) {
 		t.Errorf("missing newest: epoch %d, %v, %v", meta.Epoch, damaged, err)
 	}
 	os.WriteFile(PreviousPath(p), b, 0o644)
-	if _, _, err = LoadRecent(p, &meta); !errors.Is(err, os.ErrNotExist) {
+	if _, _, err = LoadRecent(p, &meta, nil); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("newest missing, previous damaged: %v, want the newest's error", err)
 	}
 }
