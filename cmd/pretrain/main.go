@@ -21,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -124,16 +125,17 @@ func (o *options) check() error {
 		return fmt.Errorf("-epochs %d: want at least 1", o.epochs)
 	case o.batch < 1:
 		return fmt.Errorf("-batch %d: want at least 1", o.batch)
-	case !(o.lr > 0):
-		return fmt.Errorf("-lr %g: want > 0", o.lr)
-	case o.wd < 0:
-		return fmt.Errorf("-wd %g: want >= 0", o.wd)
-	case o.threads < 0:
-		return fmt.Errorf("-threads %d: want >= 0", o.threads)
+	case !(o.lr > 0) || math.IsInf(o.lr, 0):
+		return fmt.Errorf("-lr %g: want a finite value > 0", o.lr)
+	case !(o.wd >= 0) || math.IsInf(o.wd, 0):
+		return fmt.Errorf("-wd %g: want a finite value >= 0", o.wd)
 	case o.limit < 0:
 		return fmt.Errorf("-limit %d: want >= 0", o.limit)
 	case o.out == "":
 		return errors.New("-out is empty")
+	}
+	if err := kernels.CheckThreads("-threads", o.threads); err != nil {
+		return err
 	}
 	cfg, err := nn.ConfigNamed(o.arch)
 	if err != nil {

@@ -127,6 +127,10 @@ func TestRunErrors(t *testing.T) {
 		{[]string{"-bogus"}, "bogus"},
 		{[]string{"-out", "/no/such/dir/c.safetensors"}, "/no/such/dir"},
 		{[]string{"-out", out, "extra"}, `"extra"`},
+		{[]string{"-threads", "100000", "-out", out}, "-threads 100000"},
+		{[]string{"-lr", "NaN", "-out", out}, "-lr NaN"},
+		{[]string{"-lr", "Inf", "-out", out}, "-lr +Inf"},
+		{[]string{"-wd", "NaN", "-out", out}, "-wd NaN"},
 	} {
 		err := run(c.args, &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
