@@ -46,3 +46,14 @@ func (c Channels) Positive(what string) error {
 	}
 	return nil
 }
+
+// Fraction reports an error naming what unless every channel is in [0, 1], as a mean of pixel
+// values scaled to [0, 1] is.
+func (c Channels) Fraction(what string) error {
+	for _, v := range c {
+		if v < 0 || v > 1 {
+			return fmt.Errorf("%s %s: every channel must be in [0, 1]", what, c.String())
+		}
+	}
+	return nil
+}

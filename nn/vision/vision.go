@@ -4,28 +4,10 @@ import (
 	"fmt"
 	"image"
 	"image/draw"
-	_ "image/gif"  // decoders registered with image.Decode
-	_ "image/jpeg" //
-	_ "image/png"  //
 	"math"
-	"os"
 
 	xdraw "golang.org/x/image/draw"
 )
-
-// Load decodes the image file at path. Errors name the file.
-func Load(path string) (image.Image, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	img, _, err := image.Decode(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return img, nil
-}
 
 // RGB returns img as 8-bit non-premultiplied RGBA (alpha ignored later, as Pillow's
 // convert("RGB") does), converting any colour model; JPEG's YCbCr as libjpeg converts it.
@@ -37,10 +19,27 @@ func RGB(img image.Image) *image.NRGBA {
 		if out := ycbcrToRGB(m); out != nil {
 			return out
 		}
+	case *image.Gray:
+		return grayToRGB(m)
 	}
 	b := img.Bounds()
 	out := image.NewNRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
 	draw.Draw(out, out.Bounds(), img, b.Min, draw.Src)
+	return out
+}
+
+// grayToRGB is what draw.Draw makes of a grayscale image, each level copied to R, G and B
+// with an opaque alpha, without its colour conversion per pixel.
+func grayToRGB(img *image.Gray) *image.NRGBA {
+	b := img.Bounds()
+	out := image.NewNRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+	for y := range b.Dy() {
+		row := img.Pix[img.PixOffset(b.Min.X, b.Min.Y+y):][:b.Dx()]
+		pix := out.Pix[y*out.Stride:]
+		for x, v := range row {
+			pix[4*x], pix[4*x+1], pix[4*x+2], pix[4*x+3] = v, v, v, 255
+		}
+	}
 	return out
 }
 
@@ -75,21 +74,42 @@ func (i Interpolation) kernel() *xdraw.Kernel {
 // ResizeShorter scales img so that its shorter side is size, keeping the aspect ratio as
 // torchvision's Resize(size) does (the longer side becomes floor(size*long/short)). The
 // filter widens when shrinking, so downscaling averages like Pillow's. An image already of
-// that size is returned unchanged.
+// that size is returned unchanged. It panics, before allocating, where CheckResize reports an
+// error: an empty image, or one whose resize would exceed MaxPixels.
 func ResizeShorter(img *image.NRGBA, size int, interp Interpolation) *image.NRGBA {
 	w, h := img.Bounds().Dx(), img.Bounds().Dy()
-	nw, nh := size, size
-	if w < h {
-		nh = int(float64(size) * float64(h) / float64(w))
-	} else {
-		nw = int(float64(size) * float64(w) / float64(h))
+	if err := CheckResize(w, h, size); err != nil {
+		panic(err)
 	}
+	nw, nh := resizedSize(w, h, size)
 	if nw == w && nh == h {
 		return img
 	}
 	out := image.NewNRGBA(image.Rect(0, 0, nw, nh))
 	interp.kernel().Scale(out, out.Bounds(), img, img.Bounds(), xdraw.Src, nil)
 	return out
+}
+
+// CheckResize reports an error unless ResizeShorter can resize a w x h image to size: the
+// image has pixels and the resize stays within MaxPixels (CheckScale). A very elongated image
+// fails it: resizing 1 x 2,000,000 to a shorter side of 256 would make 256 x 512,000,000.
+func CheckResize(w, h, size int) error {
+	if w <= 0 || h <= 0 || size <= 0 {
+		return fmt.Errorf("resizing %dx%d to a shorter side of %d: no pixels", w, h, size)
+	}
+	nw, nh := resizedSize(w, h, size)
+	return CheckScale(w, h, nw, nh)
+}
+
+// resizedSize is the size of a w x h image (both positive) resized to a shorter side of size.
+func resizedSize(w, h, size int) (nw, nh int) {
+	nw, nh = size, size
+	if w < h {
+		nh = int(float64(size) * float64(h) / float64(w))
+	} else {
+		nw = int(float64(size) * float64(w) / float64(h))
+	}
+	return nw, nh
 }
 
 // CenterCrop returns the central size x size region of img (torchvision's rounding of the
@@ -141,6 +161,32 @@ var (
 	ImageNetMean = [3]float32{0.485, 0.456, 0.406}
 	ImageNetStd  = [3]float32{0.229, 0.224, 0.225}
 )
+
+// Check reports an error unless Apply can transform an image of the given size within
+// MaxPixels: the crop, and the resize (CheckResize), where Apply panics if it fails.
+func (t Eval) Check(size image.Point) error {
+	if t.Crop <= 0 {
+		return fmt.Errorf("a center crop of %d: no pixels", t.Crop)
+	}
+	if tooMany(t.Crop, t.Crop, MaxPixels) {
+		return fmt.Errorf("%w: a center crop of %d is over the limit of %d pixels (vision.MaxPixels)", ErrTooLarge, t.Crop, MaxPixels)
+	}
+	return CheckResize(size.X, size.Y, t.Resize)
+}
+
+// ApplyFile loads the image file at path (see Load) and writes it transformed into dst,
+// [3, Crop, Crop]. An image that Check refuses is an error naming the file, as Load's are.
+func (t Eval) ApplyFile(dst []float32, path string) error {
+	img, err := Load(path)
+	if err != nil {
+		return err
+	}
+	if err := t.Check(img.Bounds().Size()); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	t.Apply(dst, img)
+	return nil
+}
 
 // Apply writes the transformed img into dst, [3, Crop, Crop].
 func (t Eval) Apply(dst []float32, img image.Image) {

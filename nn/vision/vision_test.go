@@ -1,8 +1,10 @@
 package vision
 
 import (
+	"bytes"
 	"fmt"
 	"image"
+	"image/draw"
 	"math"
 	"path/filepath"
 	"strings"
@@ -88,6 +90,22 @@ func TestDecodeColourModels(t *testing.T) {
 	}
 	if _, err := Load("vision.go"); err == nil || !strings.Contains(err.Error(), "vision.go") {
 		t.Errorf("non-image error %v does not name the file", err)
+	}
+}
+
+// RGB's copy of a grayscale image is draw.Draw's, for a sub-image too.
+func TestRGBGrayMatchesDraw(t *testing.T) {
+	g := image.NewGray(image.Rect(0, 0, 37, 23))
+	for i := range g.Pix {
+		g.Pix[i] = uint8(i * 97)
+	}
+	for _, img := range []*image.Gray{g, g.SubImage(image.Rect(5, 3, 30, 20)).(*image.Gray)} {
+		b := img.Bounds()
+		want := image.NewNRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+		draw.Draw(want, want.Bounds(), img, b.Min, draw.Src)
+		if got := RGB(img); !bytes.Equal(got.Pix, want.Pix) || got.Rect != want.Rect {
+			t.Errorf("%v: RGB differs from draw.Draw", b)
+		}
 	}
 }
 
