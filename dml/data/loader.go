@@ -91,7 +91,8 @@ const maxReplaceTries = 8
 // in order, at most Prefetch batches ahead of it.
 //
 // Unreadable images: a sample whose image cannot be decoded (missing, truncated, corrupt,
-// empty, or making the transform panic) is replaced by another sample of the same class,
+// empty, not a regular file, larger than [vision.MaxPixels], refused by the transform's Check
+// or making the transform panic) is replaced by another sample of the same class,
 // drawn from the failed sample's own random stream (up to 8 tries), so the batch keeps its
 // size and class composition, which the DML losses rely on. Only if no replacement can be
 // read is the row dropped, leaving a shorter batch. Every unreadable file is recorded once in
@@ -396,12 +397,28 @@ func (l *Loader) try(row []float32, epoch, i int) (ok bool) {
 		}
 	}()
 	img, err := openSample(l.cfg.Split, i, l.cfg.Open)
+	if err == nil {
+		err = checkSize(l.cfg.Transform, img)
+	}
 	if err != nil {
 		l.markBad(i, err)
 		return false
 	}
 	l.cfg.Transform.Apply(row, img, sampleRNG(l.cfg.Seed, epoch, i))
 	return true
+}
+
+// sizeChecker is a Transform that can refuse an image by its size (see Transform).
+type sizeChecker interface {
+	Check(size image.Point) error
+}
+
+// checkSize asks t, if it can, whether it accepts img.
+func checkSize(t Transform, img image.Image) error {
+	if c, ok := t.(sizeChecker); ok {
+		return c.Check(img.Bounds().Size())
+	}
+	return nil
 }
 
 func (l *Loader) markBad(i int, err error) {

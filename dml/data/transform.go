@@ -11,7 +11,10 @@ import (
 	"github.com/semprox/semprox/nn/vision"
 )
 
-// Transform turns a decoded image into the normalised input of a model.
+// Transform turns a decoded image into the normalised input of a model. A Transform may also
+// have a method Check(size image.Point) error, as Eval has (from [vision.Eval]): the Loader
+// calls it before Apply and treats an image it refuses, such as one whose resize would exceed
+// [vision.MaxPixels], as unreadable.
 type Transform interface {
 	// Size is the side of the square output: Apply writes [3, Size, Size].
 	Size() int
@@ -63,7 +66,7 @@ type Eval struct{ vision.Eval }
 // Size implements Transform.
 func (t Eval) Size() int { return t.Crop }
 
-// Apply implements Transform.
+// Apply implements Transform. It panics where Check (promoted from vision.Eval) fails.
 func (t Eval) Apply(dst []float32, img image.Image, _ *rand.Rand) { t.Eval.Apply(dst, img) }
 
 // CropParams draws the region of a RandomResizedCrop of a w x h image as torchvision's
@@ -98,10 +101,15 @@ func CropParams(rng *rand.Rand, w, h int, scale, ratio [2]float64) image.Rectang
 }
 
 // ResizedCrop returns region r of img (r relative to img's origin) resized to size x size.
+// It panics on a region outside img, and, before allocating, on a resize beyond
+// [vision.MaxPixels] ([vision.CheckScale]); the Loader treats either as an unreadable image.
 func ResizedCrop(img *image.NRGBA, r image.Rectangle, size int, interp vision.Interpolation) *image.NRGBA {
 	r = r.Add(img.Bounds().Min)
 	if !r.In(img.Bounds()) || r.Empty() {
 		panic(fmt.Sprintf("data: ResizedCrop: region %v outside image %v", r, img.Bounds()))
+	}
+	if err := vision.CheckScale(r.Dx(), r.Dy(), size, size); err != nil {
+		panic(fmt.Errorf("data: ResizedCrop: %w", err))
 	}
 	out := image.NewNRGBA(image.Rect(0, 0, size, size))
 	k := xdraw.CatmullRom // vision.Bicubic: Pillow's BICUBIC
