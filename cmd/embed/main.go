@@ -3,6 +3,17 @@
 // by file name, one per line) in a text file beside it.
 //
 //	go run ./cmd/embed -weights vit_small.safetensors -images photos/ -out emb.npy
+//
+// The images are the regular files of the directory, or links to them, named *.jpg, *.jpeg,
+// *.png or *.gif in any case; other entries are skipped, and those with an image's name (a
+// directory, a named pipe, a device) are named on standard error. The names file holds one
+// name a line, in UTF-8, so a name that is not valid UTF-8 or that holds a control character
+// (a newline, a carriage return, a tab...) or a Unicode line or paragraph separator stops the
+// run with an error quoting it: rename the file. So does an unreadable image, or one larger
+// than vision.MaxPixels (declared in its header, or once resized): the error names the file.
+// The outputs are written atomically, and must not be -weights, -images or one of the images.
+// Every flag is checked against what the model and the machine allow; -batch is capped at the
+// number of images.
 package main
 
 import (
@@ -15,6 +26,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/sync/errgroup"
 
@@ -25,11 +38,25 @@ import (
 	"github.com/semprox/semprox/tensor"
 )
 
+// usage heads the -h text.
+const usage = `Usage: embed -weights CHECKPOINT -images DIR [-out emb.npy] [flags]
+
+Writes the final-norm class token of every image of DIR (the regular files named *.jpg, *.jpeg,
+*.png or *.gif, sorted by name) to -out as float32 [N, D], and their names, one a line in UTF-8,
+to the same path with .names.txt. A name that is not valid UTF-8 or holds a control character
+(newline, carriage return, tab...) or a Unicode line separator stops the run, as does an
+unreadable image or one over vision.MaxPixels pixels (declared, or resized); the error names
+it. -out and its names file must not be -weights, -images or one of the images.
+
+Flags:
+`
+
 type options struct {
-	weights, images, out, arch, interp string
-	mean, std                          vision.Channels
-	heads, resize, crop, batch         int
-	threads                            int
+	weights, images, out, arch string
+	interp                     vision.Interpolation
+	mean, std                  vision.Channels
+	heads, resize, crop, batch int
+	threads                    int
 }
 
 func main() {
@@ -50,8 +77,15 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkOutputs(o, names); err != nil {
+		return err
+	}
 	model, err := loadModel(o)
 	if err != nil {
+		return err
+	}
+	o.batch = min(o.batch, len(names))
+	if err := checkBatch(model.Config, o.batch, machineMemory()); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "embed: %d images, ViT D=%d depth=%d heads=%d patch=%d, input %dx%d\n",
@@ -64,8 +98,8 @@ func run(args []string) error {
 		return err
 	}
 	namesPath := namesFile(o.out)
-	if err := os.WriteFile(namesPath, []byte(strings.Join(names, "\n")+"\n"), 0o644); err != nil {
-		return err
+	if err := tensor.WriteFileAtomic(namesPath, []byte(strings.Join(names, "\n")+"\n")); err != nil {
+		return fmt.Errorf("%s: %w", namesPath, err)
 	}
 	fmt.Fprintf(os.Stderr, "embed: wrote %s [%d, %d] and %s\n", o.out, emb.Dim(0), emb.Dim(1), namesPath)
 	return nil
@@ -73,63 +107,160 @@ func run(args []string) error {
 
 func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("embed", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
 	var o options
+	var interp string
 	fs.StringVar(&o.weights, "weights", "", "timm/DINO ViT checkpoint (.safetensors, .pth or pytorch_model.bin)")
-	fs.StringVar(&o.images, "images", "", "directory of JPEG/PNG/GIF images")
+	fs.StringVar(&o.images, "images", "", "directory of JPEG/PNG/GIF images (regular files, or links to them)")
 	fs.StringVar(&o.out, "out", "emb.npy", "output .npy file; the image names go to the same name with .names.txt")
 	fs.StringVar(&o.arch, "arch", "", "ViT configuration (vit_tiny_patch16_224, vit_small_patch16_224, vit_base_patch16_224); default: inferred from the checkpoint")
 	fs.IntVar(&o.heads, "heads", 0, "attention heads when inferring the architecture (default: width/64)")
 	o.mean, o.std = vision.Channels{0.5, 0.5, 0.5}, vision.Channels{0.5, 0.5, 0.5}
-	fs.Var(&o.mean, "mean", "per-channel mean of the normalisation (ImageNet's is 0.485,0.456,0.406)")
-	fs.Var(&o.std, "std", "per-channel standard deviation (ImageNet's is 0.229,0.224,0.225)")
-	fs.IntVar(&o.resize, "resize", 256, "resize the shorter side to this many pixels")
+	fs.Var(&o.mean, "mean", "per-channel mean of the normalisation, each in [0, 1] (ImageNet's is 0.485,0.456,0.406)")
+	fs.Var(&o.std, "std", "per-channel standard deviation, each positive (ImageNet's is 0.229,0.224,0.225)")
+	fs.IntVar(&o.resize, "resize", 256, "resize the shorter side to this many pixels (at least -crop; a square of this side must fit vision.MaxPixels)")
 	fs.IntVar(&o.crop, "crop", 224, "center crop of this size (the model's input size)")
-	fs.StringVar(&o.interp, "interp", "bicubic", "resize interpolation: bicubic or bilinear")
-	fs.IntVar(&o.batch, "batch", 32, "images per forward pass")
-	fs.IntVar(&o.threads, "threads", runtime.NumCPU(), "worker threads")
+	fs.StringVar(&interp, "interp", "bicubic", "resize interpolation: bicubic or bilinear")
+	fs.IntVar(&o.batch, "batch", 32, "images per forward pass (at most the number of images; refused if its activations would not fit in the machine's memory)")
+	fs.IntVar(&o.threads, "threads", 0, fmt.Sprintf("worker threads (0: one per core; at most %d)", kernels.MaxThreads))
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q: every input is a flag", fs.Arg(0))
+	}
 	var err error
+	if o.interp, err = vision.ParseInterpolation(interp); err != nil {
+		return o, fmt.Errorf("-interp: %w", err)
+	}
+	if err := o.check(); err != nil {
+		return o, err
+	}
+	if o.threads == 0 {
+		o.threads = runtime.NumCPU()
+	}
+	return o, nil
+}
+
+// check validates the flags that need no model or file.
+func (o options) check() error {
 	switch {
 	case o.weights == "":
-		err = errors.New("-weights is required")
+		return errors.New("-weights is required")
 	case o.images == "":
-		err = errors.New("-images is required")
-	case o.batch < 1 || o.threads < 1 || o.crop < 1 || o.resize < o.crop:
-		err = fmt.Errorf("-batch %d, -threads %d, -crop %d, -resize %d: want positive sizes and resize >= crop", o.batch, o.threads, o.crop, o.resize)
+		return errors.New("-images is required")
+	case o.batch < 1:
+		return fmt.Errorf("-batch %d: want at least 1", o.batch)
+	case o.heads < 0:
+		return fmt.Errorf("-heads %d: want 0 (width/64) or more", o.heads)
+	case o.crop < 1 || o.crop > o.resize:
+		return fmt.Errorf("-crop %d, -resize %d: want 1 <= crop <= resize", o.crop, o.resize)
+	case o.resize > vision.MaxPixels/o.resize:
+		return fmt.Errorf("-resize %d: a square of that side is over the limit of %d pixels (vision.MaxPixels)", o.resize, vision.MaxPixels)
 	}
-	if err == nil {
-		err = o.std.Positive("-std")
+	if err := kernels.CheckThreads("-threads", o.threads); err != nil {
+		return err
 	}
-	return o, err
+	if err := o.mean.Fraction("-mean"); err != nil {
+		return err
+	}
+	return o.std.Positive("-std")
 }
 
 var imageExts = []string{".jpg", ".jpeg", ".png", ".gif"}
 
-// listImages returns the image files of dir, sorted by name, and reports what it skipped.
+// listImages returns the names of the image files of dir, sorted, and reports what it skipped.
+// Entries named like images that are not regular files (or links to them) are skipped by name;
+// a name that cannot be one line of the names file is an error.
 func listImages(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
 	var names []string
-	skipped := 0
+	other := 0
 	for _, e := range entries {
-		if !e.IsDir() && slices.Contains(imageExts, strings.ToLower(filepath.Ext(e.Name()))) {
-			names = append(names, e.Name())
-		} else {
-			skipped++
+		if !slices.Contains(imageExts, strings.ToLower(filepath.Ext(e.Name()))) {
+			other++
+			continue
 		}
+		path := filepath.Join(dir, e.Name())
+		regular, err := isRegular(path, e)
+		if err != nil {
+			return nil, err
+		}
+		if !regular {
+			fmt.Fprintf(os.Stderr, "embed: skipping %q: not a regular file\n", path)
+			continue
+		}
+		if err := checkName(dir, e.Name()); err != nil {
+			return nil, err
+		}
+		names = append(names, e.Name())
 	}
-	if skipped > 0 {
-		fmt.Fprintf(os.Stderr, "embed: skipping %d entries of %s that are not %s files\n", skipped, dir, strings.Join(imageExts, "/"))
+	if other > 0 {
+		fmt.Fprintf(os.Stderr, "embed: skipping %d entries of %s that are not %s files\n", other, dir, strings.Join(imageExts, "/"))
 	}
 	if len(names) == 0 {
 		return nil, fmt.Errorf("%s: no images", dir)
 	}
 	slices.Sort(names)
 	return names, nil
+}
+
+// isRegular reports whether the entry e at path is a regular file or a link to one; it never
+// opens it. A link that cannot be followed is an error naming it.
+func isRegular(path string, e os.DirEntry) (bool, error) {
+	if e.Type()&os.ModeSymlink == 0 {
+		return e.Type().IsRegular(), nil
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return false, err
+	}
+	return st.Mode().IsRegular(), nil
+}
+
+// checkName refuses an image name that one line of the names file cannot hold unambiguously.
+func checkName(dir, name string) error {
+	bad := func(r rune) bool { return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' }
+	if !utf8.ValidString(name) || strings.ContainsFunc(name, bad) {
+		return fmt.Errorf("%q in %s: a name that is not valid UTF-8 or holds a control character (such as a newline) or a line separator cannot be one line of the names file; rename it", name, dir)
+	}
+	return nil
+}
+
+// checkOutputs refuses an -out, or its names file, that is one of the inputs: -weights,
+// -images or one of its images. Paths are compared cleaned and absolute, and existing files
+// with os.SameFile, which sees through links.
+func checkOutputs(o options, names []string) error {
+	for _, out := range []string{o.out, namesFile(o.out)} {
+		for _, in := range []string{o.weights, o.images} {
+			if sameFile(out, in) {
+				return fmt.Errorf("-out %s: writing %s would replace the input %s", o.out, out, in)
+			}
+		}
+		if sameFile(filepath.Dir(out), o.images) && slices.Contains(names, filepath.Base(out)) {
+			return fmt.Errorf("-out %s: writing %s would replace an image of -images %s", o.out, out, o.images)
+		}
+	}
+	return nil
+}
+
+// sameFile reports whether paths a and b are the same once cleaned and made absolute, or name
+// the same existing file.
+func sameFile(a, b string) bool {
+	absA, errA := filepath.Abs(a)
+	absB, errB := filepath.Abs(b)
+	if errA == nil && errB == nil && absA == absB {
+		return true
+	}
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(sa, sb)
 }
 
 func loadModel(o options) (*nn.ViT, error) {
@@ -149,6 +280,9 @@ func loadModel(o options) (*nn.ViT, error) {
 			return nil, err
 		}
 		if o.heads > 0 {
+			if c.Dim%o.heads != 0 {
+				return nil, fmt.Errorf("-heads %d does not divide the width %d of %s", o.heads, c.Dim, o.weights)
+			}
 			c.Heads = o.heads
 		}
 	}
@@ -168,11 +302,7 @@ func loadModel(o options) (*nn.ViT, error) {
 // embedAll runs the images through the model batch by batch, decoding each batch on all
 // threads, and returns the embeddings [N, D].
 func embedAll(m *nn.ViT, o options, names []string) (*tensor.Tensor, error) {
-	interp, err := vision.ParseInterpolation(o.interp)
-	if err != nil {
-		return nil, err
-	}
-	tr := vision.Eval{Resize: o.resize, Crop: o.crop, Interp: interp, Mean: o.mean, Std: o.std}
+	tr := vision.Eval{Resize: o.resize, Crop: o.crop, Interp: o.interp, Mean: o.mean, Std: o.std}
 	out := tensor.New(len(names), m.Dim)
 	tp := autodiff.NewTape()
 	tp.SetNoGrad(true)
@@ -183,14 +313,7 @@ func embedAll(m *nn.ViT, o options, names []string) (*tensor.Tensor, error) {
 		var g errgroup.Group
 		g.SetLimit(o.threads)
 		for i := lo; i < hi; i++ {
-			g.Go(func() error {
-				img, err := vision.Load(filepath.Join(o.images, names[i]))
-				if err != nil {
-					return err
-				}
-				tr.Apply(batch.Row(i-lo).Data(), img)
-				return nil
-			})
+			g.Go(func() error { return tr.ApplyFile(batch.Row(i-lo).Data(), filepath.Join(o.images, names[i])) })
 		}
 		if err := g.Wait(); err != nil {
 			return nil, err
