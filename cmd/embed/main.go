@@ -32,6 +32,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/semprox/semprox/autodiff"
+	"github.com/semprox/semprox/internal/sysmem"
 	"github.com/semprox/semprox/kernels"
 	"github.com/semprox/semprox/nn"
 	"github.com/semprox/semprox/nn/vision"
@@ -85,7 +86,7 @@ func run(args []string) error {
 		return err
 	}
 	o.batch = min(o.batch, len(names))
-	if err := checkBatch(model.Config, o.batch, machineMemory()); err != nil {
+	if err := checkBatch(model.Config, o.batch, sysmem.Total()); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "embed: %d images, ViT D=%d depth=%d heads=%d patch=%d, input %dx%d\n",

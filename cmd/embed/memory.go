@@ -2,33 +2,9 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 
 	"github.com/semprox/semprox/nn"
 )
-
-// machineMemory returns the machine's physical memory in bytes, MemTotal of /proc/meminfo, or
-// 0 (unknown) where there is none.
-func machineMemory() int64 {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(b)) {
-		if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
-			f := strings.Fields(rest)
-			if len(f) != 2 || f[1] != "kB" {
-				break
-			}
-			if n, err := strconv.ParseInt(f[0], 10, 64); err == nil && n > 0 {
-				return n << 10
-			}
-		}
-	}
-	return 0
-}
 
 // batchBytes estimates the memory of a forward pass of n images through a ViT of
 // configuration c: per image, the input (3 x size x size floats) and, per token, the widest
@@ -42,10 +18,10 @@ func batchBytes(c nn.Config, n int) int64 {
 
 // checkBatch refuses a batch of n images whose forward pass would need more than the machine's
 // memory (0: unknown, not checked).
-func checkBatch(c nn.Config, n int, memory int64) error {
-	if need := batchBytes(c, n); memory > 0 && need > memory {
+func checkBatch(c nn.Config, n int, memory uint64) error {
+	if need := batchBytes(c, n); memory > 0 && need > int64(memory) {
 		return fmt.Errorf("-batch %d: a forward pass would need about %.1f GB on this model; the machine has %.1f GB (use -batch %d or less)",
-			n, float64(need)/1e9, float64(memory)/1e9, max(memory/batchBytes(c, 1), 1))
+			n, float64(need)/1e9, float64(memory)/1e9, max(int64(memory)/batchBytes(c, 1), 1))
 	}
 	return nil
 }

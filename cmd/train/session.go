@@ -15,6 +15,7 @@ import (
 	"github.com/semprox/semprox/dml"
 	"github.com/semprox/semprox/dml/data"
 	"github.com/semprox/semprox/dml/report"
+	"github.com/semprox/semprox/internal/sysmem"
 	"github.com/semprox/semprox/kernels"
 	"github.com/semprox/semprox/nn"
 )
@@ -110,7 +111,7 @@ func newRunID() string {
 // build makes the model, the trainer, the sampler and the loaders.
 func (ss *session) build(train *data.Split) error {
 	s := ss.s
-	if err := checkBatch(s, train, ss.bb.vit.Config, physicalMemory()); err != nil {
+	if err := checkBatch(s, train, ss.bb.vit.Config, sysmem.Total()); err != nil {
 		return err
 	}
 	method, _ := dml.ParseMethod(s.Method)

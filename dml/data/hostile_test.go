@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/semprox/semprox/internal/childtest"
 	"github.com/semprox/semprox/nn/vision"
@@ -54,7 +55,7 @@ func TestLoaderSkipsBombs(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if !childtest.Child(t) {
-				childtest.RunLimited(t, 4<<30, bombTimeout)
+				childtest.RunLimited(t, 4<<30, 5*time.Second)
 				return
 			}
 			sp := bombFixture(t)
@@ -93,7 +94,7 @@ func checkSkips(t *testing.T, skips *Skips, files []string) {
 // The training transform turns the tall image's 1x1 crop into a uniform black input.
 func TestTrainTallImage(t *testing.T) {
 	if !childtest.Child(t) {
-		childtest.RunLimited(t, 4<<30, bombTimeout)
+		childtest.RunLimited(t, 4<<30, 5*time.Second)
 		return
 	}
 	img, err := vision.Load(filepath.Join(hostileDir, "tall_1x2000000.png"))

@@ -42,15 +42,25 @@ func runPattern(name string) string {
 	return strings.Join(parts, "/")
 }
 
+// raceSlowdown is how much longer a child may take under the race detector, which slows
+// decoding and parsing some twenty times.
+const raceSlowdown = 20
+
 // RunLimited runs t again in a child process whose address space is limited to limit bytes
 // (prlimit --as) and which is killed after timeout, and fails t, with the child's output, unless
 // the child passes in time. It skips t where prlimit is not installed. Under the race detector,
-// whose shadow memory alone exceeds any such limit, the child runs without the limit.
+// whose shadow memory alone exceeds any such limit, the child runs without the limit and with
+// raceSlowdown times the timeout.
 func RunLimited(t *testing.T, limit int64, timeout time.Duration) {
 	t.Helper()
 	prlimit, err := exec.LookPath("prlimit")
 	if err != nil {
 		t.Skipf("prlimit (util-linux) is not installed: cannot run %s under an address-space limit", t.Name())
+	}
+	under := fmt.Sprintf("under a %d MB address-space limit", limit>>20)
+	if raceEnabled {
+		timeout *= raceSlowdown
+		under = "without an address-space limit (the race detector's shadow memory would exceed it)"
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -66,11 +76,11 @@ func RunLimited(t *testing.T, limit int64, timeout time.Duration) {
 	took := time.Since(start)
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		t.Fatalf("the child running %s under a %d MB address-space limit was killed after %v:\n%s", t.Name(), limit>>20, timeout, out.String())
+		t.Fatalf("the child running %s %s was killed after %v:\n%s", t.Name(), under, timeout, out.String())
 	case err != nil:
-		t.Fatalf("the child running %s under a %d MB address-space limit failed (%v) after %v:\n%s", t.Name(), limit>>20, err, took.Round(time.Millisecond), out.String())
+		t.Fatalf("the child running %s %s failed (%v) after %v:\n%s", t.Name(), under, err, took.Round(time.Millisecond), out.String())
 	case !bytes.Contains(out.Bytes(), []byte("--- PASS: "+t.Name())):
 		t.Fatalf("the child ran no test called %s:\n%s", t.Name(), out.String())
 	}
-	t.Logf("passed in a child under a %d MB address-space limit in %v", limit>>20, took.Round(time.Millisecond))
+	t.Logf("passed in a child %s in %v", under, took.Round(time.Millisecond))
 }

@@ -1,9 +1,8 @@
-package main
+package sysmem
 
 import "syscall"
 
-// physicalMemory returns the machine's memory in bytes (0: unknown).
-func physicalMemory() uint64 {
+func total() uint64 {
 	var info syscall.Sysinfo_t
 	if syscall.Sysinfo(&info) != nil {
 		return 0
