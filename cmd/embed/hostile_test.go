@@ -141,6 +141,8 @@ func TestEmbedFlagLimits(t *testing.T) {
 		"-heads -1":                {"-heads", "-1"},
 		"-heads 3 does not divide": {"-heads", "3"},
 		"unexpected argument":      {"extra"},
+		"-max-pixels 0":            {"-max-pixels", "0"},
+		"over the limit of 1000 pixels (-max-pixels)": {"-max-pixels", "1000"},
 	} {
 		if err := embedTiny(dir, args...); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%v: error %v, want one mentioning %q", args, err, want)

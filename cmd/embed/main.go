@@ -57,7 +57,7 @@ type options struct {
 	interp                     vision.Interpolation
 	mean, std                  vision.Channels
 	heads, resize, crop, batch int
-	threads                    int
+	threads, maxPixels         int
 }
 
 func main() {
@@ -74,6 +74,7 @@ func run(args []string) error {
 	}
 	runtime.GOMAXPROCS(o.threads)
 	kernels.SetThreads(o.threads)
+	vision.MaxPixels = o.maxPixels
 	names, err := listImages(o.images)
 	if err != nil {
 		return err
@@ -122,7 +123,8 @@ func parseFlags(args []string) (options, error) {
 	o.mean, o.std = vision.Channels{0.5, 0.5, 0.5}, vision.Channels{0.5, 0.5, 0.5}
 	fs.Var(&o.mean, "mean", "per-channel mean of the normalisation, each in [0, 1] (ImageNet's is 0.485,0.456,0.406)")
 	fs.Var(&o.std, "std", "per-channel standard deviation, each positive (ImageNet's is 0.229,0.224,0.225)")
-	fs.IntVar(&o.resize, "resize", 256, "resize the shorter side to this many pixels (at least -crop; a square of this side must fit vision.MaxPixels)")
+	fs.IntVar(&o.resize, "resize", 256, "resize the shorter side to this many pixels (at least -crop; a square of this side must fit -max-pixels)")
+	fs.IntVar(&o.maxPixels, "max-pixels", vision.DefaultMaxPixels, "refuse images whose header declares more pixels than this, or that a resize would make larger (image bombs)")
 	fs.IntVar(&o.crop, "crop", 224, "center crop of this size (the model's input size)")
 	fs.StringVar(&interp, "interp", "bicubic", "resize interpolation: bicubic or bilinear")
 	fs.IntVar(&o.batch, "batch", 32, "images per forward pass (at most the number of images; refused if its activations would not fit in the machine's memory)")
@@ -159,8 +161,10 @@ func (o options) check() error {
 		return fmt.Errorf("-heads %d: want 0 (width/64) or more", o.heads)
 	case o.crop < 1 || o.crop > o.resize:
 		return fmt.Errorf("-crop %d, -resize %d: want 1 <= crop <= resize", o.crop, o.resize)
-	case o.resize > vision.MaxPixels/o.resize:
-		return fmt.Errorf("-resize %d: a square of that side is over the limit of %d pixels (vision.MaxPixels)", o.resize, vision.MaxPixels)
+	case o.maxPixels < 1:
+		return fmt.Errorf("-max-pixels %d: want at least 1", o.maxPixels)
+	case o.resize > o.maxPixels/o.resize:
+		return fmt.Errorf("-resize %d: a square of that side is over the limit of %d pixels (-max-pixels)", o.resize, o.maxPixels)
 	}
 	if err := kernels.CheckThreads("-threads", o.threads); err != nil {
 		return err

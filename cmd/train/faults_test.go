@@ -22,6 +22,7 @@ import (
 	"github.com/semprox/semprox/internal/childtest"
 	"github.com/semprox/semprox/internal/fulldisk"
 	"github.com/semprox/semprox/nn"
+	"github.com/semprox/semprox/nn/vision"
 	"github.com/semprox/semprox/nn/weights"
 )
 
@@ -411,5 +412,23 @@ func TestNoReadableImages(t *testing.T) {
 	err := run(args, &out, &errOut, never)
 	if err == nil || !strings.Contains(err.Error(), "could be read") {
 		t.Errorf("training on unreadable images: %v\n%s", err, errOut.String())
+	}
+}
+
+// -max-pixels sets the limit on decoded images, and config.json keeps it for -resume.
+func TestMaxPixelsFlag(t *testing.T) {
+	defer func() { vision.MaxPixels = vision.DefaultMaxPixels }()
+	dataDir := smallMNIST(t, 100, 40)
+	dir := filepath.Join(t.TempDir(), "run")
+	var out, errOut bytes.Buffer
+	if err := run(trainArgs(dataDir, dir, "-max-pixels", "20000"), &out, &errOut, stopAfter(1)); !errors.Is(err, dml.ErrStopped) {
+		t.Fatal(err)
+	}
+	vision.MaxPixels = vision.DefaultMaxPixels
+	if err := run([]string{"-resume", dir}, &out, &errOut, stopAfter(1)); !errors.Is(err, dml.ErrStopped) {
+		t.Fatal(err)
+	}
+	if vision.MaxPixels != 20000 {
+		t.Errorf("after -resume of a run with -max-pixels 20000: vision.MaxPixels = %d", vision.MaxPixels)
 	}
 }

@@ -76,7 +76,7 @@ func TestFlagsAndPresets(t *testing.T) {
 		{"-batch", "10", "-k", "3"}, {"-method", "lora"}, {"-alpha", "2"}, {"-preset", "cub"}, {"-std", "1,0,1"},
 		{"-epochs", "0"}, {"-lr", "-1"}, {"stray"},
 		{"-lr", "NaN"}, {"-lr-proxy", "+Inf"}, {"-alpha", "NaN"}, {"-wd", "NaN"}, {"-wd", "-1"}, {"-clip", "NaN"},
-		{"-cosine-min", "Inf"}, {"-embed-dim", "1000000"}, {"-prompts", "5000"}, {"-class-prompts", "5000"},
+		{"-max-pixels", "-1"}, {"-mean", "-1,0.5,0.5"}, {"-cosine-min", "Inf"}, {"-embed-dim", "1000000"}, {"-prompts", "5000"}, {"-class-prompts", "5000"},
 	} {
 		_, err := resolve(96, bad...)
 		if err == nil || !strings.Contains(err.Error(), strings.TrimPrefix(bad[0], "-")) {

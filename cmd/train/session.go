@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"github.com/semprox/semprox/internal/sysmem"
 	"github.com/semprox/semprox/kernels"
 	"github.com/semprox/semprox/nn"
+	"github.com/semprox/semprox/nn/vision"
 )
 
 // session is one training run: its data, model, trainer, evaluation and run directory.
@@ -54,6 +56,7 @@ func newSession(o options, stdout, stderr io.Writer) (*session, error) {
 	if err := ss.s.checkMachine(); err != nil {
 		return nil, err
 	}
+	vision.MaxPixels = cmp.Or(ss.s.MaxPixels, vision.DefaultMaxPixels)
 	if ss.s.Threads > 0 {
 		kernels.SetThreads(ss.s.Threads)
 	}

@@ -41,6 +41,7 @@ type settings struct {
 	Mean        vision.Channels `json:"mean"`
 	Std         vision.Channels `json:"std"`
 	Interp      string          `json:"interpolation"`
+	MaxPixels   int             `json:"max_pixels,omitempty"` // larger images are skipped as unreadable (0: vision.DefaultMaxPixels)
 	Seed        uint64          `json:"seed"`
 	Threads     int             `json:"threads"`
 	Workers     int             `json:"workers"`
@@ -101,6 +102,7 @@ func bindOthers(fs *flag.FlagSet, o *options) {
 	fs.Var(&s.Mean, "mean", "per-channel normalisation mean of -weights (ImageNet's is 0.485,0.456,0.406; the embedded backbone's is its own)")
 	fs.Var(&s.Std, "std", "per-channel normalisation standard deviation of -weights (ImageNet's is 0.229,0.224,0.225)")
 	fs.StringVar(&s.Interp, "interp", "bicubic", "resize interpolation: bicubic or bilinear")
+	fs.IntVar(&s.MaxPixels, "max-pixels", vision.DefaultMaxPixels, "skip, as unreadable, images whose header declares more pixels than this (image bombs)")
 	fs.Uint64Var(&s.Seed, "seed", 0, "seed of the initialisation, the batches and the augmentation")
 	fs.IntVar(&s.Threads, "threads", 0, "compute threads (0: one per core); the same seed and threads give the same run bit for bit")
 	fs.IntVar(&s.Workers, "workers", 0, "image decoding goroutines (0: one per core)")
@@ -249,11 +251,16 @@ func (s settings) validate() error {
 		return errors.New("prompt counts, depths and tau must not be negative")
 	case s.Prompts.Count > maxPromptCount || s.Class.Count > maxPromptCount:
 		return fmt.Errorf("-prompts %d, -class-prompts %d: want at most %d per block", s.Prompts.Count, s.Class.Count, maxPromptCount)
+	case s.MaxPixels < 0:
+		return fmt.Errorf("-max-pixels %d: want a pixel count (0: the default, %d)", s.MaxPixels, vision.DefaultMaxPixels)
 	case s.EvalEvery < 1 || s.StepLimit < 0 || s.Warmup < 0 || s.Clip < 0:
 		return fmt.Errorf("-eval-every %d, -steps %d, -warmup %d, -clip %g: out of range", s.EvalEvery, s.StepLimit, s.Warmup, s.Clip)
 	}
 	if _, err := dml.ParseMethod(s.Method); err != nil {
 		return fmt.Errorf("-method: %w", err)
+	}
+	if err := s.Mean.Fraction("-mean"); err != nil {
+		return err
 	}
 	return s.Std.Positive("-std")
 }
