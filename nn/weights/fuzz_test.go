@@ -70,6 +70,7 @@ func FuzzSafetensors(f *testing.F) {
 	f.Add(stFile(`{"a":{"dtype":"BF16","shape":[2,1],"data_offsets":[0,4]},"__metadata__":{"k":"v"}}`, []byte{1, 2, 3, 4}))
 	f.Add(stFile(`{"a":{"dtype":"F32","shape":[],"data_offsets":[0,4]}}`, []byte{0, 0, 128, 63}))
 	f.Add(stFile(`{}`, nil))
+	f.Add(stFile(`{"a":{"dtype":"F32","shape":[1099511627776,1099511627776,0],"data_offsets":[0,0]}}`, nil))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		before := allocatedBytes()
 		c, err := readSafetensors(bytes.NewReader(data), int64(len(data)), "fuzz.safetensors")
@@ -88,6 +89,9 @@ func FuzzPickle(f *testing.F) {
 	}
 	f.Add(torchPickle([]pklTensor{{"w", "HalfStorage", "0", 6, 1, []int{2, 2}, []int{1, 2}}}))
 	f.Add([]byte("\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00\x8c\x01m\x8c\x01n\x93)\x81}b\x94h\x00\x86."))
+	for _, b := range smallBombPickles() {
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		before := allocatedBytes()
 		a := &torchArchive{path: "fuzz.pth", size: int64(len(data)), storages: make(map[string]*torchStorage)}
@@ -105,6 +109,11 @@ func FuzzPickle(f *testing.F) {
 
 func FuzzTorchZip(f *testing.F) {
 	addFileSeeds(f, "testdata/protocol4.pth", "testdata/views.pth", "testdata/dtypes.pth")
+	for _, b := range smallBombPickles() {
+		f.Add(bombZip(f, []pklRun{{b, 1}}, zipEntry{"x/data/0", f32Bytes(1, 2, 3, 4)}))
+	}
+	f.Add(storageZip(f, pklTensor{"w", "FloatStorage", "0", 1 << 40, 0, []int{4}, []int{1}}, f32Bytes(1, 2, 3, 4)))
+	f.Add(storageZip(f, pklTensor{"w", "FloatStorage", "0", 0, 0, []int{1 << 40, 1 << 40, 0}, []int{0, 0, 0}}, nil))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		before := allocatedBytes()
 		c, err := readFrom(bytes.NewReader(data), int64(len(data)), "fuzz.pth", "", true)

@@ -24,6 +24,9 @@ func (u *unpickler) stepContainer() error {
 		if len(u.stack) < n {
 			return fmt.Errorf("stack holds %d items, need %d", len(u.stack), n)
 		}
+		if err := u.chargeItems(n); err != nil {
+			return err
+		}
 		t := make(pyTuple, n)
 		copy(t, u.stack[len(u.stack)-n:])
 		u.stack = u.stack[:len(u.stack)-n]
@@ -57,11 +60,8 @@ func (u *unpickler) stepContainer() error {
 		if err != nil {
 			return err
 		}
-		d := &pyDict{}
-		if err := d.setItems(items); err != nil {
-			return err
-		}
-		u.push(d)
+		u.push(&pyDict{})
+		return u.setItems(items)
 	case 's': // SETITEM
 		if len(u.stack) < 2 {
 			return fmt.Errorf("stack holds %d items, need 2", len(u.stack))
@@ -87,6 +87,9 @@ func (u *unpickler) extend(items []any) error {
 	if err != nil {
 		return err
 	}
+	if err := u.chargeItems(len(items)); err != nil {
+		return err
+	}
 	switch l := t.(type) {
 	case *pyList:
 		l.items = append(l.items, items...)
@@ -102,6 +105,9 @@ func (u *unpickler) extend(items []any) error {
 func (u *unpickler) setItems(kv []any) error {
 	t, err := u.top()
 	if err != nil {
+		return err
+	}
+	if err := u.chargeItems(len(kv)); err != nil {
 		return err
 	}
 	switch d := t.(type) {
@@ -237,7 +243,7 @@ func (u *unpickler) stepObject() error {
 }
 
 func (u *unpickler) call(fn any, args pyTuple) error {
-	if v, ok, err := callBuiltin(fn, args); ok || err != nil {
+	if v, ok, err := u.callBuiltin(fn, args); ok || err != nil {
 		if err != nil {
 			return err
 		}
@@ -245,6 +251,9 @@ func (u *unpickler) call(fn any, args pyTuple) error {
 		return nil
 	}
 	if u.hooks.call != nil {
+		if err := u.chargeArgs(args); err != nil {
+			return err
+		}
 		v, handled, err := u.hooks.call(fn, args)
 		if err != nil {
 			return err
@@ -257,15 +266,39 @@ func (u *unpickler) call(fn any, args pyTuple) error {
 	return u.newObject(fn, args)
 }
 
+// chargeArgs charges for what a hook may copy or hash from the arguments of a call or a
+// persistent id: their items, the items of those that are tuples (a tensor's size and
+// stride) and the bytes of the strings among both (a storage's key). Memoized arguments can
+// be passed again and again for a few bytes each.
+func (u *unpickler) chargeArgs(args pyTuple) error {
+	var n int64
+	for _, a := range args {
+		n += argBytes(a)
+		if t, ok := a.(pyTuple); ok {
+			for _, x := range t {
+				n += argBytes(x)
+			}
+		}
+	}
+	return u.charge(n)
+}
+
+// argBytes is what chargeArgs charges for one argument.
+func argBytes(v any) int64 {
+	s, _ := v.(string)
+	return itemBytes + int64(len(s))
+}
+
 // callBuiltin evaluates the few calls that pickle itself uses to encode plain values in
-// older protocols: bytes as _codecs.encode(str, "latin1") and sets as set(list).
-func callBuiltin(fn any, args pyTuple) (v any, handled bool, err error) {
+// older protocols: bytes as _codecs.encode(str, "latin1") and sets as set(list). Both copy
+// an argument that may be memoized, so the copy is charged.
+func (u *unpickler) callBuiltin(fn any, args pyTuple) (v any, handled bool, err error) {
 	g, ok := fn.(pyGlobal)
 	if !ok {
 		return nil, false, nil
 	}
-	switch g.String() {
-	case "_codecs.encode":
+	switch g { // compared field by field: concatenating them would copy long names every call
+	case pyGlobal{"_codecs", "encode"}:
 		if len(args) != 2 {
 			return nil, false, nil
 		}
@@ -273,6 +306,9 @@ func callBuiltin(fn any, args pyTuple) (v any, handled bool, err error) {
 		enc, ok3 := args[1].(string)
 		if !ok2 || !ok3 || (enc != "latin1" && enc != "latin-1") {
 			return nil, false, nil
+		}
+		if err := u.charge(int64(len(str))); err != nil {
+			return nil, false, err
 		}
 		b := make(pyBytes, 0, len(str))
 		for _, r := range str {
@@ -282,12 +318,15 @@ func callBuiltin(fn any, args pyTuple) (v any, handled bool, err error) {
 			b = append(b, byte(r))
 		}
 		return b, true, nil
-	case "builtins.set", "__builtin__.set", "builtins.frozenset", "__builtin__.frozenset":
+	case pyGlobal{"builtins", "set"}, pyGlobal{"__builtin__", "set"}, pyGlobal{"builtins", "frozenset"}, pyGlobal{"__builtin__", "frozenset"}:
 		switch {
 		case len(args) == 0:
 			return &pyList{}, true, nil
 		case len(args) == 1:
 			if l, ok := args[0].(*pyList); ok {
+				if err := u.chargeItems(len(l.items)); err != nil {
+					return nil, false, err
+				}
 				return &pyList{items: append([]any(nil), l.items...)}, true, nil
 			}
 		}
@@ -311,6 +350,11 @@ func (u *unpickler) newObject(cls, args any) error {
 func (u *unpickler) persistent(pid any) error {
 	if u.hooks.persistentLoad == nil {
 		return errors.New("persistent ids are not expected here")
+	}
+	if t, ok := pid.(pyTuple); ok {
+		if err := u.chargeArgs(t); err != nil {
+			return err
+		}
 	}
 	v, err := u.hooks.persistentLoad(pid)
 	if err != nil {

@@ -236,3 +236,30 @@ func TestUnpickleSmallValues(t *testing.T) {
 		}
 	}
 }
+
+// TestUnpickleBudget checks the unpickler's allocation budget: a pickle that copies a
+// memoized list or string again and again runs out of it, while one that copies nothing
+// fits even at its most expensive per byte.
+func TestUnpickleBudget(t *testing.T) {
+	for name, runs := range map[string][]pklRun{"set": setCopyPickle(5000, 700), "codecs": codecsPickle(5000, 700)} {
+		_, err := unpickle(pklBytes(runs), pickleHooks{})
+		if err == nil || !strings.Contains(err.Error(), "opcode 'R'") || !strings.Contains(err.Error(), "its objects would take more than") {
+			t.Errorf("%s copies: error %v, want the budget's", name, err)
+		}
+	}
+	for name, runs := range map[string][]pklRun{
+		"memoized empty lists": {once([]byte("\x80\x04](")), {[]byte("]\x94"), 1 << 16}, once([]byte("e."))},
+		"MEMOIZE":              {once([]byte("\x80\x04N")), {[]byte("\x94"), 1 << 17}, once([]byte("."))},
+		"DUP":                  {once([]byte("\x80\x04N")), {[]byte("2"), 1 << 17}, once([]byte("."))},
+	} {
+		data := pklBytes(runs)
+		u := newUnpickler(data, pickleHooks{})
+		u.limit = 1 << 40
+		if _, err := u.run(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if u.used > pickleAllocPerByte*int64(len(data)) {
+			t.Errorf("%s: charged %d bytes for a %d-byte pickle, more than %d a byte", name, u.used, len(data), pickleAllocPerByte)
+		}
+	}
+}

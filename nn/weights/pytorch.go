@@ -21,17 +21,32 @@ import (
 // and every storage is the persistent id ("storage", torch.<Type>Storage, key, location,
 // numel).
 
-// maxPickleLen caps data.pkl, which for a state dict is a few hundred bytes per tensor.
-const maxPickleLen = 1 << 30
+// data.pkl may hold at most maxPickleRatio times the archive's size plus pickleLenFloor
+// bytes, and never more than maxPickleLen. torch.save stores it uncompressed, so in a real
+// checkpoint it is a small part of the archive: a few hundred bytes per tensor, under 1 MB
+// for a ViT-g, a few MB for a training checkpoint with optimizer state. Only a deflated
+// entry can be larger than the archive, and a deflated pickle much larger than its archive
+// is a decompression bomb (10^8 DUP opcodes deflate to 97 KB).
+const (
+	maxPickleLen   = 256 << 20
+	maxPickleRatio = 2
+	pickleLenFloor = 1 << 20
+)
 
 // maxDeflateRatio bounds how much a deflated zip entry can expand (deflate's own limit is
 // about 1032:1), so that an entry's declared size can be checked against the file's.
 const maxDeflateRatio = 1100
 
-// maxExpansion caps the float32 bytes of a state dict's tensors at this multiple of the
-// file's size (plus 1 MiB): half-precision data doubles when converted, and only expanded
-// (stride-0) tensors can grow more.
+// maxExpansion caps what reading a state dict's tensors allocates (their float32 copies,
+// tensorOverhead bytes and 16 a dimension for each, and the raw bytes of the storages they
+// read) at this multiple of the file's size, plus 1 MiB. A stored F32 checkpoint needs
+// twice its size and half-precision data three times; only expanded (stride-0) tensors,
+// many tensors sharing one storage and deflated storages can need more.
 const maxExpansion = 16
+
+// tensorOverhead is the estimated bytes of a tensor's bookkeeping in a Checkpoint: the
+// tensor, the smallest aligned data block, its name and entries in the maps.
+const tensorOverhead = 256
 
 // torchStorage is a storage named by a persistent id; its bytes are read only if a tensor
 // of the chosen state dict uses it.
@@ -123,7 +138,8 @@ func (a *torchArchive) readEntry(f *zip.File, limit int64) ([]byte, error) {
 		return nil, err
 	}
 	if n > limit {
-		return nil, fileErr(a.path, "zip entry %s is %d bytes, more than the %d expected", f.Name, n, limit)
+		return nil, fileErr(a.path, "zip entry %s is %d bytes, more than the %d allowed for it in a %d-byte file",
+			f.Name, n, limit, a.size)
 	}
 	buf := make([]byte, n)
 	if err := a.readEntryInto(f, buf); err != nil {
@@ -173,7 +189,7 @@ func (a *torchArchive) readEntryInto(f *zip.File, buf []byte) error {
 // load unpickles data.pkl, resolving storages and tensors but reading no tensor data.
 func (a *torchArchive) load() (any, error) {
 	f := a.entries[a.prefix+"data.pkl"]
-	data, err := a.readEntry(f, maxPickleLen)
+	data, err := a.readEntry(f, min(maxPickleRatio*a.size+pickleLenFloor, maxPickleLen))
 	if err != nil {
 		return nil, err
 	}
@@ -218,25 +234,25 @@ func (a *torchArchive) call(fn any, args pyTuple) (any, bool, error) {
 	if !ok {
 		return nil, false, nil
 	}
-	switch g.String() {
-	case "collections.OrderedDict":
+	switch g { // compared field by field: concatenating them would copy long names every call
+	case pyGlobal{"collections", "OrderedDict"}:
 		if len(args) == 0 {
 			return &pyDict{}, true, nil
 		}
 		return nil, false, nil // OrderedDict(iterable): kept opaque
-	case "torch._utils._rebuild_tensor_v2": // storage, offset, size, stride, requires_grad, hooks[, metadata]
+	case pyGlobal{"torch._utils", "_rebuild_tensor_v2"}: // storage, offset, size, stride, requires_grad, hooks[, metadata]
 		if len(args) != 6 && len(args) != 7 {
 			return nil, false, fmt.Errorf("%s takes 6 or 7 arguments, got %d", g, len(args))
 		}
 		t, err := rebuildTensor(args[:4])
 		return t, true, err
-	case "torch._utils._rebuild_tensor": // storage, offset, size, stride
+	case pyGlobal{"torch._utils", "_rebuild_tensor"}: // storage, offset, size, stride
 		if len(args) != 4 {
 			return nil, false, fmt.Errorf("%s takes 4 arguments, got %d", g, len(args))
 		}
 		t, err := rebuildTensor(args)
 		return t, true, err
-	case "torch._tensor._rebuild_from_type_v2": // func, type, args, state: tensors with Python attributes
+	case pyGlobal{"torch._tensor", "_rebuild_from_type_v2"}: // func, type, args, state: tensors with Python attributes
 		if len(args) == 4 {
 			fn, ok1 := args[0].(pyGlobal)
 			inner, ok2 := args[2].(pyTuple)
@@ -244,7 +260,7 @@ func (a *torchArchive) call(fn any, args pyTuple) (any, bool, error) {
 				return a.call(fn, inner)
 			}
 		}
-	case "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state":
+	case pyGlobal{"torch._utils", "_rebuild_parameter"}, pyGlobal{"torch._utils", "_rebuild_parameter_with_state"}:
 		if len(args) < 1 {
 			return nil, false, fmt.Errorf("%s without arguments", g)
 		}
@@ -269,6 +285,9 @@ func rebuildTensor(args pyTuple) (*torchTensor, error) {
 	if len(size) != len(stride) {
 		return nil, fmt.Errorf("tensor size has %d dimensions but stride has %d", len(size), len(stride))
 	}
+	if len(size) > maxDims {
+		return nil, fmt.Errorf("tensor has %d dimensions, more than %d", len(size), maxDims)
+	}
 	t := &torchTensor{storage: s, offset: offset, shape: make([]int, len(size)), stride: make([]int64, len(size))}
 	last := offset // highest storage index addressed
 	empty := false
@@ -276,7 +295,7 @@ func rebuildTensor(args pyTuple) (*torchTensor, error) {
 		n, ok1 := size[i].(int64)
 		st, ok2 := stride[i].(int64)
 		if !ok1 || !ok2 || n < 0 || st < 0 || st > math.MaxInt64/max(n, 1) {
-			return nil, fmt.Errorf("tensor dimension %d: size %v, stride %v are not valid", i, size[i], stride[i])
+			return nil, fmt.Errorf("tensor dimension %d: size %s, stride %s are not valid", i, pyValue(size[i]), pyValue(stride[i]))
 		}
 		t.shape[i], t.stride[i] = int(n), st
 		if n == 0 {
@@ -299,18 +318,9 @@ func rebuildTensor(args pyTuple) (*torchTensor, error) {
 
 // materialize reads the tensors of the state dict d (whose entries have been checked to be
 // string-keyed tensors) into c, in dict order. Each storage is read once, whichever tensors
-// share it.
+// share it. Nothing is read before the storages have been checked against their zip entries
+// and what the tensors and storages need against the file's size (see maxExpansion).
 func (a *torchArchive) materialize(d *pyDict, c *Checkpoint) error {
-	// A stride-0 (expanded) tensor can address more elements than its storage holds; cap
-	// the float32 output against the file's size so that a hostile file cannot make us
-	// allocate without bound.
-	total, limit := int64(0), maxExpansion*a.size+1<<20
-	for _, it := range d.items {
-		n, _ := numElements(it.value.(*torchTensor).shape)
-		if total += n; total > limit/4 {
-			return tensorErr(a.path, it.key.(string), "the state dict's tensors would need more than %d bytes, implausible for a %d-byte file", limit, a.size)
-		}
-	}
 	users := make(map[*torchStorage][]int) // storage -> indices into d.items
 	var order []*torchStorage
 	for i, it := range d.items {
@@ -320,10 +330,13 @@ func (a *torchArchive) materialize(d *pyDict, c *Checkpoint) error {
 		}
 		users[t.storage] = append(users[t.storage], i)
 	}
-	for _, s := range order {
-		first := d.items[users[s][0]].key.(string)
-		raw, err := a.readStorage(s, first)
-		if err != nil {
+	files, err := a.plan(d, order, users)
+	if err != nil {
+		return err
+	}
+	for k, s := range order {
+		raw := make([]byte, files[k].UncompressedSize64)
+		if err := a.readEntryInto(files[k], raw); err != nil {
 			return err
 		}
 		for _, i := range users[s] {
@@ -338,8 +351,38 @@ func (a *torchArchive) materialize(d *pyDict, c *Checkpoint) error {
 	return nil
 }
 
-// readStorage reads the raw bytes of storage s, used by tensor name (for messages).
-func (a *torchArchive) readStorage(s *torchStorage, name string) ([]byte, error) {
+// plan checks, before anything is allocated, that the tensors of d and the storages they
+// use (order, with users their tensors' indices in d) fit within maxExpansion times the
+// file's size, and returns the zip entry of each storage.
+func (a *torchArchive) plan(d *pyDict, order []*torchStorage, users map[*torchStorage][]int) ([]*zip.File, error) {
+	b := budget{limit: maxExpansion*a.size + 1<<20}
+	for _, it := range d.items {
+		t := it.value.(*torchTensor)
+		n, _ := numElements(t.shape) // rebuildTensor has checked that it does not overflow
+		if !b.spend(n, 4) || !b.spend(1, tensorOverhead+16*int64(len(t.shape))) {
+			return nil, tensorErr(a.path, it.key.(string), "the state dict's tensors would need more than %d bytes, implausible for a %d-byte file",
+				b.limit, a.size)
+		}
+	}
+	files := make([]*zip.File, len(order))
+	for k, s := range order {
+		name := d.items[users[s][0]].key.(string)
+		f, err := a.storageEntry(s, name)
+		if err != nil {
+			return nil, err
+		}
+		if !b.spend(int64(f.UncompressedSize64), 1) {
+			return nil, tensorErr(a.path, name, "storage %s: its %d bytes, with the tensors and the other storages, would need more than %d bytes, implausible for a %d-byte file",
+				s.key, f.UncompressedSize64, b.limit, a.size)
+		}
+		files[k] = f
+	}
+	return files, nil
+}
+
+// storageEntry returns the zip entry of storage s, used by tensor name (for messages),
+// after checking that it holds exactly the storage's elements.
+func (a *torchArchive) storageEntry(s *torchStorage, name string) (*zip.File, error) {
 	if !s.dtype.convertible() {
 		return nil, tensorErr(a.path, name, "storage type %s cannot be converted to float32", s.typeName)
 	}
@@ -356,11 +399,7 @@ func (a *torchArchive) readStorage(s *torchStorage, name string) ([]byte, error)
 		return nil, tensorErr(a.path, name, "storage %s: zip entry %s holds %d bytes but the pickle says %d elements of %s",
 			s.key, entry, have, s.numel, s.dtype)
 	}
-	raw := make([]byte, have)
-	if err := a.readEntryInto(f, raw); err != nil {
-		return nil, err
-	}
-	return raw, nil
+	return f, nil
 }
 
 // gather copies the strided tensor t out of its storage's bytes raw into a new contiguous

@@ -156,7 +156,7 @@ func readZip(t testing.TB, path string) []zipEntry {
 }
 
 // makeZip writes entries as a zip archive (stored, or deflated when deflate is set).
-func makeZip(t *testing.T, entries []zipEntry, deflate bool) []byte {
+func makeZip(t testing.TB, entries []zipEntry, deflate bool) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
@@ -186,40 +186,51 @@ type pklTensor struct {
 }
 
 func torchPickle(tensors []pklTensor) []byte {
-	var b bytes.Buffer
-	str := func(s string) {
-		b.WriteByte('X')
-		binary.Write(&b, binary.LittleEndian, uint32(len(s)))
-		b.WriteString(s)
-	}
-	num := func(n int) {
-		b.WriteByte('J')
-		binary.Write(&b, binary.LittleEndian, int32(n))
-	}
-	b.WriteString("\x80\x02ccollections\nOrderedDict\n)R(")
+	b := []byte("\x80\x02ccollections\nOrderedDict\n)R(")
 	for _, t := range tensors {
-		str(t.name)
-		b.WriteString("ctorch._utils\n_rebuild_tensor_v2\n(")
-		b.WriteString("(") // persistent id tuple
-		str("storage")
-		b.WriteString("ctorch\n" + t.storage + "\n")
-		str(t.key)
-		str("cpu")
-		num(t.numel)
-		b.WriteString("tQ")
-		num(t.offset)
-		b.WriteString("(")
-		for _, s := range t.size {
-			num(s)
-		}
-		b.WriteString("t(")
-		for _, s := range t.stride {
-			num(s)
-		}
-		b.WriteString("t\x89ccollections\nOrderedDict\n)RtR")
+		b = append(b, pklStr(t.name)...)
+		b = append(b, t.rebuild(pklTuple(t.size), pklTuple(t.stride))...)
 	}
-	b.WriteString("u.")
-	return b.Bytes()
+	return append(b, "u."...)
+}
+
+// rebuild returns the opcodes that push the tensor t, the result of
+// torch._utils._rebuild_tensor_v2, with size and stride the opcodes that push those tuples.
+func (t pklTensor) rebuild(size, stride []byte) []byte {
+	b := []byte("ctorch._utils\n_rebuild_tensor_v2\n((") // the arguments, then the persistent id
+	b = append(b, pklStr("storage")...)
+	b = append(b, "ctorch\n"+t.storage+"\n"...)
+	b = append(b, pklStr(t.key)...)
+	b = append(b, pklStr("cpu")...)
+	b = append(b, pklInt(t.numel)...)
+	b = append(b, "tQ"...)
+	b = append(b, pklInt(t.offset)...)
+	b = append(b, size...)
+	b = append(b, stride...)
+	return append(b, "\x89ccollections\nOrderedDict\n)RtR"...)
+}
+
+// pklStr returns a BINUNICODE opcode pushing s.
+func pklStr(s string) []byte {
+	b := binary.LittleEndian.AppendUint32([]byte{'X'}, uint32(len(s)))
+	return append(b, s...)
+}
+
+// pklInt returns an opcode pushing n: BININT, or LONG1 when n needs more than 32 bits.
+func pklInt(n int) []byte {
+	if n == int(int32(n)) {
+		return binary.LittleEndian.AppendUint32([]byte{'J'}, uint32(n))
+	}
+	return binary.LittleEndian.AppendUint64([]byte{0x8a, 8}, uint64(n))
+}
+
+// pklTuple returns the opcodes that push a tuple of ints.
+func pklTuple(ns []int) []byte {
+	b := []byte{'('}
+	for _, n := range ns {
+		b = append(b, pklInt(n)...)
+	}
+	return append(b, 't')
 }
 
 // f32Bytes returns the little-endian bytes of vals.

@@ -26,6 +26,11 @@ const maxHeaderLen = 100 << 20
 // metadataKey is the reserved header entry for free-form string metadata.
 const metadataKey = "__metadata__"
 
+// maxDims caps a tensor's dimensions in either format: a hostile header or pickle could
+// otherwise give one empty tensor millions of them, each copied (and, for a PyTorch
+// tensor, walked for every row).
+const maxDims = 64
+
 // stEntry is one tensor of a safetensors header.
 type stEntry struct {
 	name       string
@@ -75,9 +80,32 @@ func readSafetensorsHeader(r io.ReaderAt, size int64, path string) (*stHeader, e
 
 // stRawEntry is the JSON form of a header entry; pointers tell absent fields apart.
 type stRawEntry struct {
-	DType       *string        `json:"dtype"`
-	Shape       *[]json.Number `json:"shape"`
-	DataOffsets *[]json.Number `json:"data_offsets"`
+	DType       *string   `json:"dtype"`
+	Shape       *jsonInts `json:"shape"`
+	DataOffsets *jsonInts `json:"data_offsets"`
+}
+
+// jsonInts is a JSON array of at most maxDims numbers; a longer one is refused as it is
+// decoded, before its elements are kept.
+type jsonInts []json.Number
+
+func (n *jsonInts) UnmarshalJSON(b []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		return errors.New("not an array of numbers")
+	}
+	for dec.More() {
+		if len(*n) == maxDims {
+			return fmt.Errorf("an array of more than %d numbers (a tensor has at most %d dimensions)", maxDims, maxDims)
+		}
+		var v json.Number
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		*n = append(*n, v)
+	}
+	return nil
 }
 
 // parseSafetensorsHeader parses the JSON header js of a file whose data section is dataLen
@@ -245,20 +273,23 @@ func byteSize(shape []int, d DType) (int64, bool) {
 	return n * d.Size(), true
 }
 
-// numElements returns the product of shape (1 for a scalar), and false if it overflows
-// int64. Dimensions are non-negative.
+// numElements returns the product of shape (1 for a scalar), and false if the product of
+// its non-zero dimensions overflows int: an empty tensor of shape [2^40, 2^40, 0] cannot
+// be made either. Dimensions are non-negative.
 func numElements(shape []int) (int64, bool) {
-	n := int64(1)
+	n, empty := int64(1), false
 	for _, d := range shape {
-		if d == 0 {
-			return 0, true
+		switch {
+		case d == 0:
+			empty = true
+		case int64(d) > math.MaxInt/n:
+			return 0, false
+		default:
+			n *= int64(d)
 		}
 	}
-	for _, d := range shape {
-		if int64(d) > math.MaxInt64/n {
-			return 0, false
-		}
-		n *= int64(d)
+	if empty {
+		return 0, true
 	}
 	return n, true
 }

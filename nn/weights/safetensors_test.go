@@ -104,6 +104,7 @@ func TestSafetensorsErrors(t *testing.T) {
 		{"offsets out of range", stFile(`{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}`, f32(2)), "a", []string{"run past the end of the 8-byte data section"}},
 		{"wrong size for shape", stFile(`{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}`, f32(2)), "a", []string{"hold 8 bytes but shape [3] of F32 needs 12"}},
 		{"wrong size for dtype", stFile(`{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,8]}}`, f32(2)), "a", []string{"shape [2] of F16 needs 4"}},
+		{"too many dimensions", stFile(`{"a":{"dtype":"F32","shape":[`+strings.Repeat("1,", 64)+`1],"data_offsets":[0,4]}}`, f32(1)), "a", []string{"more than 64 numbers"}},
 		{"shape overflows", stFile(`{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}}`, f32(2)), "a", []string{"needs more than the file holds"}},
 		{"overlap", stFile(`{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}`, f32(3)), "b", []string{`overlap those of tensor "a" [0, 8]`}},
 		{"gap", stFile(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}`, f32(3)), "b", []string{"leave bytes [4, 8) of the data section unused"}},

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // Finding the state dict (a dict of name -> tensor) inside what a PyTorch checkpoint saved.
@@ -16,9 +17,32 @@ var stateDictKeys = []string{"state_dict", "model", "teacher", "module", "model_
 // maxWrapping is how many levels of wrapping dicts findStateDict looks through.
 const maxWrapping = 4
 
-// findStateDict finds the state dict in the unpickled object root; see Read.
+// An error message lists at most maxListed keys, each cut to about maxKeyShown bytes.
+const (
+	maxListed   = 20
+	maxKeyShown = 100
+)
+
+// stateDicts remembers which dicts are state dicts. The memo lets a pickle refer to one
+// dict from any number of places for a few bytes each, so each is examined once.
+type stateDicts map[*pyDict]bool
+
+// is reports whether d is a state dict; see isStateDict.
+func (known stateDicts) is(d *pyDict) bool {
+	v, ok := known[d]
+	if !ok {
+		v = isStateDict(d)
+		known[d] = v
+	}
+	return v
+}
+
+// findStateDict finds the state dict in the unpickled object root; see Read. It looks only
+// at the dicts along one path of keys, at most maxWrapping deep, and at each dict's values,
+// so it does the same work whatever cycles and sharing the objects have.
 func findStateDict(root any) (*pyDict, string, error) {
 	var path []string
+	known := make(stateDicts)
 	cur := root
 	for range maxWrapping + 1 {
 		d, ok := cur.(*pyDict)
@@ -29,10 +53,10 @@ func findStateDict(root any) (*pyDict, string, error) {
 			}
 			return nil, "", fmt.Errorf("%s is a %s, not a dict of tensors%s", where(path), describe(cur), hint)
 		}
-		if isStateDict(d) {
+		if known.is(d) {
 			return d, strings.Join(path, "/"), nil
 		}
-		next, err := pickWrapped(d, path)
+		next, err := pickWrapped(d, path, known)
 		if err != nil {
 			return nil, "", err
 		}
@@ -43,7 +67,7 @@ func findStateDict(root any) (*pyDict, string, error) {
 }
 
 // pickWrapped chooses the key of d to descend into when d is not itself a state dict.
-func pickWrapped(d *pyDict, path []string) (string, error) {
+func pickWrapped(d *pyDict, path []string, known stateDicts) (string, error) {
 	for _, k := range stateDictKeys {
 		if v, ok := d.get(k); ok {
 			if _, isDict := v.(*pyDict); isDict {
@@ -51,27 +75,55 @@ func pickWrapped(d *pyDict, path []string) (string, error) {
 			}
 		}
 	}
-	var holding, all []string
+	var holding, named []pyItem
 	for _, it := range d.items {
-		k, ok := it.key.(string)
-		if !ok {
+		if _, ok := it.key.(string); !ok {
 			continue
 		}
-		all = append(all, fmt.Sprintf("%s (%s)", k, describe(it.value)))
-		if sub, ok := it.value.(*pyDict); ok && isStateDict(sub) {
-			holding = append(holding, k)
+		named = append(named, it)
+		if sub, ok := it.value.(*pyDict); ok && known.is(sub) {
+			holding = append(holding, it)
 		}
 	}
 	switch len(holding) {
 	case 1:
-		return holding[0], nil
+		return holding[0].key.(string), nil
 	case 0:
-		slices.Sort(all)
 		return "", fmt.Errorf("no state dict (a dict of name -> tensor) found: %s holds %s; choose one with ReadKey",
-			where(path), strings.Join(all, ", "))
+			where(path), listItems(named, true))
 	}
-	slices.Sort(holding)
-	return "", fmt.Errorf("%s holds several state dicts (%s); choose one with ReadKey", where(path), strings.Join(holding, ", "))
+	return "", fmt.Errorf("%s holds several state dicts (%s); choose one with ReadKey", where(path), listItems(holding, false))
+}
+
+// listItems sorts items, whose keys are strings, by key and lists the first maxListed
+// keys, with the types of their values if withTypes is set, saying how many more there
+// are. Only those are formatted: one long key can be memoized and used a million times.
+func listItems(items []pyItem, withTypes bool) string {
+	slices.SortStableFunc(items, func(a, b pyItem) int { return strings.Compare(a.key.(string), b.key.(string)) })
+	shown := make([]string, min(len(items), maxListed))
+	for i := range shown {
+		shown[i] = clipKey(items[i].key.(string))
+		if withTypes {
+			shown[i] += " (" + describe(items[i].value) + ")"
+		}
+	}
+	s := strings.Join(shown, ", ")
+	if len(items) > len(shown) {
+		s += fmt.Sprintf(" and %d more", len(items)-len(shown))
+	}
+	return s
+}
+
+// clipKey cuts s to maxKeyShown bytes, at the start of a character, marking the cut.
+func clipKey(s string) string {
+	if len(s) <= maxKeyShown {
+		return s
+	}
+	n := maxKeyShown
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 func where(path []string) string {
