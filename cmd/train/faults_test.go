@@ -83,6 +83,19 @@ func fileChanged(path string) func() bool {
 	}
 }
 
+// uninterrupted runs the command with args into a new directory, to the end, and returns the
+// directory, what it printed on standard output and how long it took.
+func uninterrupted(t *testing.T, args func(out string) []string) (string, string, time.Duration) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "whole")
+	var out, errOut bytes.Buffer
+	start := time.Now()
+	if err := run(args(dir), &out, &errOut, never); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	return dir, out.String(), time.Since(start)
+}
+
 // sameRun fails t unless the run in dir logged the same losses and evaluations as want and its
 // last checkpoint holds the same tensors, bit for bit, as the one in wantDir.
 func sameRun(t *testing.T, what, dir, wantDir string) {
@@ -117,13 +130,9 @@ func TestKilledRunResumes(t *testing.T) {
 		return
 	}
 	dataDir := smallMNIST(t, 200, 60)
-	whole := filepath.Join(t.TempDir(), "whole")
+	whole, _, took := uninterrupted(t, func(out string) []string { return trainArgs(dataDir, out) })
 	var out, errOut bytes.Buffer
-	start := time.Now()
-	if err := run(trainArgs(dataDir, whole), &out, &errOut, never); err != nil {
-		t.Fatal(err)
-	}
-	took := time.Since(start)
+	var start time.Time
 	dir := filepath.Join(t.TempDir(), "killed")
 	rng := rand.New(rand.NewPCG(3, 5))
 	args := trainArgs(dataDir, dir)
@@ -157,11 +166,8 @@ func TestResumeBeforeFirstCheckpoint(t *testing.T) {
 		return
 	}
 	dataDir := smallMNIST(t, 200, 60)
-	whole := filepath.Join(t.TempDir(), "whole")
+	whole, _, _ := uninterrupted(t, func(out string) []string { return trainArgs(dataDir, out) })
 	var out, errOut bytes.Buffer
-	if err := run(trainArgs(dataDir, whole), &out, &errOut, never); err != nil {
-		t.Fatal(err)
-	}
 	dir := filepath.Join(t.TempDir(), "early")
 	cmd := startTrain(t, trainArgs(dataDir, dir)...)
 	if !killWhen(cmd, time.Minute, fileChanged(filepath.Join(dir, configFile))) {
@@ -186,14 +192,11 @@ func TestResumeBeforeFirstCheckpoint(t *testing.T) {
 // run resumes to the result of an uninterrupted one.
 func TestFullDiskResumes(t *testing.T) {
 	dataDir := smallMNIST(t, 200, 60)
-	whole := filepath.Join(t.TempDir(), "whole")
-	var out, errOut bytes.Buffer
 	args := func(out string) []string {
 		return append(trainArgs(dataDir, out), "-epochs", "3")
 	}
-	if err := run(args(whole), &out, &errOut, never); err != nil {
-		t.Fatal(err)
-	}
+	whole, _, _ := uninterrupted(t, args)
+	var out, errOut bytes.Buffer
 	dir := fulldisk.Mount(t, 2900<<10)
 	err := run(args(dir), &out, &errOut, never)
 	if err == nil || !strings.Contains(err.Error(), "no space left on device") {
@@ -239,12 +242,9 @@ func bestLine(out string) string {
 // it, and gets the uninterrupted run's result each time, with a message naming what was wrong.
 func TestResumeDetectsDamage(t *testing.T) {
 	dataDir := smallMNIST(t, 200, 60)
-	whole := filepath.Join(t.TempDir(), "whole")
+	whole, printed, _ := uninterrupted(t, func(out string) []string { return trainArgs(dataDir, out) })
+	wantBest := bestLine(printed)
 	var out, errOut bytes.Buffer
-	if err := run(trainArgs(dataDir, whole), &out, &errOut, never); err != nil {
-		t.Fatal(err)
-	}
-	wantBest := bestLine(out.String())
 	flip := func(path string) {
 		b, err := os.ReadFile(path)
 		if err != nil {

@@ -232,8 +232,10 @@ func (ss *session) checkBest(recorded float64) float64 {
 	ck, err := ss.recover("best", &meta)
 	switch {
 	case err != nil:
-		if _, aerr := ss.moveAside(filepath.Join(ss.s.Out, checkpointFile("best"))); aerr != nil && !errors.Is(err, fs.ErrNotExist) {
-			fmt.Fprintln(ss.stderr, aerr)
+		if !errors.Is(err, fs.ErrNotExist) {
+			if _, aerr := ss.moveAside(filepath.Join(ss.s.Out, checkpointFile("best"))); aerr != nil {
+				fmt.Fprintln(ss.stderr, aerr)
+			}
 		}
 		fmt.Fprintf(ss.stderr, "the best checkpoint is lost (%v); the next evaluated epoch becomes the best\n", err)
 		return math.NaN()
