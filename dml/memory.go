@@ -31,16 +31,29 @@ type ClassMemory struct {
 	Update MemoryUpdate
 	Kappa  float32          // UpdateEMA: the weight of the old memory (0.8 in the paper)
 	Cell   *nn.GRUProxyCell // UpdateGRU: the cell, whose parameters are trained
+	// Dropout is the rate of the dropout on every new GRU state (UpdateGRU); the dropped state
+	// goes on through the cell and into the memory. Its mask is a hash of DropoutSeed, the
+	// step, the time index and the element (see dropoutMask): the same on every machine, and
+	// after a resume, with no random state to keep.
+	Dropout     float64
+	DropoutSeed uint64
 }
 
-// NewClassMemory returns a memory of classes random unit vectors of width dim.
-func NewClassMemory(classes, dim int, update MemoryUpdate, rng *rand.Rand) *ClassMemory {
+// NewClassMemory returns a memory of classes random unit vectors of width dim: normal
+// directions, or with xavier true the released code's xavier-uniform rows (fan in dim, fan out
+// classes), L2-normalised.
+func NewClassMemory(classes, dim int, update MemoryUpdate, xavier bool, rng *rand.Rand) *ClassMemory {
 	p := tensor.New(classes, dim)
+	if xavier {
+		nn.XavierUniform(p, dim, classes, 1, rng)
+	}
 	for c := range classes {
 		row := p.Row(c).Data()
 		norm := 0.0
 		for i := range row {
-			row[i] = float32(rng.NormFloat64())
+			if !xavier {
+				row[i] = float32(rng.NormFloat64())
+			}
 			norm += float64(row[i]) * float64(row[i])
 		}
 		for i := range row {
@@ -78,8 +91,9 @@ func groupByClass(labels []int, classes int) groups {
 
 // Advance returns the batch's classes (in order of first appearance) and their updated memory
 // rows [n, E], unit vectors, computed from the semantic proxies sem [B, E] of the batch
-// (labels[b] is the class of row b). The memory is unchanged until Commit.
-func (m *ClassMemory) Advance(tp *autodiff.Tape, sem *autodiff.Var, labels []int) ([]int, *autodiff.Var) {
+// (labels[b] is the class of row b) at training step step (0-based, counted over the whole
+// run; it keys the GRU dropout). The memory is unchanged until Commit.
+func (m *ClassMemory) Advance(tp *autodiff.Tape, sem *autodiff.Var, labels []int, step int) ([]int, *autodiff.Var) {
 	if sem.Value.Dims() != 2 || sem.Value.Dim(0) != len(labels) || sem.Value.Dim(1) != m.P.Dim(1) {
 		panic(fmt.Sprintf("dml: ClassMemory.Advance: proxies %v for %d labels and a memory of width %d", sem.Shape(), len(labels), m.P.Dim(1)))
 	}
@@ -94,7 +108,7 @@ func (m *ClassMemory) Advance(tp *autodiff.Tape, sem *autodiff.Var, labels []int
 		mean := segmentMean(tp, sem, g.members)
 		h = tp.Add(tp.Scale(h, m.Kappa), tp.Scale(mean, 1-m.Kappa))
 	case UpdateGRU:
-		h = m.runGRU(tp, sem, g, h)
+		h = m.runGRU(tp, sem, g, h, step)
 	default:
 		panic(fmt.Sprintf("dml: ClassMemory: unknown update %d", m.Update))
 	}
@@ -102,8 +116,9 @@ func (m *ClassMemory) Advance(tp *autodiff.Tape, sem *autodiff.Var, labels []int
 }
 
 // runGRU advances each class's state h (row i for g.classes[i]) through the cell once per
-// sample of the class, in batch order; classes with fewer samples stop early.
-func (m *ClassMemory) runGRU(tp *autodiff.Tape, sem *autodiff.Var, g groups, h *autodiff.Var) *autodiff.Var {
+// sample of the class, in batch order; classes with fewer samples stop early. Each new state
+// goes through the dropout.
+func (m *ClassMemory) runGRU(tp *autodiff.Tape, sem *autodiff.Var, g groups, h *autodiff.Var, step int) *autodiff.Var {
 	if m.Cell == nil {
 		panic("dml: ClassMemory: UpdateGRU without a cell")
 	}
@@ -120,11 +135,49 @@ func (m *ClassMemory) runGRU(tp *autodiff.Tape, sem *autodiff.Var, g groups, h *
 		}
 		p := tp.GatherRows(sem, samples)
 		if len(active) == len(g.classes) {
-			h = m.Cell.Step(tp, p, h)
+			h = m.dropout(tp, m.Cell.Step(tp, p, h), step, t, active)
 			continue
 		}
-		h = tp.ScatterRows(h, active, m.Cell.Step(tp, p, tp.GatherRows(h, active)))
+		h = tp.ScatterRows(h, active, m.dropout(tp, m.Cell.Step(tp, p, tp.GatherRows(h, active)), step, t, active))
 	}
+}
+
+// dropout applies the GRU dropout to the new states h [len(rows), E] of time index t: row i
+// of h is the state of the batch's class rows[i].
+func (m *ClassMemory) dropout(tp *autodiff.Tape, h *autodiff.Var, step, t int, rows []int) *autodiff.Var {
+	if m.Dropout == 0 {
+		return h
+	}
+	e := h.Value.Dim(1)
+	mask := tensor.New(len(rows), e)
+	for i, r := range rows {
+		dropoutMask(mask.Row(i).Data(), m.DropoutSeed, step, t, r*e, m.Dropout)
+	}
+	return tp.Mul(h, autodiff.Constant(mask))
+}
+
+// dropoutMask fills mask with inverted-dropout factors at rate p: 0 for a dropped element,
+// 1/(1-p) for a kept one. Element j is dropped when the top 24 bits of
+// splitmix64(splitmix64(splitmix64(splitmix64(seed) ^ step) ^ t) ^ (first + j)), read as a
+// fraction, are below p. testdata/golden's reference trainer computes the same mask.
+func dropoutMask(mask []float32, seed uint64, step, t, first int, p float64) {
+	keep := float32(1 / (1 - p))
+	base := splitmix64(splitmix64(splitmix64(seed)^uint64(step)) ^ uint64(t))
+	for j := range mask {
+		u := float64(splitmix64(base^uint64(first+j))>>40) / (1 << 24)
+		mask[j] = 0
+		if u >= p {
+			mask[j] = keep
+		}
+	}
+}
+
+// splitmix64 is the output function of the SplitMix64 generator: a bijective mix of x.
+func splitmix64(x uint64) uint64 {
+	x += 0x9E3779B97F4A7C15
+	x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9
+	x = (x ^ (x >> 27)) * 0x94D049BB133111EB
+	return x ^ (x >> 31)
 }
 
 // Commit stores the rows Advance returned into the memory, as plain values.

@@ -36,7 +36,7 @@ func TestClassMemoryEMA(t *testing.T) {
 	m := &ClassMemory{P: tensor.FromSlice([]float32{1, 0, 0, 1, 0.6, 0.8}, 3, 2), Update: UpdateEMA, Kappa: 0.8}
 	sem := autodiff.Param(tensor.FromSlice([]float32{1, 1, 0, 2, 3, -1}, 3, 2))
 	tp := autodiff.NewTape()
-	classes, rows := m.Advance(tp, sem, []int{2, 0, 2})
+	classes, rows := m.Advance(tp, sem, []int{2, 0, 2}, 0)
 	if len(classes) != 2 || classes[0] != 2 || classes[1] != 0 {
 		t.Fatalf("classes %v, want [2 0]", classes)
 	}
@@ -64,7 +64,7 @@ func TestClassMemoryGRU(t *testing.T) {
 			p.Var.Value.Data()[i] = float32(rng.NormFloat64() * 0.4)
 		}
 	}
-	m := NewClassMemory(classes, dim, UpdateGRU, rng)
+	m := NewClassMemory(classes, dim, UpdateGRU, false, rng)
 	m.Cell = cell
 	labels := []int{3, 1, 3, 1, 3, 0}
 	sem := tensor.New(len(labels), dim)
@@ -73,7 +73,7 @@ func TestClassMemoryGRU(t *testing.T) {
 	}
 	tp := autodiff.NewTape()
 	semVar := autodiff.Param(sem)
-	got, rows := m.Advance(tp, semVar, labels)
+	got, rows := m.Advance(tp, semVar, labels, 0)
 	for i, c := range got {
 		ref := autodiff.NewTape()
 		h := autodiff.Constant(m.P.Row(c).Clone().Reshape(1, dim))

@@ -16,25 +16,28 @@ import (
 // each sample's class prompts, its own head, L2) feeding a class memory, with a learnable proxy
 // bias. For the other methods the proxies are the bias itself: plain learnable proxies.
 type Model struct {
-	Method       Method
-	ViT          *nn.ViT
-	Head         *nn.Head        // sample head: LayerNorm, Linear(D, E)
-	Prompts      []*autodiff.Var // dataset prompts of each block, [1, n_l, D] (nil where n_l = 0)
-	Adapters     []*nn.Adapter   // the adapter of each block (nil where there is none)
-	Bank         *PromptBank     // class prompts
-	ProxyHead    *nn.Head        // the proxy tower's head
-	Memory       *ClassMemory    // the class memory P
-	Bias         *autodiff.Var   // O [C, E]: the proxy bias, or the proxies
-	Alpha        float32         // Q = L2((1 - Alpha) P + Alpha O)
-	Loss         ProxyAnchor     // the loss
-	AfterDataset bool            // class prompts follow the dataset prompts (the paper's text) instead of replacing them (the released code)
+	Method    Method
+	ViT       *nn.ViT
+	Head      *nn.Head        // sample head: LayerNorm, Linear(D, E)
+	Prompts   []*autodiff.Var // dataset prompts of each block, [1, n_l, D] (nil where n_l = 0)
+	Adapters  []*nn.Adapter   // the adapter of each block (nil where there is none)
+	Bank      *PromptBank     // class prompts
+	ProxyHead *nn.Head        // the proxy tower's head
+	Memory    *ClassMemory    // the class memory P
+	Bias      *autodiff.Var   // O [C, E]: the proxy bias, or the proxies
+	Alpha     float32         // Q = L2((1 - Alpha) P + Alpha O)
+	Loss      ProxyAnchor     // the loss
+	Semantics Semantics       // the choices between the released code, the paper's text and semprox's
 }
 
 // NewModel builds the model of method for classes training classes on vit, with the prompt
-// schedules, embedding width and alpha of preset. It sets which of the ViT's parameters train.
+// schedules, embedding width, alpha, adapter placement and semantics of preset. It sets which
+// of the ViT's parameters train.
 func NewModel(vit *nn.ViT, method Method, preset Preset, classes int, rng *rand.Rand) *Model {
-	d, e := vit.Dim, preset.EmbedDim
-	m := &Model{Method: method, ViT: vit, Head: newHead(d, e, rng), Alpha: float32(preset.Alpha), Loss: DefaultProxyAnchor}
+	d, e, sem := vit.Dim, preset.EmbedDim, preset.Semantics
+	released := sem.Init == InitReleased
+	m := &Model{Method: method, ViT: vit, Head: newHead(d, e, released, rng), Alpha: float32(preset.Alpha), Loss: DefaultProxyAnchor, Semantics: sem}
+	m.Loss.PositivesOverAll = sem.PositivesOverAll
 	m.Bias = NewProxyBias(classes, e, rng)
 	if method.Prompts() {
 		for l := range vit.Depth {
@@ -44,14 +47,21 @@ func NewModel(vit *nn.ViT, method Method, preset Preset, classes int, rng *rand.
 				continue
 			}
 			p := tensor.New(1, n, d)
-			nn.XavierNormal(p, n*d, d, rng)
+			fanIn := n * d
+			if released { // one (1, Count, D) tensor per block, of which block l uses n
+				fanIn = preset.Prompts.Count * d
+			}
+			nn.XavierNormal(p, fanIn, d, rng)
 			m.Prompts = append(m.Prompts, autodiff.Param(p))
 		}
 	}
 	if method.Adapters() {
-		first := 0
-		if preset.AdapterBlocks > 0 {
-			first = max(0, vit.Depth-preset.AdapterBlocks)
+		first, blocks := 0, preset.AdapterBlocks
+		if method.BitFit {
+			blocks = preset.AdapterBlocksBitFit
+		}
+		if blocks > 0 {
+			first = max(0, vit.Depth-blocks)
 		}
 		m.Adapters = make([]*nn.Adapter, vit.Depth)
 		for l := first; l < vit.Depth; l++ {
@@ -62,20 +72,27 @@ func NewModel(vit *nn.ViT, method Method, preset Preset, classes int, rng *rand.
 		}
 	}
 	if method.SemanticProxies() {
-		m.Bank = NewPromptBank(classes, d, preset.Class, rng)
-		m.ProxyHead = newHead(d, e, rng)
+		m.Bank = NewPromptBank(classes, d, preset.Class, released, rng)
+		m.Bank.State = sem.ClassPromptState
+		m.ProxyHead = newHead(d, e, released, rng)
 		update := UpdateEMA
 		if method.Name == "vptsp-g" {
 			update = UpdateGRU
 		}
-		m.Memory = NewClassMemory(classes, e, update, rng)
+		m.Memory = NewClassMemory(classes, e, update, released, rng)
 		if update == UpdateGRU {
 			m.Memory.Cell = nn.NewGRUProxyCell(e, nn.CandidateReLU)
+			if sem.GRUMix == MixReleased {
+				m.Memory.Cell.Mix = nn.MixReleased
+			}
 			for _, p := range m.Memory.Cell.Parameters() {
 				nn.XavierUniform(p.Var.Value, e, e, 1, rng)
 				if p.Var.Value.Dims() == 1 {
 					p.Var.Value.Zero()
 				}
+			}
+			if m.Memory.Dropout = sem.GRUDropout; m.Memory.Dropout > 0 {
+				m.Memory.DropoutSeed = rng.Uint64()
 			}
 		}
 	}
@@ -85,8 +102,15 @@ func NewModel(vit *nn.ViT, method Method, preset Preset, classes int, rng *rand.
 	return m
 }
 
-// newHead returns a LayerNorm + Linear head with PyTorch's default Linear initialisation.
-func newHead(in, out int, rng *rand.Rand) *nn.Head {
+// newHead returns a LayerNorm + Linear head: with released, as the released code builds it
+// (LayerNorm eps 1e-5, xavier-uniform weight, zero bias); otherwise with eps 1e-6 and PyTorch's
+// default Linear initialisation.
+func newHead(in, out int, released bool, rng *rand.Rand) *nn.Head {
+	if released {
+		h := nn.NewHead(in, out, 1e-5)
+		nn.XavierUniform(h.Proj.Weight.Value, in, out, 1, rng)
+		return h
+	}
 	h := nn.NewHead(in, out, 1e-6)
 	initLinear(h.Proj, rng)
 	return h
@@ -135,8 +159,16 @@ func (m *Model) Trainable() []nn.Named {
 	return ps
 }
 
-// ParameterCount is the number of trainable values, with a breakdown by part.
-func (m *Model) ParameterCount() (total int, parts string) {
+// ParameterCounts are a model's trainable values. Stored counts every class's prompts;
+// PerStep counts only the prompts of the classes of one batch, the values a step's gradient
+// reaches (and what the paper's Table 1 counts). Without class prompts the two are equal.
+type ParameterCounts struct {
+	Stored, PerStep int
+	Parts           string // "head 148608, ..., class_prompts 1382400 (per step 442368)"
+}
+
+// ParameterCount counts the trainable values, by part, for batches of classesPerStep classes.
+func (m *Model) ParameterCount(classesPerStep int) ParameterCounts {
 	counts := map[string]int{}
 	var order []string
 	for _, p := range m.Trainable() {
@@ -146,16 +178,21 @@ func (m *Model) ParameterCount() (total int, parts string) {
 		}
 		counts[part] += p.Var.Value.Len()
 	}
-	if m.Bank != nil {
-		order = append(order, "class_prompts")
-		counts["class_prompts"] = m.Bank.Count()
-	}
+	var pc ParameterCounts
 	var b strings.Builder
 	for _, part := range order {
-		total += counts[part]
+		pc.Stored += counts[part]
 		fmt.Fprintf(&b, "%s %d, ", part, counts[part])
 	}
-	return total, strings.TrimSuffix(b.String(), ", ")
+	pc.PerStep = pc.Stored
+	if m.Bank != nil {
+		stored, perStep := m.Bank.Count(), min(classesPerStep, m.Bank.Classes())*m.Bank.Spec.Total()*m.Bank.Dim
+		pc.Stored += stored
+		pc.PerStep += perStep
+		fmt.Fprintf(&b, "class_prompts %d (per step %d), ", stored, perStep)
+	}
+	pc.Parts = strings.TrimSuffix(b.String(), ", ")
+	return pc
 }
 
 // Step is what a training step must finish after its backward pass and optimizer step: the
@@ -167,8 +204,9 @@ type Step struct {
 	rows    *autodiff.Var
 }
 
-// Forward computes the loss of a batch of images [B, 3, H, W] with labels in [0, C).
-func (m *Model) Forward(tp *autodiff.Tape, images *autodiff.Var, labels []int) (*autodiff.Var, *Step) {
+// Forward computes the loss of a batch of images [B, 3, H, W] with labels in [0, C) at training
+// step step (0-based over the whole run: it keys the GRU dropout).
+func (m *Model) Forward(tp *autodiff.Tape, images *autodiff.Var, labels []int, step int) (*autodiff.Var, *Step) {
 	dataset := m.datasetPrompts
 	emb := m.Embed(tp, images)
 	st := &Step{model: m}
@@ -177,7 +215,7 @@ func (m *Model) Forward(tp *autodiff.Tape, images *autodiff.Var, labels []int) (
 		st.bank = m.Bank.Gather(labels)
 		class := func(l int) *autodiff.Var {
 			c, d := st.bank.Prompts(tp, l), dataset(l)
-			if !m.AfterDataset || d == nil {
+			if !m.Semantics.ClassAfterDataset || d == nil {
 				return c
 			}
 			if c == nil {
@@ -186,7 +224,7 @@ func (m *Model) Forward(tp *autodiff.Tape, images *autodiff.Var, labels []int) (
 			return tp.ConcatTokens(d, c)
 		}
 		sem := tp.L2Normalize(m.ProxyHead.Forward(tp, m.ViT.Embed(tp, images, class)), 1e-12)
-		st.classes, st.rows = m.Memory.Advance(tp, sem, labels)
+		st.classes, st.rows = m.Memory.Advance(tp, sem, labels, step)
 		proxies = Proxies(tp, m.Memory, st.classes, st.rows, m.Bias, m.Alpha)
 	}
 	return m.Loss.Loss(tp, emb, proxies, labels), st
@@ -206,12 +244,13 @@ func (m *Model) datasetPrompts(l int) *autodiff.Var {
 	return nil
 }
 
-// Finish updates the class prompts that took part with opt (at learning rate lr and weight
-// decay wd) and commits the class memory rows: call it after Backward and the optimizer step.
-func (s *Step) Finish(opt nn.Optimizer, lr, wd float64) {
+// Finish steps the class prompts with opt (at learning rate lr and weight decay wd; steps is how
+// many training steps came before this one) and commits the class memory rows: call it after
+// Backward and the optimizer step.
+func (s *Step) Finish(opt nn.Optimizer, lr, wd float64, steps int) {
 	if s.bank == nil {
 		return
 	}
-	s.bank.Update(opt, lr, wd)
+	s.bank.Update(opt, lr, wd, steps)
 	s.model.Memory.Commit(s.classes, s.rows)
 }

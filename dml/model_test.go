@@ -11,10 +11,12 @@ import (
 
 // Trainable parameter counts of cub200_small on ViT-S/16 (100 training classes), from the
 // formulas: heads LN(384) + Linear(384, 384) = 148,608 each; 10 prompts x 12 blocks x 384 =
-// 46,080; class prompts 100 x 3 x 12 x 384 = 1,382,400; GRU 6 x 384^2 + 3 x 384 = 885,888;
-// proxy bias 100 x 384 = 38,400; BitFit's biases of ViT-S 51,456.
+// 46,080; class prompts 100 x 3 x 12 x 384 = 1,382,400 stored, of which a batch's 32 classes
+// take 442,368; GRU 6 x 384^2 + 3 x 384 = 885,888; proxy bias 100 x 384 = 38,400; BitFit's
+// biases of ViT-S 51,456; the paper's adapters in 7 blocks, or 1 with BitFit.
 func TestParameterCounts(t *testing.T) {
 	const head, prompts, bank, gru, bias, bitfit = 148608, 46080, 1382400, 885888, 38400, 51456
+	const perStep = 442368
 	const adapter = 2*384*256 + 256 + 384 // Down [256, 384] and Up [384, 256] with biases
 	// Every weight and bias of ViT-S/16: class token, position embedding, patch embedding, 12
 	// blocks (2 LayerNorms, qkv, proj, fc1, fc2) and the final norm.
@@ -23,8 +25,8 @@ func TestParameterCounts(t *testing.T) {
 	cases := map[string]int{
 		"linear":         head + bias,
 		"bitfit":         head + bias + bitfit,
-		"adapter":        head + bias + 12*adapter,
-		"adapter+bitfit": head + bias + 12*adapter + bitfit,
+		"adapter":        head + bias + 7*adapter,
+		"adapter+bitfit": head + bias + adapter + bitfit,
 		"vpt":            head + bias + prompts,
 		"vpt+bitfit":     head + bias + prompts + bitfit,
 		"vptsp-m":        2*head + bias + prompts + bank,
@@ -40,8 +42,12 @@ func TestParameterCounts(t *testing.T) {
 		}
 		vit := nn.NewViT(nn.Configs[preset.Backbone])
 		m := NewModel(vit, method, preset, 100, rand.New(rand.NewPCG(1, 1)))
-		if got, parts := m.ParameterCount(); got != want {
-			t.Errorf("%s: %d trainable (%s), want %d", name, got, parts, want)
+		wantStep := want
+		if method.SemanticProxies() {
+			wantStep += perStep - bank
+		}
+		if got := m.ParameterCount(preset.Batch / preset.K); got.Stored != want || got.PerStep != wantStep {
+			t.Errorf("%s: %d stored, %d per step (%s), want %d and %d", name, got.Stored, got.PerStep, got.Parts, want, wantStep)
 		}
 	}
 	if _, err := ParseMethod("linear+bitfit"); err == nil {
@@ -58,12 +64,12 @@ func TestModelStep(t *testing.T) {
 	method, _ := ParseMethod("vptsp-g+bitfit")
 	for _, after := range []bool{false, true} {
 		m := NewModel(vit, method, preset, 5, rand.New(rand.NewPCG(2, 2)))
-		m.AfterDataset = after
+		m.Semantics.ClassAfterDataset = after
 		labels := []int{3, 1}
 		memBefore := m.Memory.P.Clone()
 		bankBefore := m.Bank.Tables[0].Clone()
 		tp := autodiff.NewTape()
-		loss, step := m.Forward(tp, autodiff.Constant(input), labels)
+		loss, step := m.Forward(tp, autodiff.Constant(input), labels, 0)
 		if v := float64(loss.Value.Data()[0]); math.IsNaN(v) || math.IsInf(v, 0) || v <= 0 {
 			t.Fatalf("loss %v", v)
 		}
@@ -75,7 +81,7 @@ func TestModelStep(t *testing.T) {
 		}
 		opt := nn.NewSGD([]nn.Group{{Params: vars(m.Trainable()), LR: 0.1}}, 0.9)
 		opt.Step()
-		step.Finish(opt, 0.1, 0)
+		step.Finish(opt, 0.1, 0, 0)
 		for c := range 5 {
 			changed := !equal(m.Memory.P.Row(c).Data(), memBefore.Row(c).Data())
 			bankChanged := !equal(m.Bank.Tables[0].Row(c).Data(), bankBefore.Row(c).Data())
@@ -123,7 +129,7 @@ func TestAdapterModel(t *testing.T) {
 	}
 	tp.SetNoGrad(false)
 	tp.Reset()
-	loss, _ := m.Forward(tp, autodiff.Constant(input), []int{0, 1})
+	loss, _ := m.Forward(tp, autodiff.Constant(input), []int{0, 1}, 0)
 	tp.Backward(loss)
 	for _, p := range m.Trainable() {
 		if p.Var.Grad() == nil {

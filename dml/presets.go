@@ -21,9 +21,66 @@ type Preset struct {
 	Prompts     PromptSpec // dataset prompts (VPT-deep)
 	Class       PromptSpec // class prompts (semantic proxies)
 	Alpha       float64    // the proxy bias's share in Q = L2((1-alpha) P + alpha O)
-	// AdapterBlocks is how many of the last blocks get an adapter with the adapter method
-	// (0: all of them).
-	AdapterBlocks int
+	// AdapterBlocks is how many of the last blocks get an adapter with the adapter method, and
+	// AdapterBlocksBitFit with adapter+bitfit (0: all of them).
+	AdapterBlocks, AdapterBlocksBitFit int
+	Method                             string // the method a run of the preset trains unless told otherwise
+	Interp                             string // the resize interpolation of its images: bilinear or bicubic
+	Semantics                          Semantics
+}
+
+// Semantics are the choices where the paper's released code, the paper's text and semprox's
+// own defaults differ. The zero value is semprox's own behaviour; the paper's presets follow the
+// released code (see Released).
+type Semantics struct {
+	// PositivesOverAll divides Proxy-Anchor's positive term by all C proxies (the released
+	// code) instead of by the proxies with a positive in the batch (the loss's definition).
+	PositivesOverAll bool `json:"positives_over_all_proxies"`
+	// ClassAfterDataset puts the class prompts after the dataset prompts (the paper's text)
+	// instead of in their place (the released code).
+	ClassAfterDataset bool `json:"class_prompts_after_dataset_prompts"`
+	// ClassPromptState is how the optimizer steps the class prompts (see PromptState).
+	ClassPromptState PromptState `json:"class_prompt_state,omitempty"`
+	// GRUMix is the GRU cell's output blend: "released" (h' = (1-z) n + z h) or "" / "paper"
+	// (h' = (1-z) h + z n).
+	GRUMix string `json:"gru_mix,omitempty"`
+	// GRUDropout is the dropout rate on every new GRU state; the dropped state is what the
+	// class memory keeps (the released code's rnn_dropout).
+	GRUDropout float64 `json:"gru_dropout,omitempty"`
+	// Init is "released" (the released code's initialisation: heads xavier-uniform with a zero
+	// bias and LayerNorm eps 1e-5, class prompts xavier-normal over the whole (C, m, D) tensor,
+	// the class memory xavier-uniform then L2) or "" / "semprox" (PyTorch's default Linear init,
+	// eps 1e-6, class prompts xavier-normal per class, the memory random unit vectors).
+	Init string `json:"init,omitempty"`
+}
+
+// GRU mixes and initialisations by name.
+const (
+	MixReleased  = "released"
+	MixPaper     = "paper"
+	InitReleased = "released"
+	InitSemprox  = "semprox"
+)
+
+// Released returns the released code's semantics with the class prompts' optimizer state and
+// the GRU dropout of a configuration.
+func Released(state PromptState, gruDropout float64) Semantics {
+	return Semantics{PositivesOverAll: true, ClassPromptState: state, GRUMix: MixReleased, GRUDropout: gruDropout, Init: InitReleased}
+}
+
+// Check reports a semantics field that has no meaning.
+func (s Semantics) Check() error {
+	switch {
+	case !s.ClassPromptState.valid():
+		return fmt.Errorf("dml: class prompt state %q: want %s", s.ClassPromptState, strings.Join(promptStates, ", "))
+	case s.GRUMix != "" && s.GRUMix != MixReleased && s.GRUMix != MixPaper:
+		return fmt.Errorf("dml: GRU mix %q: want %s or %s", s.GRUMix, MixReleased, MixPaper)
+	case !(s.GRUDropout >= 0 && s.GRUDropout < 1):
+		return fmt.Errorf("dml: GRU dropout %v: want a rate in [0, 1)", s.GRUDropout)
+	case s.Init != "" && s.Init != InitReleased && s.Init != InitSemprox:
+		return fmt.Errorf("dml: initialisation %q: want %s or %s", s.Init, InitReleased, InitSemprox)
+	}
+	return nil
 }
 
 // AdapterWidth is the bottleneck width of the adapter method's adapters.
@@ -52,7 +109,9 @@ func (p PromptSpec) Total() int {
 }
 
 // Presets are the released configurations (ViT-S/16 "small" with E = 384, ViT-B/16 "basic"
-// with E = 512) and the embedded default, mnist_micro.
+// with E = 512) and the embedded default, mnist_micro. The released ones train
+// vptsp-g+bitfit with the released code's semantics, bilinear resizing and the paper's adapter
+// placements (7 blocks, 1 with BitFit); mnist_micro keeps semprox's own.
 var Presets = map[string]Preset{
 	"cub200_small": {Backbone: "vit_small_patch16_224", EmbedDim: 384, Optimizer: "sgd", LR: 5e-3, LRProxy: 0.1, WeightDecay: 1e-6, Epochs: 15, Batch: 64, K: 2, CosineTMax: 50, CosineMin: 1e-8,
 		Prompts: PromptSpec{10, 12, 0}, Class: PromptSpec{3, 12, 0}, Alpha: 0.5},
@@ -76,9 +135,22 @@ var Presets = map[string]Preset{
 		Prompts: PromptSpec{5, 6, 0}, Class: PromptSpec{2, 6, 0}, Alpha: 0.5},
 }
 
+// releasedGRUDropout is the rnn_dropout of the released configs that set one.
+var releasedGRUDropout = map[string]float64{"sop_small": 0.1, "inshop_small": 0.1, "sop_basic": 0.5}
+
 func init() {
 	for name, p := range Presets {
 		p.Name = name
+		if name == "mnist_micro" {
+			p.Method, p.Interp = "vptsp-g", "bicubic"
+		} else {
+			state := PromptsDense
+			if strings.HasPrefix(name, "sop_") || strings.HasPrefix(name, "inshop_") {
+				state = PromptsBank // the released code's memory bank for thousands of classes
+			}
+			p.Method, p.Interp, p.Semantics = "vptsp-g+bitfit", "bilinear", Released(state, releasedGRUDropout[name])
+			p.AdapterBlocks, p.AdapterBlocksBitFit = 7, 1
+		}
 		Presets[name] = p
 	}
 }

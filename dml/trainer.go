@@ -86,7 +86,8 @@ func (t *Trainer) Step(e, step int, b Batch) (float64, error) {
 	tp := t.tape
 	tp.Reset()
 	t.opt.ZeroGrad()
-	loss, st := t.Model.Forward(tp, autodiff.Constant(b.Images), b.Labels)
+	steps := e*t.Config.StepsPerEpoch + step // the steps before this one
+	loss, st := t.Model.Forward(tp, autodiff.Constant(b.Images), b.Labels, steps)
 	value := float64(loss.Value.Data()[0])
 	if math.IsNaN(value) || math.IsInf(value, 0) {
 		return value, fmt.Errorf("dml: loss is %v at epoch %d, step %d: stopping", value, e+1, step+1)
@@ -96,7 +97,7 @@ func (t *Trainer) Step(e, step int, b Batch) (float64, error) {
 		clipGradients(t.groups, t.Config.ClipNorm)
 	}
 	t.opt.Step()
-	st.Finish(t.opt, t.groups[0].LR, t.Config.WeightDecay)
+	st.Finish(t.opt, t.groups[0].LR, t.Config.WeightDecay, steps)
 	return value, nil
 }
 

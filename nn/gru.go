@@ -7,6 +7,16 @@ import (
 	"github.com/semprox/semprox/tensor"
 )
 
+// GRUMix is how a GRU cell blends its state h and its candidate n through the update gate z.
+type GRUMix int
+
+const (
+	// MixPaper is the paper's equation 7: h' = (1 - z) * h + z * n.
+	MixPaper GRUMix = iota
+	// MixReleased is the paper's released code: h' = (1 - z) * n + z * h.
+	MixReleased
+)
+
 // Candidate is the activation of a GRU cell's candidate state.
 type Candidate int
 
@@ -23,7 +33,7 @@ const (
 //	z  = sigmoid(Wz p + Uz h + bz)
 //	r  = sigmoid(Wr p + Ur h + br)
 //	n  = ReLU(Wh p + r * (Uh h) + bh)      (tanh with CandidateTanh)
-//	h' = (1 - z) * h + z * n
+//	h' = (1 - z) * h + z * n              (MixPaper; MixReleased swaps h and n)
 //
 // Every W and U is [E, E] and every b is [E]; the names match the reference fixtures
 // (W_z, U_z, b_z, ...).
@@ -32,6 +42,7 @@ type GRUProxyCell struct {
 	Wr, Ur, Br *autodiff.Var
 	Wh, Uh, Bh *autodiff.Var
 	Candidate  Candidate
+	Mix        GRUMix
 }
 
 // NewGRUProxyCell returns a zeroed cell of width dim.
@@ -54,8 +65,11 @@ func (g *GRUProxyCell) Step(tp *autodiff.Tape, p, h *autodiff.Var) *autodiff.Var
 	} else {
 		n = tp.ReLU(n)
 	}
-	// h' = h + z * (n - h)
-	return tp.Add(h, tp.Mul(z, tp.Add(n, tp.Scale(h, -1))))
+	from, to := h, n // h' = from + z * (to - from)
+	if g.Mix == MixReleased {
+		from, to = n, h
+	}
+	return tp.Add(from, tp.Mul(z, tp.Add(to, tp.Scale(from, -1))))
 }
 
 // Parameters lists the cell's parameters by name.

@@ -38,6 +38,13 @@ type Optimizer interface {
 	SetState(key func(name string) (any, bool), state map[string]*tensor.Tensor) error
 }
 
+// StepCounter is an optimizer whose update depends on how many steps a key has taken (AdamW's
+// bias correction). SetSteps sets that count, so that the next Update of the key runs as step
+// steps+1; a key without state gets zero moments.
+type StepCounter interface {
+	SetSteps(key any, steps int)
+}
+
 // stateEntry is one tensor of a saved optimizer state, parsed from its name.
 type stateEntry struct {
 	key   any
@@ -189,12 +196,24 @@ func (o *AdamW) Step() { stepGroups(o.Groups, o.Update) }
 // ZeroGrad implements Optimizer.
 func (o *AdamW) ZeroGrad() { zeroGrads(o.Groups) }
 
-// Update implements Optimizer.
-func (o *AdamW) Update(key any, w, grad []float32, lr, weightDecay float64) {
+// stateOf returns the state of key, created empty if it has none.
+func (o *AdamW) stateOf(key any) *adamState {
 	st := o.state[key]
 	if st == nil {
-		st = &adamState{m: make([]float32, len(w)), v: make([]float32, len(w))}
+		st = &adamState{}
 		o.state[key] = st
+	}
+	return st
+}
+
+// SetSteps implements StepCounter.
+func (o *AdamW) SetSteps(key any, steps int) { o.stateOf(key).steps = steps }
+
+// Update implements Optimizer.
+func (o *AdamW) Update(key any, w, grad []float32, lr, weightDecay float64) {
+	st := o.stateOf(key)
+	if st.m == nil {
+		st.m, st.v = make([]float32, len(w)), make([]float32, len(w))
 	}
 	st.steps++
 	c1 := 1 - math.Pow(o.Beta1, float64(st.steps))
