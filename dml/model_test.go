@@ -3,6 +3,7 @@ package dml
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/semprox/semprox/autodiff"
@@ -134,6 +135,48 @@ func TestAdapterModel(t *testing.T) {
 	for _, p := range m.Trainable() {
 		if p.Var.Grad() == nil {
 			t.Errorf("no gradient for %s", p.Name)
+		}
+	}
+}
+
+// The released code's initialisation against semprox's: heads with LayerNorm eps 1e-5 and a
+// zero bias, class prompts xavier-normal over the whole (C, m, D) tensor (a deviation
+// sqrt(2 / ((m + C) D)) instead of sqrt(2 / ((m + 1) D))), and a class memory of unit rows.
+func TestReleasedInitialisation(t *testing.T) {
+	const classes = 100
+	method, _ := ParseMethod("vptsp-g")
+	for _, init := range []string{InitReleased, InitSemprox} {
+		preset := tinyPreset()
+		preset.Semantics.Init = init
+		m := NewModel(tinyViT(t), method, preset, classes, rand.New(rand.NewPCG(4, 4)))
+		m2 := preset.Class.Count
+		want, eps, zeroBias := math.Sqrt(2/float64((m2+1)*64)), float32(1e-6), false
+		if init == InitReleased {
+			want, eps, zeroBias = math.Sqrt(2/float64((m2+classes)*64)), 1e-5, true
+		}
+		sum := 0.0
+		for _, v := range m.Bank.Tables[0].Data() {
+			sum += float64(v) * float64(v)
+		}
+		if std := math.Sqrt(sum / float64(m.Bank.Tables[0].Len())); math.Abs(std/want-1) > 0.05 {
+			t.Errorf("%s: class prompt deviation %.4g, want %.4g", init, std, want)
+		}
+		for _, h := range []*nn.Head{m.Head, m.ProxyHead} {
+			if h.Norm.Eps != eps {
+				t.Errorf("%s: head LayerNorm eps %v, want %v", init, h.Norm.Eps, eps)
+			}
+			if allZero := !slices.ContainsFunc(h.Proj.Bias.Value.Data(), func(v float32) bool { return v != 0 }); allZero != zeroBias {
+				t.Errorf("%s: head bias all zero: %v", init, allZero)
+			}
+		}
+		for c := range classes {
+			n := 0.0
+			for _, v := range m.Memory.P.Row(c).Data() {
+				n += float64(v) * float64(v)
+			}
+			if math.Abs(n-1) > 1e-5 {
+				t.Fatalf("%s: memory row %d has squared norm %v", init, c, n)
+			}
 		}
 	}
 }

@@ -32,3 +32,37 @@ func TestPresets(t *testing.T) {
 		t.Error("unknown preset accepted")
 	}
 }
+
+// The released presets carry what the released configs and code do: vptsp-g+bitfit, bilinear
+// resizing, Proxy-Anchor over all proxies, the released GRU and initialisation, dense class
+// prompts for CUB and Cars and the memory bank for SOP and In-Shop, rnn_dropout where set, and
+// the paper's adapter placements; mnist_micro keeps semprox's own semantics.
+func TestPresetSemantics(t *testing.T) {
+	dropout := map[string]float64{"sop_small": 0.1, "inshop_small": 0.1, "sop_basic": 0.5}
+	for name, p := range Presets {
+		if err := p.Semantics.Check(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		if name == "mnist_micro" {
+			if p.Semantics != (Semantics{}) || p.Method != "vptsp-g" || p.Interp != "bicubic" || p.AdapterBlocks != 0 {
+				t.Errorf("mnist_micro: %+v", p)
+			}
+			continue
+		}
+		state := PromptsDense
+		if p.K == 1 {
+			state = PromptsBank
+		}
+		if want := Released(state, dropout[name]); p.Semantics != want {
+			t.Errorf("%s: semantics %+v, want %+v", name, p.Semantics, want)
+		}
+		if p.Method != "vptsp-g+bitfit" || p.Interp != "bilinear" || p.AdapterBlocks != 7 || p.AdapterBlocksBitFit != 1 {
+			t.Errorf("%s: method %s, interpolation %s, adapters %d/%d", name, p.Method, p.Interp, p.AdapterBlocks, p.AdapterBlocksBitFit)
+		}
+	}
+	for _, bad := range []Semantics{{ClassPromptState: "sparse"}, {GRUMix: "mixed"}, {GRUDropout: 1}, {GRUDropout: -0.1}, {Init: "kaiming"}} {
+		if bad.Check() == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}

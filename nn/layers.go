@@ -1,6 +1,8 @@
 package nn
 
 import (
+	"slices"
+
 	"github.com/semprox/semprox/autodiff"
 	"github.com/semprox/semprox/tensor"
 )
@@ -80,11 +82,31 @@ func (a *Attention) Forward(tp *autodiff.Tape, x *autodiff.Var) *autodiff.Var {
 // ForwardQueries maps tokens x [B, N, D] to the outputs of tokens from..to-1, [B, to-from, D]:
 // every token is a key and a value, only those are queries.
 func (a *Attention) ForwardQueries(tp *autodiff.Tape, x *autodiff.Var, from, to int) *autodiff.Var {
-	qkv := a.QKV.Forward(tp, x)
+	qkv := tp.Linear(x, a.QKV.Weight, withoutKeyGradient(tp, a.QKV.Bias))
 	o := tp.AttentionQueries(qkv, a.Heads, from, to)
 	tp.Free(qkv)
 	y := a.Proj.Forward(tp, o)
 	tp.Free(o)
+	return y
+}
+
+// withoutKeyGradient returns the qkv bias b [3D] with the gradient of its key part set to
+// exactly zero. Adding one vector to every key shifts all of a query's logits by the same
+// amount, which the softmax ignores, so that gradient is zero in exact arithmetic; in float32
+// it is rounding noise instead, which AdamW's normalisation would turn into steps the size of
+// the learning rate whenever BitFit trains the bias.
+func withoutKeyGradient(tp *autodiff.Tape, b *autodiff.Var) *autodiff.Var {
+	if b == nil || !b.RequiresGrad() || tp.NoGrad() {
+		return b
+	}
+	d := b.Value.Len() / 3
+	y := tp.NewResult([]*autodiff.Var{b}, b.Value.Len())
+	copy(y.Value.Data(), b.Value.Data())
+	tp.Record(y, func() {
+		g := slices.Clone(y.Grad().Data())
+		clear(g[d : 2*d])
+		tp.AddGrad(b, g)
+	})
 	return y
 }
 

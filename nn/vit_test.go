@@ -3,6 +3,7 @@ package nn
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/semprox/semprox/autodiff"
@@ -153,5 +154,25 @@ func TestBitFitCounts(t *testing.T) {
 	want := 12*(384+1152+384+384+1536+384) + 384 + 384
 	if got := CountTrainable(ps); got != want {
 		t.Errorf("BitFit trains %d scalars of ViT-S, want %d", got, want)
+	}
+}
+
+// The key part of every qkv bias gets an exactly zero gradient (the softmax ignores it), the
+// query and value parts a real one.
+func TestKeyBiasGradientIsZero(t *testing.T) {
+	rng := rand.New(rand.NewPCG(6, 6))
+	m := randomViT(rng)
+	images := randomVar(rng, 2, 3, 8, 8)
+	tp := autodiff.NewTape()
+	e := m.Embed(tp, images, func(int) *autodiff.Var { return randomVar(rng, 1, 2, 8) })
+	tp.Backward(tp.Sum(tp.Mul(e, autodiff.Constant(randomVar(rng, 2, 8).Value))))
+	for l, b := range m.Blocks {
+		g, d := b.Attn.QKV.Bias.Grad().Data(), m.Dim
+		for part, name := range []string{"query", "key", "value"} {
+			nonzero := slices.ContainsFunc(g[part*d:(part+1)*d], func(v float32) bool { return v != 0 })
+			if nonzero != (name != "key") {
+				t.Errorf("block %d: %s bias gradient %v", l, name, g[part*d:(part+1)*d])
+			}
+		}
 	}
 }

@@ -41,7 +41,7 @@ OPT_DEFAULTS = {  # per optimizer: lr, lr_proxy
 
 
 # The committed configurations: directory -> arguments (README.md lists the same commands).
-_COMMON = "--steps 4 --steps-per-epoch 2 --seed 0 --cosine-t 3 --cosine-min 1e-6 --alpha 0.5"
+_COMMON = "--steps 4 --steps-per-epoch 2 --seed 0 --cosine-t 3 --cosine-min 1e-6 --alpha 0.3"
 CONFIGS = {
     "vptsp-g-bitfit-sgd": "--method vptsp-g+bitfit --optimizer sgd --pa all --class-placement replace "
                           "--class-prompt-state dense --gru-mix released --gru-dropout 0 "
@@ -89,7 +89,7 @@ def parse_args(argv=None):
     p.add_argument("--wd", type=float, default=0.05)
     p.add_argument("--cosine-t", type=int, default=3, help="cosine T_max in epochs")
     p.add_argument("--cosine-min", type=float, default=1e-6)
-    p.add_argument("--alpha", type=float, default=0.5, help="share of the proxy bias O in the proxies")
+    p.add_argument("--alpha", type=float, default=0.3, help="share of the proxy bias O in the proxies")
     p.add_argument("--kappa", type=float, default=0.8, help="EMA keep ratio (vptsp-m)")
     p.add_argument("--classes", type=int, default=6)
     p.add_argument("--batch", type=int, default=8)
