@@ -1,6 +1,7 @@
 package dml
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -51,6 +52,7 @@ type goldenConfig struct {
 	ClassPrompts                  PromptSpec `json:"class_prompts"`
 	Labels                        [][]int
 	Losses                        []float64
+	GoldenSHA256                  string `json:"golden_sha256"`
 }
 
 // TestGolden trains each golden run's steps from its initial tensors and compares every loss,
@@ -63,6 +65,21 @@ func TestGolden(t *testing.T) {
 	}
 }
 
+// The committed runs were written by the committed reference trainer: golden.py changed without
+// regenerating them fails here.
+func TestGoldenRunsAreCurrent(t *testing.T) {
+	script, err := os.ReadFile(filepath.Join("..", "testdata", "golden", "golden.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("%x", sha256.Sum256(script))
+	for _, dir := range goldenRunsIn(t, filepath.Join("..", "testdata", "golden")) {
+		if c := readGoldenConfig(t, dir); c.GoldenSHA256 != want {
+			t.Errorf("%s was written by a golden.py of SHA-256 %s, not the committed one (%s): regenerate it with the command in testdata/golden/README.md", dir, c.GoldenSHA256, want)
+		}
+	}
+}
+
 // goldenRuns lists the run directories: $SEMPROX_GOLDEN (a run or a directory of runs) or the
 // committed ones.
 func goldenRuns(t *testing.T) []string {
@@ -70,6 +87,11 @@ func goldenRuns(t *testing.T) []string {
 	if root == "" {
 		root = filepath.Join("..", "testdata", "golden")
 	}
+	return goldenRunsIn(t, root)
+}
+
+// goldenRunsIn lists root if it is a run, else the runs in it.
+func goldenRunsIn(t *testing.T, root string) []string {
 	if _, err := os.Stat(filepath.Join(root, "config.json")); err == nil {
 		return []string{root}
 	}
@@ -83,7 +105,7 @@ func goldenRuns(t *testing.T) []string {
 	return runs
 }
 
-func checkGolden(t *testing.T, dir string) {
+func readGoldenConfig(t *testing.T, dir string) goldenConfig {
 	var c goldenConfig
 	raw, err := os.ReadFile(filepath.Join(dir, "config.json"))
 	if err != nil {
@@ -92,6 +114,11 @@ func checkGolden(t *testing.T, dir string) {
 	if err := json.Unmarshal(raw, &c); err != nil {
 		t.Fatalf("%s: %v", dir, err)
 	}
+	return c
+}
+
+func checkGolden(t *testing.T, dir string) {
+	c := readGoldenConfig(t, dir)
 	trainer := goldenTrainer(t, dir, c)
 	images := readGolden(t, dir, "batches.safetensors")
 	worst := 0.0

@@ -106,6 +106,10 @@ def parse_args(argv=None):
     p.add_argument("--class-prompts", type=int, default=3)
     p.add_argument("--class-depth", type=int, default=3)
     p.add_argument("--class-tau", type=int, default=1)
+    p.add_argument("--mutation", choices=("none", "no-detach"), default="none",
+                   help="a deliberate mistake, to check that the Go test catches it: no-detach keeps "
+                        "the class memory attached to the graph of the steps before (the gradient of "
+                        "a step then also flows through the old memory into the parameters)")
     p.add_argument("--self-check", action="store_true",
                    help="run the finite-difference and class-prompt-state checks and exit")
     a = p.parse_args(argv)
@@ -541,14 +545,21 @@ class Trainer:
             self.withdraw(u)
         self.opt_main.zero_grad(set_to_none=True)
         self.opt_proxy.zero_grad(set_to_none=True)
-        loss, P = self.loss(s)
-        loss.backward()
+        attached = self.a.mutation == "no-detach"
+        if attached:
+            # The graph keeps copies of what it saves, so that the optimizer's in-place updates
+            # do not invalidate it for the later steps that backpropagate through it.
+            with torch.autograd.graph.saved_tensors_hooks(lambda x: x.clone(), lambda x: x):
+                loss, P = self.loss(s)
+        else:
+            loss, P = self.loss(s)
+        loss.backward(retain_graph=attached)
         self.opt_main.step()
         self.opt_proxy.step()
         if self.bank:
             self.save_bank(u, s)
         if P is not None:
-            self.memory = P.detach()
+            self.memory = P if attached else P.detach()
         self.losses.append(loss.item())
         self.lrs.append(lrs)
 
@@ -653,7 +664,7 @@ def config_json(a, tr):
         "proxy_anchor": {"alpha": PA_ALPHA, "delta": PA_DELTA},
         "sgd_momentum": SGD_MOMENTUM, "adamw_betas": list(ADAM_BETAS), "adamw_eps": ADAM_EPS,
         "labels": [l.tolist() for l in tr.labels],
-        "losses": tr.losses, "lrs": tr.lrs,
+        "losses": tr.losses, "lrs": tr.lrs, "mutation": a.mutation,
         "golden_sha256": sha,
     }
 
