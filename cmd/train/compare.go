@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/semprox/semprox/dml"
 	"github.com/semprox/semprox/dml/report"
 	"github.com/semprox/semprox/tensor"
 )
@@ -17,7 +18,7 @@ const resultsFile = "results.md"
 // comparison is one method's line of a -compare table.
 type comparison struct {
 	method     string
-	parameters int
+	parameters dml.ParameterCounts
 	best       report.Epoch // the epoch of the best R@1
 	minutes    float64
 }
@@ -32,6 +33,7 @@ func compare(o options, stdout, stderr io.Writer, stop func() bool) error {
 	}
 	var rows []comparison
 	var baseline report.Eval
+	resolved := o.settings // the settings as the presets resolved them, for the table's footer
 	for _, method := range strings.Split(o.compare, ",") {
 		one := o
 		one.Method, one.Out = strings.TrimSpace(method), filepath.Join(root, strings.ReplaceAll(strings.TrimSpace(method), "+", "_"))
@@ -51,12 +53,11 @@ func compare(o options, stdout, stderr io.Writer, stop func() bool) error {
 		if err != nil {
 			return fmt.Errorf("-compare %s: %w", one.Method, err)
 		}
-		total, _ := ss.model.ParameterCount()
 		best, _ := report.BestEpoch(ss.epochs, ss.baseline.Ks[0]) // a nil Eval when none was evaluated
-		rows = append(rows, comparison{method: one.Method, parameters: total, best: best, minutes: time.Since(start).Minutes()})
-		baseline = ss.baseline
+		rows = append(rows, comparison{method: one.Method, parameters: ss.parameters(), best: best, minutes: time.Since(start).Minutes()})
+		baseline, resolved = ss.baseline, ss.s
 	}
-	table := resultsTable(o.settings, baseline, rows)
+	table := resultsTable(resolved, baseline, rows)
 	fmt.Fprint(stdout, table)
 	path := filepath.Join(root, resultsFile)
 	if err := tensor.WriteFileAtomic(path, []byte(table)); err != nil {
@@ -69,15 +70,17 @@ func compare(o options, stdout, stderr io.Writer, stop func() bool) error {
 // resultsTable formats the comparison as Markdown.
 func resultsTable(s settings, baseline report.Eval, rows []comparison) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "| method | trainable parameters | R@1 | MAP@R | best epoch | minutes |\n|---|---:|---:|---:|---:|---:|\n")
-	fmt.Fprintf(&b, "| frozen backbone | 0 | %.4f | %.4f | - | - |\n", baseline.Recall[0], baseline.MAPAtR)
+	fmt.Fprintf(&b, "| method | trainable parameters | per step | R@1 | MAP@R | best epoch | minutes |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&b, "| frozen backbone | 0 | 0 | %.4f | %.4f | - | - |\n", baseline.Recall[0], baseline.MAPAtR)
 	for _, r := range rows {
 		if r.best.Eval == nil {
-			fmt.Fprintf(&b, "| %s | %d | n/a | n/a | - | %.1f |\n", r.method, r.parameters, r.minutes)
+			fmt.Fprintf(&b, "| %s | %d | %d | n/a | n/a | - | %.1f |\n", r.method, r.parameters.Stored, r.parameters.PerStep, r.minutes)
 			continue
 		}
-		fmt.Fprintf(&b, "| %s | %d | %.4f | %.4f | %d | %.1f |\n", r.method, r.parameters, r.best.Eval.Recall[0], r.best.Eval.MAPAtR, r.best.Epoch, r.minutes)
+		fmt.Fprintf(&b, "| %s | %d | %d | %.4f | %.4f | %d | %.1f |\n", r.method, r.parameters.Stored, r.parameters.PerStep,
+			r.best.Eval.Recall[0], r.best.Eval.MAPAtR, r.best.Epoch, r.minutes)
 	}
-	fmt.Fprintf(&b, "\nDataset %s, %d epochs, seed %d; R@1 and MAP@R of the best epoch by R@1.\n", s.Dataset, s.Epochs, s.Seed)
+	fmt.Fprintf(&b, "\nDataset %s, preset %s, %d epochs, %d classes a step, seed %d. Trainable parameters count every class's prompts, per step\nonly those of one step's classes; R@1 and MAP@R of the best epoch by R@1.\n",
+		s.Dataset, s.Preset, s.Epochs, s.Batch/s.K, s.Seed)
 	return b.String()
 }

@@ -13,6 +13,7 @@ import (
 const (
 	maxPromptCount = 1024    // prompts or class prompts per block
 	maxEmbedDim    = 1 << 16 // -embed-dim
+	maxBlocks      = 1024    // -adapter-blocks
 )
 
 // checkFinite refuses a NaN or infinite value of a float flag, which no validation range would
@@ -21,7 +22,7 @@ func (s settings) checkFinite() error {
 	for _, f := range []struct {
 		flag  string
 		value float64
-	}{{"-lr", s.LR}, {"-lr-proxy", s.LRProxy}, {"-wd", s.WeightDecay}, {"-cosine-min", s.CosineMin}, {"-alpha", s.Alpha}, {"-clip", s.Clip}} {
+	}{{"-lr", s.LR}, {"-lr-proxy", s.LRProxy}, {"-wd", s.WeightDecay}, {"-cosine-min", s.CosineMin}, {"-alpha", s.Alpha}, {"-clip", s.Clip}, {"-gru-dropout", s.GRUDropout}} {
 		if math.IsNaN(f.value) || math.IsInf(f.value, 0) {
 			return fmt.Errorf("%s %g: want a finite number", f.flag, f.value)
 		}

@@ -58,13 +58,29 @@ func TestFlagsAndPresets(t *testing.T) {
 	}
 	s, err := resolve(96)
 	micro := dml.Presets["mnist_micro"]
-	if err != nil || s.Preset != "mnist_micro" || s.LR != micro.LR || s.Batch != micro.Batch || s.Prompts != micro.Prompts || s.Method != "vptsp-g" {
+	if err != nil || s.Preset != "mnist_micro" || s.LR != micro.LR || s.Batch != micro.Batch || s.Prompts != micro.Prompts || s.Method != "vptsp-g" ||
+		s.Interp != "bicubic" || s.PositivesOverAll || s.ClassAfterDataset || s.GRUDropout != 0 || s.AdapterBlocks != 0 {
 		t.Errorf("defaults: %+v, %v", s, err)
 	}
 	s, err = resolve(384, "-dataset", "cub", "-lr", "0.02", "-prompts", "7")
 	cub := dml.Presets["cub200_small"]
 	if err != nil || s.Preset != "cub200_small" || s.LR != 0.02 || s.LRProxy != cub.LRProxy || s.Prompts.Count != 7 || s.Prompts.Depth != cub.Prompts.Depth || s.Epochs != cub.Epochs {
 		t.Errorf("cub with -lr and -prompts: %+v, %v", s, err)
+	}
+	if s.Method != "vptsp-g+bitfit" || s.Interp != "bilinear" || s.Semantics != dml.Released(dml.PromptsDense, 0) || s.AdapterBlocks != 7 || s.AdapterBlocksBitFit != 1 {
+		t.Errorf("cub: method %s, interpolation %s, semantics %+v, adapter blocks %d and %d", s.Method, s.Interp, s.Semantics, s.AdapterBlocks, s.AdapterBlocksBitFit)
+	}
+	s, err = resolve(384, "-dataset", "cub", "-method", "vpt", "-interp", "bicubic", "-pa-all=false", "-class-after-dataset", "-class-prompt-state", "per-row",
+		"-gru-mix", "paper", "-gru-dropout", "0.3", "-init", "semprox", "-adapter-blocks", "4")
+	want := dml.Semantics{ClassAfterDataset: true, ClassPromptState: dml.PromptsPerRow, GRUMix: dml.MixPaper, GRUDropout: 0.3, Init: dml.InitSemprox}
+	if err != nil || s.Method != "vpt" || s.Interp != "bicubic" || s.Semantics != want || s.AdapterBlocks != 4 || s.AdapterBlocksBitFit != 4 {
+		t.Errorf("cub with every semantics flag: method %s, interpolation %s, semantics %+v, adapter blocks %d and %d, %v", s.Method, s.Interp, s.Semantics, s.AdapterBlocks, s.AdapterBlocksBitFit, err)
+	}
+	if s, _ := resolve(384, "-dataset", "sop", "-gru-dropout", "0"); s.Semantics != dml.Released(dml.PromptsBank, 0) || s.Preset != "sop_small" {
+		t.Errorf("sop with -gru-dropout 0: %+v", s.Semantics)
+	}
+	if s, _ := resolve(96, "-preset", "inshop_small"); s.Semantics != dml.Released(dml.PromptsBank, 0.1) || s.Method != "vptsp-g+bitfit" {
+		t.Errorf("inshop_small: %s, %+v", s.Method, s.Semantics)
 	}
 	if s, _ := resolve(768, "-dataset", "cars"); s.Preset != "cars_basic" {
 		t.Errorf("cars on a ViT-B: preset %s", s.Preset)
@@ -254,7 +270,8 @@ func TestCompare(t *testing.T) {
 	dataDir := smallMNIST(t, 100, 40)
 	root := filepath.Join(t.TempDir(), "cmp")
 	var out, errOut bytes.Buffer
-	args := []string{"-dataset", "mnist", "-data", dataDir, "-epochs", "1", "-steps", "2", "-batch", "20", "-k", "4", "-out", root, "-compare", "linear,vpt+bitfit"}
+	args := []string{"-dataset", "mnist", "-data", dataDir, "-epochs", "1", "-steps", "2", "-batch", "20", "-k", "4", "-out", root, "-compare", "linear,vpt+bitfit",
+		"-preset", "cub200_small", "-embed-dim", "64"}
 	if err := run(args, &out, &errOut, never); err != nil {
 		t.Fatalf("%v\n%s", err, errOut.String())
 	}
@@ -262,14 +279,19 @@ func TestCompare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| frozen backbone | 0 |", "| linear | ", "| vpt+bitfit | "} {
+	for _, want := range []string{"| frozen backbone | 0 | 0 |", "| linear | 6720 | 6720 | ", "| vpt+bitfit | ", "preset cub200_small, 1 epochs"} {
 		if !strings.Contains(string(table), want) {
 			t.Errorf("results table lacks %q:\n%s", want, table)
 		}
 	}
-	for _, dir := range []string{"linear", "vpt_bitfit"} {
-		if _, err := os.Stat(filepath.Join(root, dir, "best.safetensors")); err != nil {
-			t.Errorf("no run directory for %s: %v", dir, err)
+	for _, method := range []string{"linear", "vpt+bitfit"} {
+		dir := filepath.Join(root, strings.ReplaceAll(method, "+", "_"))
+		if _, err := os.Stat(filepath.Join(dir, "best.safetensors")); err != nil {
+			t.Errorf("no run directory for %s: %v", method, err)
+		}
+		cfg, err := readConfig(dir)
+		if s := cfg.Settings; err != nil || s.Method != method || s.Semantics != dml.Released(dml.PromptsDense, 0) || s.Interp != "bilinear" {
+			t.Errorf("%s: config.json has method %s, semantics %+v, interpolation %s (%v)", method, s.Method, s.Semantics, s.Interp, err)
 		}
 	}
 	if _, err := parseOptions([]string{"-compare", "linear", "-method", "vpt"}); err == nil {

@@ -32,7 +32,8 @@ func checkpointFile(name string) string { return name + ".safetensors" }
 type runConfig struct {
 	Run        string   `json:"run"` // a random id, recorded in every checkpoint of the run
 	Settings   settings `json:"settings"`
-	Parameters int      `json:"trainable_parameters"`
+	Parameters int      `json:"trainable_parameters"`          // every class's prompts counted
+	PerStep    int      `json:"trainable_parameters_per_step"` // only one batch's classes' prompts
 	Backbone   string   `json:"backbone"`
 	Steps      int      `json:"steps_per_epoch"`
 	Versions   versions `json:"versions"`
@@ -104,8 +105,8 @@ func (ss *session) prepareDir() (dml.Epoch, error) {
 		return dml.Epoch{}, err
 	}
 	if err = ss.lock(); err == nil {
-		total, _ := ss.model.ParameterCount()
-		cfg := runConfig{Run: ss.runID, Settings: ss.s, Parameters: total, Backbone: ss.bb.description, Steps: ss.trainer.Config.StepsPerEpoch,
+		pc := ss.parameters()
+		cfg := runConfig{Run: ss.runID, Settings: ss.s, Parameters: pc.Stored, PerStep: pc.PerStep, Backbone: ss.bb.description, Steps: ss.trainer.Config.StepsPerEpoch,
 			Versions: currentVersions(), Started: time.Now().Format(time.RFC3339)}
 		err = writeJSON(filepath.Join(ss.s.Out, configFile), cfg)
 	}

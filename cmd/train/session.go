@@ -118,12 +118,8 @@ func (ss *session) build(train *data.Split) error {
 		return err
 	}
 	method, _ := dml.ParseMethod(s.Method)
-	preset := dml.Preset{EmbedDim: s.EmbedDim, Prompts: s.Prompts, Class: s.Class, Alpha: s.Alpha,
-		AdapterBlocks: dml.Presets[s.Preset].AdapterBlocks}
 	rng := rand.New(rand.NewPCG(s.Seed, 0x1417))
-	ss.model = dml.NewModel(ss.bb.vit, method, preset, train.Classes, rng)
-	ss.model.Loss.PositivesOverAll = s.AllProxies
-	ss.model.AfterDataset = s.AfterPrompt
+	ss.model = dml.NewModel(ss.bb.vit, method, s.modelPreset(), train.Classes, rng)
 	var err error
 	if ss.sampler, err = dml.NewSampler(train.Labels(), s.Batch, s.K, s.Seed); err != nil {
 		return fmt.Errorf("-batch %d, -k %d: %w", s.Batch, s.K, err)
@@ -150,12 +146,33 @@ func (ss *session) build(train *data.Split) error {
 	return nil
 }
 
+// modelPreset is the preset the model is built from: the settings' prompts, widths, adapter
+// placements and semantics, whatever preset they started from (a resumed run has only its
+// config.json).
+func (s settings) modelPreset() dml.Preset {
+	return dml.Preset{Name: s.Preset, EmbedDim: s.EmbedDim, Prompts: s.Prompts, Class: s.Class, Alpha: s.Alpha,
+		AdapterBlocks: s.AdapterBlocks, AdapterBlocksBitFit: s.AdapterBlocksBitFit, Method: s.Method, Interp: s.Interp, Semantics: s.Semantics}
+}
+
+// classesPerStep is the number of classes of a batch: batch/k, or every class when there are
+// fewer.
+func (ss *session) classesPerStep() int {
+	return min(ss.s.Batch/ss.s.K, ss.model.Bias.Value.Dim(0))
+}
+
+// parameters counts the model's trainable values: stored, and reached by one step.
+func (ss *session) parameters() dml.ParameterCounts {
+	return ss.model.ParameterCount(ss.classesPerStep())
+}
+
 // describe prints what the run is made of.
 func (ss *session) describe(w io.Writer) {
-	total, parts := ss.model.ParameterCount()
+	pc := ss.parameters()
 	fmt.Fprintln(w, data.Summarize(ss.ds, ss.skips))
 	fmt.Fprintf(w, "backbone: %s\n", ss.bb.description)
-	fmt.Fprintf(w, "method %s, preset %s: %d trainable parameters (%s)\n", ss.s.Method, ss.s.Preset, total, parts)
+	fmt.Fprintf(w, "method %s, preset %s: %d trainable parameters stored, %d per step of %d classes (%s)\n",
+		ss.s.Method, ss.s.Preset, pc.Stored, pc.PerStep, ss.classesPerStep(), pc.Parts)
+	fmt.Fprintf(w, "semantics: %s\n", ss.s.semanticsLine())
 	fmt.Fprintf(w, "%d epochs of %d steps, batch %d (%d classes x %d), %s lr %g, lr_proxy %g; kernels %v, %d threads\n",
 		ss.s.Epochs, ss.trainer.Config.StepsPerEpoch, ss.s.Batch, ss.s.Batch/ss.s.K, ss.s.K, ss.s.Optimizer, ss.s.LR, ss.s.LRProxy,
 		kernels.ActiveSIMD(), kernels.Threads())

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/semprox/semprox/dml"
@@ -15,40 +17,47 @@ import (
 
 // settings is everything a run is made of; config.json holds it, and -resume reads it back.
 type settings struct {
-	Dataset     string          `json:"dataset"`
-	Data        string          `json:"data"`
-	Weights     string          `json:"weights"` // "" for the embedded backbone
-	Heads       int             `json:"heads"`   // attention heads of -weights (0: width/64)
-	Preset      string          `json:"preset"`
-	Method      string          `json:"method"`
-	Epochs      int             `json:"epochs"`
-	Batch       int             `json:"batch"`
-	K           int             `json:"k"`
-	Optimizer   string          `json:"optimizer"`
-	LR          float64         `json:"lr"`
-	LRProxy     float64         `json:"lr_proxy"`
-	WeightDecay float64         `json:"weight_decay"`
-	CosineTMax  int             `json:"cosine_t_max"`
-	CosineMin   float64         `json:"cosine_eta_min"`
-	Warmup      int             `json:"warmup_epochs"`
-	Clip        float64         `json:"clip_norm"`
-	Alpha       float64         `json:"alpha"`
-	EmbedDim    int             `json:"embed_dim"`
-	Prompts     dml.PromptSpec  `json:"prompts"`
-	Class       dml.PromptSpec  `json:"class_prompts"`
-	AllProxies  bool            `json:"positives_over_all_proxies"`
-	AfterPrompt bool            `json:"class_prompts_after_dataset_prompts"`
-	Mean        vision.Channels `json:"mean"`
-	Std         vision.Channels `json:"std"`
-	Interp      string          `json:"interpolation"`
-	MaxPixels   int             `json:"max_pixels,omitempty"` // larger images are skipped as unreadable (0: vision.DefaultMaxPixels)
-	Seed        uint64          `json:"seed"`
-	Threads     int             `json:"threads"`
-	Workers     int             `json:"workers"`
-	EvalEvery   int             `json:"eval_every"`
-	StepLimit   int             `json:"step_limit"` // at most this many steps per epoch (0: an epoch is images / batch)
-	Embeddings  bool            `json:"save_embeddings"`
-	Out         string          `json:"out"`
+	Dataset     string         `json:"dataset"`
+	Data        string         `json:"data"`
+	Weights     string         `json:"weights"` // "" for the embedded backbone
+	Heads       int            `json:"heads"`   // attention heads of -weights (0: width/64)
+	Preset      string         `json:"preset"`
+	Method      string         `json:"method"`
+	Epochs      int            `json:"epochs"`
+	Batch       int            `json:"batch"`
+	K           int            `json:"k"`
+	Optimizer   string         `json:"optimizer"`
+	LR          float64        `json:"lr"`
+	LRProxy     float64        `json:"lr_proxy"`
+	WeightDecay float64        `json:"weight_decay"`
+	CosineTMax  int            `json:"cosine_t_max"`
+	CosineMin   float64        `json:"cosine_eta_min"`
+	Warmup      int            `json:"warmup_epochs"`
+	Clip        float64        `json:"clip_norm"`
+	Alpha       float64        `json:"alpha"`
+	EmbedDim    int            `json:"embed_dim"`
+	Prompts     dml.PromptSpec `json:"prompts"`
+	Class       dml.PromptSpec `json:"class_prompts"`
+	// Semantics are the choices between the released code, the paper's text and semprox's own;
+	// inline, so that config.json keeps the names positives_over_all_proxies and
+	// class_prompts_after_dataset_prompts of the runs written before the others existed (whose
+	// missing fields are semprox's behaviour, what those runs trained with).
+	dml.Semantics
+	// AdapterBlocks and AdapterBlocksBitFit are how many of the last blocks get an adapter with
+	// adapter and with adapter+bitfit (0: all of them, as runs written before they existed).
+	AdapterBlocks       int             `json:"adapter_blocks"`
+	AdapterBlocksBitFit int             `json:"adapter_blocks_bitfit"`
+	Mean                vision.Channels `json:"mean"`
+	Std                 vision.Channels `json:"std"`
+	Interp              string          `json:"interpolation"`
+	MaxPixels           int             `json:"max_pixels,omitempty"` // larger images are skipped as unreadable (0: vision.DefaultMaxPixels)
+	Seed                uint64          `json:"seed"`
+	Threads             int             `json:"threads"`
+	Workers             int             `json:"workers"`
+	EvalEvery           int             `json:"eval_every"`
+	StepLimit           int             `json:"step_limit"` // at most this many steps per epoch (0: an epoch is images / batch)
+	Embeddings          bool            `json:"save_embeddings"`
+	Out                 string          `json:"out"`
 }
 
 // options are the command line: the settings and what only steers this invocation.
@@ -83,6 +92,86 @@ func bindPreset(fs *flag.FlagSet, s *settings) {
 	fs.IntVar(&s.Class.Count, "class-prompts", s.Class.Count, "class prompts m per block")
 	fs.IntVar(&s.Class.Depth, "class-depth", s.Class.Depth, "blocks that get class prompts")
 	fs.IntVar(&s.Class.Tau, "class-tau", s.Class.Tau, "block l gets max(m - tau*l, 0) class prompts")
+	fs.StringVar(&s.Method, "method", s.Method, "linear, bitfit, adapter, vpt, vptsp-m, vptsp-g (+bitfit for adapter, vpt, vptsp-*), full, proxy-anchor")
+	fs.Var(adapterBlocks{&s.AdapterBlocks, &s.AdapterBlocksBitFit}, "adapter-blocks", "the last `N` blocks get an adapter, with adapter and adapter+bitfit alike (0: every block; the paper's presets: 7, and 1 with BitFit)")
+	fs.StringVar(&s.Interp, "interp", s.Interp, "resize interpolation: bicubic (the paper's text) or bilinear (the released code)")
+	fs.BoolVar(&s.PositivesOverAll, "pa-all", s.PositivesOverAll, "divide Proxy-Anchor's positive term by all proxies (the released code; -pa-all=false: by the proxies with positives, |P+|, as the loss defines it)")
+	fs.BoolVar(&s.ClassAfterDataset, "class-after-dataset", s.ClassAfterDataset, "put class prompts after the dataset prompts (the paper's text) instead of in their place (the released code)")
+	fs.StringVar((*string)(&s.ClassPromptState), "class-prompt-state", string(s.ClassPromptState), "how the optimizer steps the class prompts: per-row (only the batch's rows, each with its own state), dense (every row every step, the released code without its bank) or bank (the batch's rows, bias correction by the global step: the released code's bank)")
+	fs.StringVar(&s.GRUMix, "gru-mix", s.GRUMix, "GRU output: released, h' = (1-z) n + z h, or paper, h' = (1-z) h + z n")
+	fs.Float64Var(&s.GRUDropout, "gru-dropout", s.GRUDropout, "dropout rate on each new GRU state, the dropped state kept in the class memory (the released code's rnn_dropout)")
+	fs.StringVar(&s.Init, "init", s.Init, "initialisation: released (xavier-uniform heads with LayerNorm eps 1e-5, class prompts over the whole bank, memory xavier-uniform) or semprox (PyTorch's default Linear, eps 1e-6, class prompts per class, memory random unit vectors)")
+}
+
+// adapterBlocks is the -adapter-blocks flag: it sets the block count of adapter and of
+// adapter+bitfit, which a preset gives separately.
+type adapterBlocks struct{ plain, bitfit *int }
+
+func (a adapterBlocks) String() string {
+	switch {
+	case a.plain == nil:
+		return "0"
+	case *a.plain == *a.bitfit:
+		return strconv.Itoa(*a.plain)
+	}
+	return fmt.Sprintf("%d, %d with BitFit", *a.plain, *a.bitfit)
+}
+
+func (a adapterBlocks) Set(v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > maxBlocks {
+		return fmt.Errorf("want a block count from 0 (every block) to %d", maxBlocks)
+	}
+	*a.plain, *a.bitfit = n, n
+	return nil
+}
+
+// namedSemantics returns sem with its empty choices named: the zero value's per-row class
+// prompt state, paper GRU mix and semprox initialisation.
+func namedSemantics(sem dml.Semantics) dml.Semantics {
+	sem.ClassPromptState = cmp.Or(sem.ClassPromptState, dml.PromptsPerRow)
+	sem.GRUMix = cmp.Or(sem.GRUMix, dml.MixPaper)
+	sem.Init = cmp.Or(sem.Init, dml.InitSemprox)
+	return sem
+}
+
+// semanticsLine says which of the choices between the released code, the paper's text and
+// semprox's own the run makes.
+func (s settings) semanticsLine() string {
+	sem := namedSemantics(s.Semantics)
+	method, _ := dml.ParseMethod(s.Method)
+	positives := "|P+| (the proxies with positives)"
+	if sem.PositivesOverAll {
+		positives = "all proxies"
+	}
+	place := "in place of the dataset prompts"
+	if sem.ClassAfterDataset {
+		place = "after the dataset prompts"
+	}
+	bitfit := "off"
+	switch {
+	case method.Name == "full":
+		bitfit = "(every weight trains)"
+	case method.BitFit || method.Name == "bitfit":
+		bitfit = "on"
+	}
+	line := fmt.Sprintf("Proxy-Anchor positives over %s; class prompts %s, optimizer state %s; GRU mix %s, dropout %g; init %s; %s resizing; BitFit %s",
+		positives, place, sem.ClassPromptState, sem.GRUMix, sem.GRUDropout, sem.Init, s.Interp, bitfit)
+	if method.Adapters() {
+		blocks := s.AdapterBlocks
+		if method.BitFit {
+			blocks = s.AdapterBlocksBitFit
+		}
+		switch blocks {
+		case 0:
+			line += "; adapters in every block"
+		case 1:
+			line += "; adapters in the last block"
+		default:
+			line += fmt.Sprintf("; adapters in the last %d blocks", blocks)
+		}
+	}
+	return line
 }
 
 // bindOthers registers the flags no preset sets.
@@ -93,15 +182,11 @@ func bindOthers(fs *flag.FlagSet, o *options) {
 	fs.StringVar(&s.Weights, "weights", "", "timm or DINO ViT checkpoint (.safetensors, .pth, pytorch_model.bin); default: the embedded Fashion-MNIST backbone")
 	fs.IntVar(&s.Heads, "heads", 0, "attention heads of the -weights model (default: width/64)")
 	fs.StringVar(&s.Preset, "preset", "", "preset of the defaults marked (preset) ("+strings.Join(presetNames(), ", ")+"); default: the dataset's")
-	fs.StringVar(&s.Method, "method", "vptsp-g", "linear, bitfit, adapter, vpt, vptsp-m, vptsp-g (+bitfit for adapter, vpt, vptsp-*), full, proxy-anchor")
 	fs.IntVar(&s.Warmup, "warmup", 0, "epochs of linear learning-rate warm-up")
 	fs.Float64Var(&s.Clip, "clip", 0, "clip the global gradient norm to this (0: no clipping)")
-	fs.BoolVar(&s.AllProxies, "pa-all", false, "divide Proxy-Anchor's positive term by all proxies (the released code) instead of those with positives")
-	fs.BoolVar(&s.AfterPrompt, "class-after-dataset", false, "put class prompts after the dataset prompts (the paper's text) instead of in their place (the released code)")
 	s.Mean, s.Std = vision.Channels{0.5, 0.5, 0.5}, vision.Channels{0.5, 0.5, 0.5}
 	fs.Var(&s.Mean, "mean", "per-channel normalisation mean of -weights (ImageNet's is 0.485,0.456,0.406; the embedded backbone's is its own)")
 	fs.Var(&s.Std, "std", "per-channel normalisation standard deviation of -weights (ImageNet's is 0.229,0.224,0.225)")
-	fs.StringVar(&s.Interp, "interp", "bicubic", "resize interpolation: bicubic or bilinear")
 	fs.IntVar(&s.MaxPixels, "max-pixels", vision.DefaultMaxPixels, "skip, as unreadable, images whose header declares more pixels than this (image bombs)")
 	fs.Uint64Var(&s.Seed, "seed", 0, "seed of the initialisation, the batches and the augmentation")
 	fs.IntVar(&s.Threads, "threads", 0, "compute threads (0: one per core); the same seed and threads give the same run bit for bit")
@@ -124,6 +209,8 @@ func applyPreset(s settings, p dml.Preset, set map[string]bool) (settings, error
 	s.LR, s.LRProxy, s.WeightDecay = p.LR, p.LRProxy, p.WeightDecay
 	s.CosineTMax, s.CosineMin, s.Alpha, s.EmbedDim = p.CosineTMax, p.CosineMin, p.Alpha, p.EmbedDim
 	s.Prompts, s.Class = p.Prompts, p.Class
+	s.Method, s.Interp, s.Semantics = p.Method, p.Interp, namedSemantics(p.Semantics)
+	s.AdapterBlocks, s.AdapterBlocksBitFit = p.AdapterBlocks, p.AdapterBlocksBitFit
 	fs := flag.NewFlagSet("preset", flag.ContinueOnError)
 	bindPreset(fs, &s)
 	src := flag.NewFlagSet("given", flag.ContinueOnError)
@@ -259,10 +346,37 @@ func (s settings) validate() error {
 	if _, err := dml.ParseMethod(s.Method); err != nil {
 		return fmt.Errorf("-method: %w", err)
 	}
+	if _, err := vision.ParseInterpolation(s.Interp); err != nil {
+		return fmt.Errorf("-interp: %w", err)
+	}
+	if err := s.checkSemantics(); err != nil {
+		return err
+	}
 	if err := s.Mean.Fraction("-mean"); err != nil {
 		return err
 	}
 	return s.Std.Positive("-std")
+}
+
+// checkSemantics refuses a semantics choice that has no meaning, naming its flag.
+func (s settings) checkSemantics() error {
+	for _, f := range []struct {
+		flag string
+		sem  dml.Semantics
+	}{
+		{"-class-prompt-state", dml.Semantics{ClassPromptState: s.ClassPromptState}},
+		{"-gru-mix", dml.Semantics{GRUMix: s.GRUMix}},
+		{"-gru-dropout", dml.Semantics{GRUDropout: s.GRUDropout}},
+		{"-init", dml.Semantics{Init: s.Init}},
+	} {
+		if err := f.sem.Check(); err != nil {
+			return fmt.Errorf("%s: %s", f.flag, strings.TrimPrefix(err.Error(), "dml: "))
+		}
+	}
+	if s.AdapterBlocks < 0 || s.AdapterBlocksBitFit < 0 {
+		return fmt.Errorf("-adapter-blocks %d, %d with BitFit: want at least 0", s.AdapterBlocks, s.AdapterBlocksBitFit)
+	}
+	return s.Semantics.Check()
 }
 
 // configFile is the settings of a run, in its directory.
