@@ -56,10 +56,7 @@ func NewModel(vit *nn.ViT, method Method, preset Preset, classes int, rng *rand.
 		}
 	}
 	if method.Adapters() {
-		first, blocks := 0, preset.AdapterBlocks
-		if method.BitFit {
-			blocks = preset.AdapterBlocksBitFit
-		}
+		first, blocks := 0, preset.AdaptersFor(method)
 		if blocks > 0 {
 			first = max(0, vit.Depth-blocks)
 		}

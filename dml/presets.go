@@ -29,6 +29,15 @@ type Preset struct {
 	Semantics                          Semantics
 }
 
+// AdaptersFor returns how many of the last blocks get an adapter when the preset trains method
+// (0: all of them).
+func (p Preset) AdaptersFor(method Method) int {
+	if method.BitFit {
+		return p.AdapterBlocksBitFit
+	}
+	return p.AdapterBlocks
+}
+
 // Semantics are the choices where the paper's released code, the paper's text and semprox's
 // own defaults differ. The zero value is semprox's own behaviour; the paper's presets follow the
 // released code (see Released).

@@ -158,11 +158,7 @@ func (s settings) semanticsLine() string {
 	line := fmt.Sprintf("Proxy-Anchor positives over %s; class prompts %s, optimizer state %s; GRU mix %s, dropout %g; init %s; %s resizing; BitFit %s",
 		positives, place, sem.ClassPromptState, sem.GRUMix, sem.GRUDropout, sem.Init, s.Interp, bitfit)
 	if method.Adapters() {
-		blocks := s.AdapterBlocks
-		if method.BitFit {
-			blocks = s.AdapterBlocksBitFit
-		}
-		switch blocks {
+		switch blocks := s.modelPreset().AdaptersFor(method); blocks {
 		case 0:
 			line += "; adapters in every block"
 		case 1:
