@@ -5,10 +5,14 @@ GOFILES    = $(shell find . -name '*.go' -not -path './.git/*')
 GENERATED  = kernels/sgemm_kernel_amd64.s kernels/sgemm_kernel_amd64.go kernels/vector_amd64.s kernels/vector_stubs_amd64.go
 BENCHTIME ?= 1s
 
-.PHONY: test vet fmt-check unit purego race cgo-free generate generate-check bench results
+.PHONY: test no-binaries vet fmt-check unit purego race cgo-free generate generate-check bench results
 
-test: vet fmt-check unit purego race cgo-free generate-check
+test: no-binaries vet fmt-check unit purego race cgo-free generate-check
 	@echo "make test: all checks passed"
+
+# No tracked file may be a built executable (see .ci/no-binaries).
+no-binaries:
+	bash .ci/no-binaries
 
 vet:
 	$(GO) vet ./...
