@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -188,7 +189,7 @@ func readGolden(t *testing.T, dir, name string) map[string]*tensor.Tensor {
 // goldenTensorTol of the reference (step counts exactly). It returns the tensor with the
 // largest relative error, and that error.
 func compareGolden(t *testing.T, got, want map[string]*tensor.Tensor) (worstName string, worst float64) {
-	for _, name := range sortedKeys(want) {
+	for _, name := range slices.Sorted(maps.Keys(want)) {
 		g, ok := got[name]
 		if !ok {
 			t.Errorf("%s: in the reference, not in semprox's state", name)
@@ -213,7 +214,7 @@ func compareGolden(t *testing.T, got, want map[string]*tensor.Tensor) (worstName
 			t.Errorf("%s: max abs error / max abs value %.3g, want at most %g", name, rel, goldenTensorTol)
 		}
 	}
-	for _, name := range sortedKeys(got) {
+	for _, name := range slices.Sorted(maps.Keys(got)) {
 		if _, ok := want[name]; !ok {
 			t.Errorf("%s: in semprox's state, not in the reference", name)
 		}
@@ -232,13 +233,4 @@ func relativeError(got, want []float32) float64 {
 		return maxErr
 	}
 	return maxErr / maxAbs
-}
-
-func sortedKeys(m map[string]*tensor.Tensor) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
