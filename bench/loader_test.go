@@ -69,7 +69,7 @@ func BenchmarkLoader(b *testing.B) {
 	}{
 		{"train224", data.NewTrain(224, vision.Bicubic), procs},
 		{"train224/workers=1", data.NewTrain(224, vision.Bicubic), 1},
-		{"eval224", data.Eval{Eval: vision.Eval{Resize: 256, Crop: 224, Interp: vision.Bicubic, Mean: vision.ImageNetMean, Std: vision.ImageNetStd}}, procs},
+		{"eval224", data.EvalTransform{Preprocess: vision.Preprocess{Resize: 256, Crop: 224, Interp: vision.Bicubic, Mean: vision.ImageNetMean, Std: vision.ImageNetStd}}, procs},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			l := data.NewLoader(data.LoaderConfig{Split: sp, Transform: c.tf, Workers: c.workers, Prefetch: 2, Seed: 1})
@@ -81,7 +81,7 @@ func BenchmarkLoader(b *testing.B) {
 			batches = batches[:b.N]
 			b.ResetTimer()
 			start := time.Now()
-			e := l.Epoch(0, batches)
+			e := l.Stream(0, batches)
 			for range b.N {
 				bt, ok := e.Next()
 				if !ok {
@@ -114,7 +114,7 @@ func BenchmarkViTS16TrainStepFed(b *testing.B) {
 		for len(batches) < b.N+1 {
 			batches = append(batches, data.Shuffled{N: len(sp.Samples), BatchSize: batch, DropLast: true, Seed: 2}.Batches(len(batches))...)
 		}
-		e := l.Epoch(0, batches[:b.N+1])
+		e := l.Stream(0, batches[:b.N+1])
 		step := func() {
 			bt, ok := e.Next()
 			if !ok {

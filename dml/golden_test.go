@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"github.com/semprox/semprox/dml/data"
 	"maps"
 	"math"
 	"math/rand/v2"
@@ -124,7 +125,7 @@ func checkGolden(t *testing.T, dir string) {
 	images := readGolden(t, dir, "batches.safetensors")
 	worst := 0.0
 	for s := range c.Steps {
-		b := Batch{Images: images[fmt.Sprintf("images.%d", s)], Labels: c.Labels[s]}
+		b := data.Batch{Images: images[fmt.Sprintf("images.%d", s)], Labels: c.Labels[s]}
 		loss, err := trainer.Step(s/c.StepsPerEpoch, s%c.StepsPerEpoch, b)
 		if err != nil {
 			t.Fatal(err)

@@ -1,6 +1,7 @@
 package dml
 
 import (
+	"github.com/semprox/semprox/dml/data"
 	"math/rand/v2"
 	"testing"
 
@@ -91,7 +92,7 @@ func TestVPTSPGLearnsTransferableEmbedding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sampler, err := NewSampler([]int{0, 0, 1, 1, 2, 2, 3, 3}, 8, 2, 5)
+	sampler, err := NewBalancedSampler([]int{0, 0, 1, 1, 2, 2, 3, 3}, 8, 2, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +103,7 @@ func TestVPTSPGLearnsTransferableEmbedding(t *testing.T) {
 		for i, j := range idx {
 			labels[i] = trainLabels[j]
 		}
-		if _, err := tr.Step(0, s, Batch{Images: task.batch(labels), Labels: labels}); err != nil {
+		if _, err := tr.Step(0, s, data.Batch{Images: task.batch(labels), Labels: labels}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -192,9 +192,9 @@ func (m *Model) ParameterCount(classesPerStep int) ParameterCounts {
 	return pc
 }
 
-// Step is what a training step must finish after its backward pass and optimizer step: the
+// PendingUpdate is what a training step must finish after its backward pass and optimizer step: the
 // class prompt rows to update and the class memory rows to commit.
-type Step struct {
+type PendingUpdate struct {
 	model   *Model
 	bank    *BankStep
 	classes []int
@@ -203,10 +203,10 @@ type Step struct {
 
 // Forward computes the loss of a batch of images [B, 3, H, W] with labels in [0, C) at training
 // step step (0-based over the whole run: it keys the GRU dropout).
-func (m *Model) Forward(tp *autodiff.Tape, images *autodiff.Var, labels []int, step int) (*autodiff.Var, *Step) {
+func (m *Model) Forward(tp *autodiff.Tape, images *autodiff.Var, labels []int, step int) (*autodiff.Var, *PendingUpdate) {
 	dataset := m.datasetPrompts
 	emb := m.Embed(tp, images)
-	st := &Step{model: m}
+	st := &PendingUpdate{model: m}
 	proxies := m.Bias
 	if m.Method.SemanticProxies() {
 		st.bank = m.Bank.Gather(labels)
@@ -244,7 +244,7 @@ func (m *Model) datasetPrompts(l int) *autodiff.Var {
 // Finish steps the class prompts with opt (at learning rate lr and weight decay wd; steps is how
 // many training steps came before this one) and commits the class memory rows: call it after
 // Backward and the optimizer step.
-func (s *Step) Finish(opt nn.Optimizer, lr, wd float64, steps int) {
+func (s *PendingUpdate) Finish(opt nn.Optimizer, lr, wd float64, steps int) {
 	if s.bank == nil {
 		return
 	}

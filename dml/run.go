@@ -3,11 +3,12 @@ package dml
 import (
 	"errors"
 	"fmt"
+	"github.com/semprox/semprox/dml/data"
 	"math"
 )
 
-// Epoch is the progress of a training run within or after an epoch.
-type Epoch struct {
+// EpochProgress is the progress of a training run within or after an epoch.
+type EpochProgress struct {
 	Epoch        int     // 1-based
 	Steps        int     // steps of the epoch done: StepsPerEpoch once it is complete
 	LossSum      float64 // sum of the losses of those steps
@@ -20,7 +21,7 @@ type Epoch struct {
 }
 
 // Complete reports whether every step of the epoch is done.
-func (e Epoch) Complete(stepsPerEpoch int) bool { return e.Steps >= stepsPerEpoch }
+func (e EpochProgress) Complete(stepsPerEpoch int) bool { return e.Steps >= stepsPerEpoch }
 
 // ErrStopped is returned by Run.Execute when Stop asked it to stop; the run was saved first.
 var ErrStopped = errors.New("dml: training stopped on request")
@@ -33,19 +34,19 @@ var ErrStopped = errors.New("dml: training stopped on request")
 // what an uninterrupted one would.
 type Run struct {
 	Trainer   *Trainer
-	Batches   func(epoch, step int) (Batch, error) // the step-th batch of the epoch (0-based)
+	Batches   func(epoch, step int) (data.Batch, error) // the step-th batch of the epoch (0-based)
 	Evaluate  func() (recall1 float64, err error)
-	Save      func(name string, e Epoch) error // name is "best" or "last"
+	Save      func(name string, e EpochProgress) error // name is "best" or "last"
 	EvalEvery int
 	OnStep    func(epoch, step int, loss float64) // progress, may be nil
 	// OnEpoch reports a completed epoch before its "last" checkpoint is saved (so a record it
 	// writes is never behind the checkpoint); an error stops the run. May be nil.
-	OnEpoch func(e Epoch) error
+	OnEpoch func(e EpochProgress) error
 	// Stop is asked after every step; true saves "last" and returns ErrStopped. May be nil.
 	Stop func() bool
 	// Resume is the Epoch of the checkpoint a resumed run starts from (zero: a fresh run).
 	// A complete epoch resumes with the next one; a partial one at its next step.
-	Resume Epoch
+	Resume EpochProgress
 }
 
 // Execute runs the remaining epochs. A step error (a non-finite loss, a batch that cannot be
@@ -60,9 +61,9 @@ func (r *Run) Execute() error {
 		ep.BestRecall = math.NaN()
 	}
 	if ep.Epoch == 0 || ep.Complete(cfg.StepsPerEpoch) {
-		ep = Epoch{Epoch: ep.Epoch + 1, BestRecall: ep.BestRecall}
+		ep = EpochProgress{Epoch: ep.Epoch + 1, BestRecall: ep.BestRecall}
 	}
-	for ; ep.Epoch <= cfg.Epochs; ep = (Epoch{Epoch: ep.Epoch + 1, BestRecall: ep.BestRecall}) {
+	for ; ep.Epoch <= cfg.Epochs; ep = (EpochProgress{Epoch: ep.Epoch + 1, BestRecall: ep.BestRecall}) {
 		e := ep.Epoch - 1
 		ep.LearningRate = r.Trainer.rate(cfg.LR, e)
 		for ; ep.Steps < cfg.StepsPerEpoch; ep.Steps++ {
@@ -97,7 +98,7 @@ func (r *Run) Execute() error {
 func (r *Run) stopping() bool { return r.Stop != nil && r.Stop() }
 
 // stop saves a partial epoch as "last" and returns ErrStopped.
-func (r *Run) stop(ep Epoch) error {
+func (r *Run) stop(ep EpochProgress) error {
 	ep.MeanLoss = ep.LossSum / float64(ep.Steps)
 	if err := r.Save("last", ep); err != nil {
 		return err
@@ -107,7 +108,7 @@ func (r *Run) stop(ep Epoch) error {
 
 // finishEpoch evaluates a completed epoch when due, saves "best" when R@1 improved, reports
 // the epoch and saves "last".
-func (r *Run) finishEpoch(ep *Epoch) error {
+func (r *Run) finishEpoch(ep *EpochProgress) error {
 	if ep.Epoch%r.EvalEvery == 0 || ep.Epoch == r.Trainer.Config.Epochs {
 		recall, err := r.Evaluate()
 		if err != nil {

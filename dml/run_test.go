@@ -2,6 +2,7 @@ package dml
 
 import (
 	"errors"
+	"github.com/semprox/semprox/dml/data"
 	"math"
 	"path/filepath"
 	"slices"
@@ -24,16 +25,16 @@ func TestRunKeepsBestAndLast(t *testing.T) {
 	recalls := []float64{0.5, 0.7, 0.6}
 	dir := t.TempDir()
 	var saved []string
-	var epochs []Epoch
+	var epochs []EpochProgress
 	run := &Run{
 		Trainer:  tr,
-		Batches:  func(e, s int) (Batch, error) { return batches[e*2+s], nil },
+		Batches:  func(e, s int) (data.Batch, error) { return batches[e*2+s], nil },
 		Evaluate: func() (float64, error) { r := recalls[0]; recalls = recalls[1:]; return r, nil },
-		Save: func(name string, e Epoch) error {
+		Save: func(name string, e EpochProgress) error {
 			saved = append(saved, name)
 			return weights.Save(filepath.Join(dir, name+".safetensors"), m.State(), e)
 		},
-		OnEpoch: func(e Epoch) error { epochs = append(epochs, e); return nil },
+		OnEpoch: func(e EpochProgress) error { epochs = append(epochs, e); return nil },
 	}
 	if err := run.Execute(); err != nil {
 		t.Fatal(err)
@@ -44,7 +45,7 @@ func TestRunKeepsBestAndLast(t *testing.T) {
 	if epochs[2].BestRecall != 0.7 || !epochs[1].Best || epochs[2].Best || math.IsNaN(epochs[0].MeanLoss) {
 		t.Errorf("best %v, epochs %+v", epochs[2].BestRecall, epochs)
 	}
-	var meta Epoch
+	var meta EpochProgress
 	ck, err := weights.Load(filepath.Join(dir, "last.safetensors"), &meta)
 	if err != nil {
 		t.Fatal(err)
@@ -74,9 +75,9 @@ func TestRunStopsOnNonFiniteLoss(t *testing.T) {
 	saves := 0
 	run := &Run{
 		Trainer:  tr,
-		Batches:  func(e, s int) (Batch, error) { return batches[e], nil },
+		Batches:  func(e, s int) (data.Batch, error) { return batches[e], nil },
 		Evaluate: func() (float64, error) { return 0.5, nil },
-		Save:     func(string, Epoch) error { saves++; return nil },
+		Save:     func(string, EpochProgress) error { saves++; return nil },
 	}
 	if err := run.Execute(); err == nil {
 		t.Fatal("a NaN loss did not stop the run")
@@ -96,7 +97,7 @@ func TestRunStopAndResume(t *testing.T) {
 		state  map[string]*tensor.Tensor
 	}
 	// execute runs from resume (nil: fresh) and stops after stopAfter steps (-1: never).
-	execute := func(resume *Epoch, state map[string]*tensor.Tensor, stopAfter int, out *result) (Epoch, map[string]*tensor.Tensor, error) {
+	execute := func(resume *EpochProgress, state map[string]*tensor.Tensor, stopAfter int, out *result) (EpochProgress, map[string]*tensor.Tensor, error) {
 		tr, err := NewTrainer(tinyModel(t, "vptsp-g"), cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -106,14 +107,14 @@ func TestRunStopAndResume(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		var last Epoch
+		var last EpochProgress
 		var saved map[string]*tensor.Tensor
 		steps := 0
 		run := &Run{
 			Trainer:  tr,
-			Batches:  func(e, s int) (Batch, error) { return batches[e*2+s], nil },
+			Batches:  func(e, s int) (data.Batch, error) { return batches[e*2+s], nil },
 			Evaluate: func() (float64, error) { return 0.5, nil },
-			Save: func(name string, e Epoch) error {
+			Save: func(name string, e EpochProgress) error {
 				if name == "last" {
 					last, saved = e, map[string]*tensor.Tensor{}
 					for n, v := range tr.State() {

@@ -8,14 +8,14 @@ import (
 func TestSampler(t *testing.T) {
 	// 5 classes: class 3 has one image, class 1 none.
 	labels := []int{0, 0, 0, 2, 2, 2, 2, 3, 4, 4, 4}
-	s, err := NewSampler(labels, 6, 2, 7)
+	s, err := NewBalancedSampler(labels, 6, 2, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.StepsPerEpoch() != 1 {
 		t.Errorf("steps per epoch %d, want 11/6 = 1", s.StepsPerEpoch())
 	}
-	again, _ := NewSampler(labels, 6, 2, 7)
+	again, _ := NewBalancedSampler(labels, 6, 2, 7)
 	if slices.Equal(s.Batches(0)[0], s.Batches(1)[0]) && slices.Equal(s.Batches(0)[0], s.Batches(2)[0]) {
 		t.Error("epochs 0, 1 and 2 drew the same batch")
 	}
@@ -44,7 +44,7 @@ func TestSampler(t *testing.T) {
 		}
 	}
 	for _, bad := range [][2]int{{5, 2}, {0, 1}, {10, 2}} {
-		if _, err := NewSampler(labels, bad[0], bad[1], 1); err == nil {
+		if _, err := NewBalancedSampler(labels, bad[0], bad[1], 1); err == nil {
 			t.Errorf("batch %d, k %d accepted", bad[0], bad[1])
 		}
 	}

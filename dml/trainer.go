@@ -5,8 +5,8 @@ import (
 	"math"
 
 	"github.com/semprox/semprox/autodiff"
+	"github.com/semprox/semprox/dml/data"
 	"github.com/semprox/semprox/nn"
-	"github.com/semprox/semprox/tensor"
 )
 
 // TrainConfig is the optimisation of a training run.
@@ -18,12 +18,6 @@ type TrainConfig struct {
 	Cosine                nn.Cosine // annealing per epoch (TMax, EtaMin)
 	WarmupEpochs          int       // linear warm-up of the rate over the first epochs (0: none)
 	ClipNorm              float64   // clip the global gradient norm to this (0: no clipping)
-}
-
-// Batch is one training batch: images [B, 3, H, W] and their classes.
-type Batch struct {
-	Images *tensor.Tensor
-	Labels []int
 }
 
 // Trainer runs the optimisation of a Model. It is deterministic: the same model, batches,
@@ -76,7 +70,7 @@ func (t *Trainer) rate(base float64, e int) float64 {
 
 // Step runs one training step of epoch e on a batch and returns its loss. A loss that is not
 // finite is an error naming the epoch and step, and leaves the parameters unchanged.
-func (t *Trainer) Step(e, step int, b Batch) (float64, error) {
+func (t *Trainer) Step(e, step int, b data.Batch) (float64, error) {
 	for i, base := range []float64{t.Config.LR, t.Config.LRProxy} {
 		t.groups[i].LR = t.rate(base, e)
 	}

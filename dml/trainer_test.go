@@ -1,6 +1,7 @@
 package dml
 
 import (
+	"github.com/semprox/semprox/dml/data"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -13,7 +14,7 @@ import (
 )
 
 // syntheticBatches returns n batches of images around class-specific patterns.
-func syntheticBatches(n, batch, classes int, seed uint64) []Batch {
+func syntheticBatches(n, batch, classes int, seed uint64) []data.Batch {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	patterns := make([]*tensor.Tensor, classes)
 	for c := range patterns {
@@ -22,9 +23,9 @@ func syntheticBatches(n, batch, classes int, seed uint64) []Batch {
 			patterns[c].Data()[i] = float32(rng.NormFloat64())
 		}
 	}
-	var out []Batch
+	var out []data.Batch
 	for range n {
-		b := Batch{Images: tensor.New(batch, 3, 32, 32)}
+		b := data.Batch{Images: tensor.New(batch, 3, 32, 32)}
 		for i := range batch {
 			c := (i / 2) % classes
 			b.Labels = append(b.Labels, c)
@@ -112,7 +113,7 @@ func TestTrainerStopsOnNonFiniteLoss(t *testing.T) {
 	if !equal(before.Data(), m.Head.Proj.Weight.Value.Data()) {
 		t.Error("a NaN step changed the parameters")
 	}
-	empty := Batch{Images: tensor.New(0, 3, 32, 32)}
+	empty := data.Batch{Images: tensor.New(0, 3, 32, 32)}
 	if _, err := tr.Step(0, 2, empty); err == nil || !strings.Contains(err.Error(), "epoch 1, step 3: the batch is empty") {
 		t.Errorf("an empty batch (every image unreadable): %v", err)
 	}

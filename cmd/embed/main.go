@@ -307,7 +307,7 @@ func loadModel(o options) (*nn.ViT, error) {
 // embedAll runs the images through the model batch by batch, decoding each batch on all
 // threads, and returns the embeddings [N, D].
 func embedAll(m *nn.ViT, o options, names []string) (*tensor.Tensor, error) {
-	tr := vision.Eval{Resize: o.resize, Crop: o.crop, Interp: o.interp, Mean: o.mean, Std: o.std}
+	tr := vision.Preprocess{Resize: o.resize, Crop: o.crop, Interp: o.interp, Mean: o.mean, Std: o.std}
 	out := tensor.New(len(names), m.Dim)
 	tp := autodiff.NewTape()
 	tp.SetNoGrad(true)

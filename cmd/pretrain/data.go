@@ -67,5 +67,5 @@ func trainTransform(size int) data.Transform {
 
 // evalTransform only resizes (a no-op at the model's size) and normalises.
 func evalTransform(size int) data.Transform {
-	return data.Eval{Eval: vision.Eval{Resize: size, Crop: size, Interp: vision.Bicubic, Mean: mean, Std: std}}
+	return data.EvalTransform{Preprocess: vision.Preprocess{Resize: size, Crop: size, Interp: vision.Bicubic, Mean: mean, Std: std}}
 }

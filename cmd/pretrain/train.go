@@ -24,7 +24,7 @@ func fit(m *model, train, test *data.Split, o options, log io.Writer) (float64, 
 	for epoch := range o.epochs {
 		batches := sampler.Batches(epoch)
 		sched := schedule{base: o.lr, epochs: o.epochs, steps: len(batches)}
-		if err := trainEpoch(m, loader.Epoch(epoch, batches), loader, opt, tp, sched, epoch, o, log); err != nil {
+		if err := trainEpoch(m, loader.Stream(epoch, batches), loader, opt, tp, sched, epoch, o, log); err != nil {
 			return 0, err
 		}
 		acc = evaluate(m, test, o)
@@ -56,7 +56,7 @@ type progress struct {
 }
 
 // trainEpoch runs the steps of one epoch.
-func trainEpoch(m *model, ep *data.Epoch, loader *data.Loader, opt *nn.AdamW, tp *autodiff.Tape, sched schedule, epoch int, o options, log io.Writer) error {
+func trainEpoch(m *model, ep *data.BatchStream, loader *data.Loader, opt *nn.AdamW, tp *autodiff.Tape, sched schedule, epoch int, o options, log io.Writer) error {
 	defer ep.Stop()
 	p := progress{start: time.Now(), last: time.Now()}
 	for step := 0; ; step++ {
@@ -125,7 +125,7 @@ func countCorrect(logits *tensor.Tensor, labels []int) int {
 func evaluate(m *model, split *data.Split, o options) float64 {
 	loader := data.NewLoader(data.LoaderConfig{Split: split, Transform: evalTransform(o.cfg.ImageSize), Seed: o.seed})
 	defer loader.Close()
-	ep := loader.Epoch(0, data.Sequential{N: len(split.Samples), BatchSize: 256}.Batches(0))
+	ep := loader.Stream(0, data.Sequential{N: len(split.Samples), BatchSize: 256}.Batches(0))
 	defer ep.Stop()
 	tp := autodiff.NewTape()
 	tp.SetNoGrad(true)

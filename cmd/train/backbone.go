@@ -69,12 +69,12 @@ func transforms(s settings, b backbone) (train, eval data.Transform, err error) 
 	size := b.vit.ImageSize
 	tr := data.NewTrain(size, interp)
 	tr.Mean, tr.Std = b.mean, b.std
-	ev := vision.Eval{Resize: size * 8 / 7, Crop: size, Interp: interp, Mean: b.mean, Std: b.std}
+	ev := vision.Preprocess{Resize: size * 8 / 7, Crop: size, Interp: interp, Mean: b.mean, Std: b.std}
 	if smallImages(s.Dataset) {
 		tr.Scale, tr.Ratio, tr.FlipProb = [2]float64{0.7, 1}, [2]float64{0.9, 1.1}, 0
 		ev.Resize = size
 	}
-	return tr, data.Eval{Eval: ev}, nil
+	return tr, data.EvalTransform{Preprocess: ev}, nil
 }
 
 // smallImages reports whether the dataset holds 28x28 IDX images.

@@ -19,7 +19,7 @@ const resultsFile = "results.md"
 type comparison struct {
 	method     string
 	parameters dml.ParameterCounts
-	best       report.Epoch // the epoch of the best R@1
+	best       report.EpochRecord // the epoch of the best R@1
 	minutes    float64
 }
 
@@ -32,7 +32,7 @@ func compare(o options, stdout, stderr io.Writer, stop func() bool) error {
 		root = filepath.Join("runs", "compare-"+time.Now().Format("20060102-150405"))
 	}
 	var rows []comparison
-	var baseline report.Eval
+	var baseline report.Retrieval
 	resolved := o.settings // the settings as the presets resolved them, for the table's footer
 	for _, method := range strings.Split(o.compare, ",") {
 		one := o
@@ -68,7 +68,7 @@ func compare(o options, stdout, stderr io.Writer, stop func() bool) error {
 }
 
 // resultsTable formats the comparison as Markdown.
-func resultsTable(s settings, baseline report.Eval, rows []comparison) string {
+func resultsTable(s settings, baseline report.Retrieval, rows []comparison) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "| method | trainable parameters | per step | R@1 | MAP@R | best epoch | minutes |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	fmt.Fprintf(&b, "| frozen backbone | 0 | 0 | %.4f | %.4f | - | - |\n", baseline.Recall[0], baseline.MAPAtR)

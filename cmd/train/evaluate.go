@@ -71,24 +71,24 @@ func recallKs(dataset string) []int {
 
 // run embeds the test images with embed and returns the metrics and the query embeddings
 // with their labels.
-func (ev *evaluator) run(embed embedFunc) (report.Eval, *tensor.Tensor, []int64, error) {
+func (ev *evaluator) run(embed embedFunc) (report.Retrieval, *tensor.Tensor, []int64, error) {
 	q, ql, err := ev.embedAll(ev.query, embed)
 	if err != nil {
-		return report.Eval{}, nil, nil, err
+		return report.Retrieval{}, nil, nil, err
 	}
 	ref, rl, self := q, ql, true
 	if ev.gallery != nil {
 		if ref, rl, err = ev.embedAll(ev.gallery, embed); err != nil {
-			return report.Eval{}, nil, nil, err
+			return report.Retrieval{}, nil, nil, err
 		}
 		self = false
 	}
 	res, err := metrics.Evaluate(matrix(q), ql, matrix(ref), rl, self,
 		metrics.Options{Metric: metrics.Cosine, Ks: ev.ks, SkipNMI: ev.skipNMI, Seed: ev.seed})
 	if err != nil {
-		return report.Eval{}, nil, nil, fmt.Errorf("evaluation: %w", err)
+		return report.Retrieval{}, nil, nil, fmt.Errorf("evaluation: %w", err)
 	}
-	e := report.Eval{Ks: ev.ks, MAPAtR: res.MAPAtR, RPrecision: res.RPrecision, NMI: res.NMI}
+	e := report.Retrieval{Ks: ev.ks, MAPAtR: res.MAPAtR, RPrecision: res.RPrecision, NMI: res.NMI}
 	for _, k := range ev.ks {
 		e.Recall = append(e.Recall, res.RecallAtK[k])
 	}
@@ -99,7 +99,7 @@ func (ev *evaluator) run(embed embedFunc) (report.Eval, *tensor.Tensor, []int64,
 func (ev *evaluator) embedAll(set *imageSet, embed embedFunc) (*tensor.Tensor, []int64, error) {
 	l, n := set.loader, len(set.split.Samples)
 	batches := data.Sequential{N: n, BatchSize: ev.batch}.Batches(0)
-	epoch := l.Epoch(0, batches)
+	epoch := l.Stream(0, batches)
 	defer epoch.Stop()
 	var rows []float32
 	var labels []int64

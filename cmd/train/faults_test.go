@@ -101,7 +101,7 @@ func uninterrupted(t *testing.T, args func(out string) []string) (string, string
 func sameRun(t *testing.T, what, dir, wantDir string) {
 	t.Helper()
 	got, want := readRun(t, dir), readRun(t, wantDir)
-	js := func(e []report.Epoch) string { b, _ := json.Marshal(e); return string(b) }
+	js := func(e []report.EpochRecord) string { b, _ := json.Marshal(e); return string(b) }
 	if js(got) != js(want) {
 		t.Errorf("%s: metrics differ from the uninterrupted run:\n%s\n%s", what, js(got), js(want))
 	}

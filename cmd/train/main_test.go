@@ -161,7 +161,7 @@ func stopAfter(n int) func() bool {
 }
 
 // readRun returns the epochs of a run's metrics.jsonl without their timings.
-func readRun(t *testing.T, dir string) []report.Epoch {
+func readRun(t *testing.T, dir string) []report.EpochRecord {
 	t.Helper()
 	epochs, err := report.ReadLog(filepath.Join(dir, metricsFile))
 	if err != nil {

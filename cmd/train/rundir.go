@@ -66,43 +66,43 @@ func currentVersions() versions {
 
 // checkpointMeta is the metadata of a checkpoint: where in the run it was taken.
 type checkpointMeta struct {
-	Kind          string       `json:"kind"`  // "best" or "last"
-	Run           string       `json:"run"`   // runConfig.Run
-	Epoch         int          `json:"epoch"` // 1-based; complete when Steps == StepsPerEpoch
-	Steps         int          `json:"steps"`
-	StepsPerEpoch int          `json:"steps_per_epoch"`
-	LossSum       float64      `json:"loss_sum"`
-	BestRecall    *float64     `json:"best_recall_at_1"` // null before the first evaluation
-	Eval          *report.Eval `json:"eval,omitempty"`   // the evaluation of this model, when it has one
-	Method        string       `json:"method"`
-	Dataset       string       `json:"dataset"`
-	Saved         string       `json:"saved"`
+	Kind          string            `json:"kind"`  // "best" or "last"
+	Run           string            `json:"run"`   // runConfig.Run
+	Epoch         int               `json:"epoch"` // 1-based; complete when Steps == StepsPerEpoch
+	Steps         int               `json:"steps"`
+	StepsPerEpoch int               `json:"steps_per_epoch"`
+	LossSum       float64           `json:"loss_sum"`
+	BestRecall    *float64          `json:"best_recall_at_1"` // null before the first evaluation
+	Eval          *report.Retrieval `json:"eval,omitempty"`   // the evaluation of this model, when it has one
+	Method        string            `json:"method"`
+	Dataset       string            `json:"dataset"`
+	Saved         string            `json:"saved"`
 	// History is, in "last", every record of metrics.jsonl up to the checkpoint, from which a
 	// resumed run rebuilds a damaged log.
-	History []report.Epoch `json:"history,omitempty"`
+	History []report.EpochRecord `json:"history,omitempty"`
 }
 
 // prepareDir creates and locks the run directory; for a fresh run it writes config.json, then
 // starts the run. A resumed run reads back its position, its baseline and its log, or starts
 // again from the beginning when it stopped before its first checkpoint.
-func (ss *session) prepareDir() (dml.Epoch, error) {
+func (ss *session) prepareDir() (dml.EpochProgress, error) {
 	if ss.resuming {
 		if err := ss.lock(); err != nil {
-			return dml.Epoch{}, err
+			return dml.EpochProgress{}, err
 		}
 		resume, ok, err := ss.reopen()
 		if ok || err != nil {
 			return resume, err
 		}
 		fmt.Fprintf(ss.stderr, "-resume %s: no checkpoint yet (the run stopped before its first save); starting it again from the beginning with its %s\n", ss.s.Out, configFile)
-		return dml.Epoch{}, ss.start()
+		return dml.EpochProgress{}, ss.start()
 	}
 	if ss.s.Out == "" {
 		ss.s.Out = runName(ss.s)
 	}
 	created, err := ensureEmptyDir(ss.s.Out)
 	if err != nil {
-		return dml.Epoch{}, err
+		return dml.EpochProgress{}, err
 	}
 	if err = ss.lock(); err == nil {
 		pc := ss.parameters()
@@ -115,9 +115,9 @@ func (ss *session) prepareDir() (dml.Epoch, error) {
 		os.RemoveAll(ss.s.Out)
 	}
 	if err != nil {
-		return dml.Epoch{}, err
+		return dml.EpochProgress{}, err
 	}
-	return dml.Epoch{}, ss.start()
+	return dml.EpochProgress{}, ss.start()
 }
 
 // start evaluates the frozen backbone and begins an empty log.
@@ -161,31 +161,31 @@ func (ss *session) unlock() {
 }
 
 // reopen restores a run from its last checkpoint; ok is false when it has none yet.
-func (ss *session) reopen() (resume dml.Epoch, ok bool, err error) {
+func (ss *session) reopen() (resume dml.EpochProgress, ok bool, err error) {
 	dir := ss.s.Out
 	var meta checkpointMeta
 	ck, err := ss.recover("last", &meta)
 	if errors.Is(err, fs.ErrNotExist) {
-		return dml.Epoch{}, false, nil
+		return dml.EpochProgress{}, false, nil
 	}
 	if err != nil {
-		return dml.Epoch{}, false, fmt.Errorf("-resume: %w", err)
+		return dml.EpochProgress{}, false, fmt.Errorf("-resume: %w", err)
 	}
 	if meta.StepsPerEpoch != ss.trainer.Config.StepsPerEpoch {
-		return dml.Epoch{}, false, fmt.Errorf("-resume %s: the checkpoint has %d steps per epoch, the dataset now gives %d", dir, meta.StepsPerEpoch, ss.trainer.Config.StepsPerEpoch)
+		return dml.EpochProgress{}, false, fmt.Errorf("-resume %s: the checkpoint has %d steps per epoch, the dataset now gives %d", dir, meta.StepsPerEpoch, ss.trainer.Config.StepsPerEpoch)
 	}
 	if err := ss.trainer.LoadState(ck.Tensors); err != nil {
-		return dml.Epoch{}, false, fmt.Errorf("-resume %s: %w", ck.Path, err)
+		return dml.EpochProgress{}, false, fmt.Errorf("-resume %s: %w", ck.Path, err)
 	}
 	if err := readJSON(filepath.Join(dir, baselineFile), &ss.baseline); err != nil {
-		return dml.Epoch{}, false, fmt.Errorf("-resume: %w", err)
+		return dml.EpochProgress{}, false, fmt.Errorf("-resume: %w", err)
 	}
-	resume = dml.Epoch{Epoch: meta.Epoch, Steps: meta.Steps, LossSum: meta.LossSum, BestRecall: math.NaN()}
+	resume = dml.EpochProgress{Epoch: meta.Epoch, Steps: meta.Steps, LossSum: meta.LossSum, BestRecall: math.NaN()}
 	if meta.BestRecall != nil {
 		resume.BestRecall = ss.checkBest(*meta.BestRecall)
 	}
 	if err := ss.reopenLog(ck.Path, meta, resume); err != nil {
-		return dml.Epoch{}, false, err
+		return dml.EpochProgress{}, false, err
 	}
 	if meta.Eval != nil {
 		ss.lastEval = *meta.Eval
@@ -198,7 +198,7 @@ func (ss *session) reopen() (resume dml.Epoch, ok bool, err error) {
 // the file differed from it (a torn, lost or edited line): the log and the summary then agree
 // with the checkpoint. A checkpoint from before histories were recorded keeps the log's own
 // records of its completed epochs.
-func (ss *session) reopenLog(from string, meta checkpointMeta, resume dml.Epoch) error {
+func (ss *session) reopenLog(from string, meta checkpointMeta, resume dml.EpochProgress) error {
 	path := filepath.Join(ss.s.Out, metricsFile)
 	history := meta.History
 	if history == nil {
@@ -294,7 +294,7 @@ func (ss *session) belongs(name string, meta checkpointMeta) error {
 
 // save writes the "best" checkpoint (the model) or the "last" one (model, optimizer and the
 // log's history, to resume from), each with weights.SaveKeeping, which keeps the one before.
-func (ss *session) save(name string, e dml.Epoch) error {
+func (ss *session) save(name string, e dml.EpochProgress) error {
 	meta := checkpointMeta{Kind: name, Run: ss.runID, Epoch: e.Epoch, Steps: e.Steps, StepsPerEpoch: ss.trainer.Config.StepsPerEpoch, LossSum: e.LossSum,
 		BestRecall: bestRecall(e.BestRecall), Method: ss.s.Method, Dataset: ss.s.Dataset, Saved: time.Now().Format(time.RFC3339)}
 	if e.Evaluated {

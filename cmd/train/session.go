@@ -32,13 +32,13 @@ type session struct {
 	bb             backbone
 	model          *dml.Model
 	trainer        *dml.Trainer
-	sampler        *dml.Sampler
+	sampler        *dml.BalancedSampler
 	loader         *data.Loader
 	eval           *evaluator
 	log            *report.Log
-	epochs         []report.Epoch // the log's records
-	baseline       report.Eval    // the frozen backbone's evaluation
-	lastEval       report.Eval    // the latest evaluation of the model
+	epochs         []report.EpochRecord // the log's records
+	baseline       report.Retrieval     // the frozen backbone's evaluation
+	lastEval       report.Retrieval     // the latest evaluation of the model
 	feed           *batchFeed
 	runID          string   // runConfig.Run
 	lockFile       *os.File // held while the session trains into its directory
@@ -121,7 +121,7 @@ func (ss *session) build(train *data.Split) error {
 	rng := rand.New(rand.NewPCG(s.Seed, 0x1417))
 	ss.model = dml.NewModel(ss.bb.vit, method, s.modelPreset(), train.Classes, rng)
 	var err error
-	if ss.sampler, err = dml.NewSampler(train.Labels(), s.Batch, s.K, s.Seed); err != nil {
+	if ss.sampler, err = dml.NewBalancedSampler(train.Labels(), s.Batch, s.K, s.Seed); err != nil {
 		return fmt.Errorf("-batch %d, -k %d: %w", s.Batch, s.K, err)
 	}
 	steps := ss.sampler.StepsPerEpoch()
@@ -246,9 +246,9 @@ func (ss *session) finish() error {
 }
 
 // epochDone logs a completed epoch and redraws the plots.
-func (ss *session) epochDone(e dml.Epoch) error {
+func (ss *session) epochDone(e dml.EpochProgress) error {
 	images, seconds := ss.feed.epochStats()
-	rec := report.Epoch{Epoch: e.Epoch, Loss: e.MeanLoss, LR: e.LearningRate, Steps: e.Steps, Images: images,
+	rec := report.EpochRecord{Epoch: e.Epoch, Loss: e.MeanLoss, LR: e.LearningRate, Steps: e.Steps, Images: images,
 		Seconds: seconds, ImagesPerSec: float64(images) / max(seconds, 1e-9), Best: e.Best}
 	if e.Evaluated {
 		ev := ss.lastEval
@@ -265,10 +265,10 @@ func (ss *session) epochDone(e dml.Epoch) error {
 // epoch's progress display and throughput.
 type batchFeed struct {
 	loader   *data.Loader
-	sampler  *dml.Sampler
+	sampler  *dml.BalancedSampler
 	steps    int // per epoch: the sampler's, or fewer (-steps)
 	progress func(epoch, steps int) *report.Progress
-	cur      *data.Epoch
+	cur      *data.BatchStream
 	epoch    int // of cur
 	next     int // the step cur yields next
 	held     *data.Batch
@@ -281,24 +281,24 @@ type batchFeed struct {
 
 // batch implements dml.Run.Batches: a new epoch (or a resumed one starting mid-way) starts the
 // loader on its remaining batches.
-func (f *batchFeed) batch(epoch, step int) (dml.Batch, error) {
+func (f *batchFeed) batch(epoch, step int) (data.Batch, error) {
 	f.loader.Recycle(f.held)
 	f.held = nil
 	if f.cur == nil || epoch != f.epoch || step != f.next {
 		f.stop()
 		batches := f.sampler.Batches(epoch)[step:f.steps]
-		f.cur, f.epoch, f.next = f.loader.Epoch(epoch, batches), epoch, step
+		f.cur, f.epoch, f.next = f.loader.Stream(epoch, batches), epoch, step
 		f.started, f.images = time.Now(), 0
 		f.last = f.steps - 1
 		f.bar = f.progress(epoch, len(batches))
 	}
 	b, ok := f.cur.Next()
 	if !ok {
-		return dml.Batch{}, fmt.Errorf("the loader ended the epoch early")
+		return data.Batch{}, fmt.Errorf("the loader ended the epoch early")
 	}
 	f.held, f.next = b, step+1
 	f.images += len(b.Labels)
-	return dml.Batch{Images: b.Images, Labels: b.Labels}, nil
+	return *b, nil
 }
 
 // stepDone advances the progress display; the last step of an epoch closes it and stops the

@@ -19,13 +19,13 @@
 // ([*LayoutError]) that names the file, the line and the layout the reader expected.
 //
 // Transforms: [Train] is the augmentation of the DML reference code (RandomResizedCrop with
-// torchvision's sampling, horizontal flip, normalisation); evaluation uses [vision.Eval].
+// torchvision's sampling, horizontal flip, normalisation); evaluation uses [vision.Preprocess].
 // Randomness is explicit: every sample draws from its own stream derived from (seed, epoch,
 // sample index), so batches do not depend on how many workers made them or in which order.
 //
 // [Loader] decodes and augments on worker goroutines, keeps a bounded number of batches
 // prefetched and hands them to the trainer in order. Batch composition comes from a
-// [Sampler] (or any [][]int of sample indices). An image that cannot be read is never fatal:
+// [BatchOrder] (or any [][]int of sample indices). An image that cannot be read is never fatal:
 // it is replaced by another image of the same class, counted and named in [Skips].
 //
 // The package knows images, files and tensors; it knows nothing of models, losses or training.

@@ -39,7 +39,7 @@ func ExampleLoader() {
 	defer l.Close()
 	sampler := data.Shuffled{N: len(train.Samples), BatchSize: 32, DropLast: true, Seed: 1}
 	for epoch := range 1 {
-		e := l.Epoch(epoch, sampler.Batches(epoch)[:2])
+		e := l.Stream(epoch, sampler.Batches(epoch)[:2])
 		for b, ok := e.Next(); ok; b, ok = e.Next() {
 			_ = b.Images // [32, 3, 224, 224]: the step's input; b.Labels its classes
 			l.Recycle(b)

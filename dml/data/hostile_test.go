@@ -44,7 +44,7 @@ func bombFixture(t *testing.T) *Split {
 // transform (crop, then resize) refuses the two header bombs; the tall image costs it nothing
 // (its crop is 1x1). The evaluation transform (resize, then crop) refuses all three.
 func TestLoaderSkipsBombs(t *testing.T) {
-	eval := Eval{vision.Eval{Resize: 18, Crop: 16, Interp: vision.Bilinear, Mean: vision.ImageNetMean, Std: vision.ImageNetStd}}
+	eval := EvalTransform{vision.Preprocess{Resize: 18, Crop: 16, Interp: vision.Bilinear, Mean: vision.ImageNetMean, Std: vision.ImageNetStd}}
 	for _, c := range []struct {
 		name    string
 		tf      Transform
@@ -60,7 +60,7 @@ func TestLoaderSkipsBombs(t *testing.T) {
 			}
 			sp := bombFixture(t)
 			l := NewLoader(LoaderConfig{Split: sp, Transform: c.tf, Workers: 2, Seed: 1})
-			b, ok := l.Epoch(0, Sequential{N: len(sp.Samples), BatchSize: len(sp.Samples)}.Batches(0)).Next()
+			b, ok := l.Stream(0, Sequential{N: len(sp.Samples), BatchSize: len(sp.Samples)}.Batches(0)).Next()
 			l.Close()
 			if !ok || b.Images.Dim(0) != len(sp.Samples) {
 				t.Fatalf("no full batch: %v", b)

@@ -12,9 +12,9 @@ import (
 	"github.com/semprox/semprox/tensor"
 )
 
-// Sampler gives the batch composition of each epoch as lists of sample indices of a split.
+// BatchOrder gives the batch composition of each epoch as lists of sample indices of a split.
 // The loader accepts any such lists; the DML class-balanced sampler lives with the trainer.
-type Sampler interface {
+type BatchOrder interface {
 	Batches(epoch int) [][]int
 }
 
@@ -110,12 +110,12 @@ type Loader struct {
 	workers sync.WaitGroup
 	bad     sync.Map // sample index -> true, known unreadable
 	mu      sync.Mutex
-	cur     *Epoch
+	cur     *BatchStream
 	closed  bool
 }
 
 type job struct {
-	ep  *Epoch
+	ep  *BatchStream
 	p   *pending
 	pos int
 }
@@ -166,8 +166,8 @@ func NewLoader(cfg LoaderConfig) *Loader {
 // Skips returns the record of unreadable images.
 func (l *Loader) Skips() *Skips { return l.cfg.Skips }
 
-// Epoch is one pass over a list of batches.
-type Epoch struct {
+// BatchStream is one pass over a list of batches.
+type BatchStream struct {
 	l       *Loader
 	epoch   int
 	batches [][]int
@@ -178,10 +178,10 @@ type Epoch struct {
 	done    sync.WaitGroup // the dispatcher
 }
 
-// Epoch starts producing the given batches (lists of sample indices) for epoch number
+// Stream starts producing the given batches (lists of sample indices) for epoch number
 // epoch, stopping the previous epoch if it is still running. The loader keeps no reference
 // to batches after the epoch ends.
-func (l *Loader) Epoch(epoch int, batches [][]int) *Epoch {
+func (l *Loader) Stream(epoch int, batches [][]int) *BatchStream {
 	for _, b := range batches {
 		for _, i := range b {
 			if i < 0 || i >= len(l.cfg.Split.Samples) {
@@ -197,7 +197,7 @@ func (l *Loader) Epoch(epoch int, batches [][]int) *Epoch {
 	if l.cur != nil {
 		l.cur.Stop()
 	}
-	e := &Epoch{
+	e := &BatchStream{
 		l: l, epoch: epoch, batches: batches,
 		order: make(chan *pending, l.cfg.Prefetch), slots: make(chan struct{}, l.cfg.Prefetch),
 		stop: make(chan struct{}),
@@ -208,7 +208,7 @@ func (l *Loader) Epoch(epoch int, batches [][]int) *Epoch {
 }
 
 // dispatch starts the batches in order, at most Prefetch ahead of the consumer.
-func (e *Epoch) dispatch() {
+func (e *BatchStream) dispatch() {
 	defer close(e.order)
 	s := e.l.size
 	for step, idx := range e.batches {
@@ -274,7 +274,7 @@ func (l *Loader) Recycle(b *Batch) {
 // Next returns the next batch of the epoch, or false when the epoch is over (or stopped).
 // The batch belongs to the caller (see Loader.Recycle). Next is meant for one goroutine, the
 // trainer's.
-func (e *Epoch) Next() (*Batch, bool) {
+func (e *BatchStream) Next() (*Batch, bool) {
 	var p *pending
 	var ok bool
 	select {
@@ -324,7 +324,7 @@ func (p *pending) finish() *Batch {
 
 // Stop ends the epoch early; batches in progress are abandoned. It is safe to call more
 // than once and after the epoch has ended.
-func (e *Epoch) Stop() {
+func (e *BatchStream) Stop() {
 	e.once.Do(func() { close(e.stop) })
 	e.done.Wait()
 }

@@ -31,7 +31,7 @@ func collect(t *testing.T, sp *Split, workers, prefetch int, batches [][]int) ([
 	defer l.Close()
 	var out []*Batch
 	for ep := range 2 {
-		e := l.Epoch(ep, batches)
+		e := l.Stream(ep, batches)
 		for b, ok := e.Next(); ok; b, ok = e.Next() {
 			// keep a copy and recycle the batch, so that reused storage is exercised
 			c := *b
@@ -110,7 +110,7 @@ func TestLoaderInMemory(t *testing.T) {
 	sp := &Split{Name: "train", Classes: 1, Images: []image.Image{g, g}, Samples: []Sample{{Index: 0}, {Index: 1}}}
 	l := NewLoader(LoaderConfig{Split: sp, Transform: NewTrain(32, vision.Bicubic)})
 	defer l.Close()
-	b, ok := l.Epoch(0, Sequential{N: 2, BatchSize: 2}.Batches(0)).Next()
+	b, ok := l.Stream(0, Sequential{N: 2, BatchSize: 2}.Batches(0)).Next()
 	if !ok || !slices.Equal(b.Images.Shape(), []int{2, 3, 32, 32}) {
 		t.Fatalf("batch %v", b)
 	}
@@ -128,7 +128,7 @@ func TestLoaderPrefetchBound(t *testing.T) {
 	open := func(p string) (image.Image, error) { opened.Add(1); return vision.Load(p) }
 	l := NewLoader(LoaderConfig{Split: sp, Transform: NewTrain(8, vision.Bilinear), Workers: 4, Prefetch: 2, Open: open})
 	defer l.Close()
-	e := l.Epoch(0, Sequential{N: 8, BatchSize: 2}.Batches(0)) // only readable samples 0-7
+	e := l.Stream(0, Sequential{N: 8, BatchSize: 2}.Batches(0)) // only readable samples 0-7
 	time.Sleep(100 * time.Millisecond)
 	if n := opened.Load(); n != 4 {
 		t.Errorf("opened %d images before the first Next, want 2 batches of 2", n)
@@ -145,10 +145,10 @@ func TestLoaderCloseNoLeak(t *testing.T) {
 	before := runtime.NumGoroutine()
 	for range 3 {
 		l := NewLoader(LoaderConfig{Split: sp, Transform: NewTrain(8, vision.Bilinear), Workers: 3, Prefetch: 1})
-		e := l.Epoch(0, Sequential{N: 12, BatchSize: 3}.Batches(0))
+		e := l.Stream(0, Sequential{N: 12, BatchSize: 3}.Batches(0))
 		e.Next()
-		l.Epoch(1, Sequential{N: 12, BatchSize: 3}.Batches(0)) // stops epoch 0 mid-way
-		l.Close()                                              // mid-epoch
+		l.Stream(1, Sequential{N: 12, BatchSize: 3}.Batches(0)) // stops epoch 0 mid-way
+		l.Close()                                               // mid-epoch
 		if _, ok := e.Next(); ok {
 			t.Error("Next after Close returned a batch")
 		}

@@ -27,7 +27,7 @@ func TestLoaderSkipsNamedPipe(t *testing.T) {
 	l := NewLoader(LoaderConfig{Split: sp, Transform: NewTrain(8, vision.Bilinear), Workers: 2})
 	got := make(chan *Batch, 1)
 	go func() {
-		b, _ := l.Epoch(0, Sequential{N: len(sp.Samples), BatchSize: len(sp.Samples)}.Batches(0)).Next()
+		b, _ := l.Stream(0, Sequential{N: len(sp.Samples), BatchSize: len(sp.Samples)}.Batches(0)).Next()
 		got <- b
 	}()
 	select {

@@ -12,7 +12,7 @@ import (
 )
 
 // Transform turns a decoded image into the normalised input of a model. A Transform may also
-// have a method Check(size image.Point) error, as Eval has (from [vision.Eval]): the Loader
+// have a method Check(size image.Point) error, as EvalTransform has (from [vision.Preprocess]): the Loader
 // calls it before Apply and treats an image it refuses, such as one whose resize would exceed
 // [vision.MaxPixels], as unreadable.
 type Transform interface {
@@ -59,15 +59,17 @@ func (t Train) Apply(dst []float32, img image.Image, rng *rand.Rand) {
 	vision.Normalize(dst, out, t.Mean, t.Std)
 }
 
-// Eval adapts [vision.Eval] (resize the shorter side, center crop, normalise) to Transform;
+// EvalTransform adapts [vision.Preprocess] (resize the shorter side, center crop, normalise) to Transform;
 // it draws nothing from rng.
-type Eval struct{ vision.Eval }
+type EvalTransform struct{ vision.Preprocess }
 
 // Size implements Transform.
-func (t Eval) Size() int { return t.Crop }
+func (t EvalTransform) Size() int { return t.Crop }
 
 // Apply implements Transform. It panics where Check (promoted from vision.Eval) fails.
-func (t Eval) Apply(dst []float32, img image.Image, _ *rand.Rand) { t.Eval.Apply(dst, img) }
+func (t EvalTransform) Apply(dst []float32, img image.Image, _ *rand.Rand) {
+	t.Preprocess.Apply(dst, img)
+}
 
 // CropParams draws the region of a RandomResizedCrop of a w x h image as torchvision's
 // RandomResizedCrop.get_params does: up to 10 attempts at an area fraction uniform in scale

@@ -7,11 +7,11 @@ import (
 	"strings"
 )
 
-// Eval is one evaluation of the test split.
+// Retrieval is one evaluation of the test split.
 //
 // In JSON a non-finite value (NaN, ±Inf) is written as null and null is read back as NaN: NMI is
 // NaN when it was skipped.
-type Eval struct {
+type Retrieval struct {
 	Ks         []int     `json:"ks"`     // e.g. 1,2,4,8
 	Recall     []float64 `json:"recall"` // Recall@Ks[i], in [0,1]
 	MAPAtR     float64   `json:"map_at_r"`
@@ -29,7 +29,7 @@ type evalJSON struct {
 }
 
 // MarshalJSON writes e with non-finite values as null.
-func (e Eval) MarshalJSON() ([]byte, error) {
+func (e Retrieval) MarshalJSON() ([]byte, error) {
 	w := evalJSON{Ks: e.Ks, MAPAtR: finite(e.MAPAtR), RPrecision: finite(e.RPrecision), NMI: finite(e.NMI)}
 	if e.Recall != nil {
 		w.Recall = make([]*float64, len(e.Recall))
@@ -41,12 +41,12 @@ func (e Eval) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON reads e, null (or a missing number) as NaN.
-func (e *Eval) UnmarshalJSON(b []byte) error {
+func (e *Retrieval) UnmarshalJSON(b []byte) error {
 	var w evalJSON
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	*e = Eval{Ks: w.Ks, MAPAtR: orNaN(w.MAPAtR), RPrecision: orNaN(w.RPrecision), NMI: orNaN(w.NMI)}
+	*e = Retrieval{Ks: w.Ks, MAPAtR: orNaN(w.MAPAtR), RPrecision: orNaN(w.RPrecision), NMI: orNaN(w.NMI)}
 	if w.Recall != nil {
 		e.Recall = make([]float64, len(w.Recall))
 		for i, r := range w.Recall {
@@ -80,7 +80,7 @@ func orNaN(p *float64) float64 {
 //	R@1 0.9512  R@2 0.9701  R@4 0.9822  R@8 0.9901  MAP@R 0.7123  NMI 0.8012
 //
 // NMI is left out when it is NaN (skipped).
-func EvalLine(e Eval) string {
+func EvalLine(e Retrieval) string {
 	var parts []string
 	for i, k := range e.Ks {
 		if i < len(e.Recall) {
@@ -96,7 +96,7 @@ func EvalLine(e Eval) string {
 
 // first returns the label K and the value of e's first recall (Recall@Ks[0]); ok is false when e
 // has none.
-func (e Eval) first() (k int, r float64, ok bool) {
+func (e Retrieval) first() (k int, r float64, ok bool) {
 	if len(e.Ks) == 0 || len(e.Recall) == 0 {
 		return 0, 0, false
 	}
@@ -104,7 +104,7 @@ func (e Eval) first() (k int, r float64, ok bool) {
 }
 
 // recallAt returns Recall@k, or NaN when e has no such K.
-func (e Eval) recallAt(k int) float64 {
+func (e Retrieval) recallAt(k int) float64 {
 	for i, ki := range e.Ks {
 		if ki == k && i < len(e.Recall) {
 			return e.Recall[i]

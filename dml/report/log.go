@@ -11,36 +11,36 @@ import (
 	"github.com/semprox/semprox/tensor"
 )
 
-// Epoch is one line of metrics.jsonl.
+// EpochRecord is one line of metrics.jsonl.
 //
 // In JSON a non-finite float (a diverged loss, say) is written as null and read back as NaN.
-type Epoch struct {
-	Epoch        int     `json:"epoch"`          // 1-based
-	Loss         float64 `json:"loss"`           // mean over the epoch's steps
-	LR           float64 `json:"lr"`             // learning rate
-	Steps        int     `json:"steps"`          // optimiser steps of the epoch
-	Images       int     `json:"images"`         // training images of the epoch
-	Seconds      float64 `json:"seconds"`        // training time of the epoch (without evaluation)
-	ImagesPerSec float64 `json:"images_per_sec"` // Images / Seconds
-	Eval         *Eval   `json:"eval,omitempty"` // nil when the epoch was not evaluated
-	Best         bool    `json:"best,omitempty"` // this evaluation is the best R@1 so far
+type EpochRecord struct {
+	Epoch        int        `json:"epoch"`          // 1-based
+	Loss         float64    `json:"loss"`           // mean over the epoch's steps
+	LR           float64    `json:"lr"`             // learning rate
+	Steps        int        `json:"steps"`          // optimiser steps of the epoch
+	Images       int        `json:"images"`         // training images of the epoch
+	Seconds      float64    `json:"seconds"`        // training time of the epoch (without evaluation)
+	ImagesPerSec float64    `json:"images_per_sec"` // Images / Seconds
+	Eval         *Retrieval `json:"eval,omitempty"` // nil when the epoch was not evaluated
+	Best         bool       `json:"best,omitempty"` // this evaluation is the best R@1 so far
 }
 
 // epochJSON is the wire form of Epoch: nil stands for a non-finite value.
 type epochJSON struct {
-	Epoch        int      `json:"epoch"`
-	Loss         *float64 `json:"loss"`
-	LR           *float64 `json:"lr"`
-	Steps        int      `json:"steps"`
-	Images       int      `json:"images"`
-	Seconds      *float64 `json:"seconds"`
-	ImagesPerSec *float64 `json:"images_per_sec"`
-	Eval         *Eval    `json:"eval,omitempty"`
-	Best         bool     `json:"best,omitempty"`
+	Epoch        int        `json:"epoch"`
+	Loss         *float64   `json:"loss"`
+	LR           *float64   `json:"lr"`
+	Steps        int        `json:"steps"`
+	Images       int        `json:"images"`
+	Seconds      *float64   `json:"seconds"`
+	ImagesPerSec *float64   `json:"images_per_sec"`
+	Eval         *Retrieval `json:"eval,omitempty"`
+	Best         bool       `json:"best,omitempty"`
 }
 
 // MarshalJSON writes e with non-finite values as null.
-func (e Epoch) MarshalJSON() ([]byte, error) {
+func (e EpochRecord) MarshalJSON() ([]byte, error) {
 	return json.Marshal(epochJSON{
 		Epoch: e.Epoch, Loss: finite(e.Loss), LR: finite(e.LR), Steps: e.Steps, Images: e.Images,
 		Seconds: finite(e.Seconds), ImagesPerSec: finite(e.ImagesPerSec), Eval: e.Eval, Best: e.Best,
@@ -48,12 +48,12 @@ func (e Epoch) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON reads e, null (or a missing number) as NaN.
-func (e *Epoch) UnmarshalJSON(b []byte) error {
+func (e *EpochRecord) UnmarshalJSON(b []byte) error {
 	var w epochJSON
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	*e = Epoch{
+	*e = EpochRecord{
 		Epoch: w.Epoch, Loss: orNaN(w.Loss), LR: orNaN(w.LR), Steps: w.Steps, Images: w.Images,
 		Seconds: orNaN(w.Seconds), ImagesPerSec: orNaN(w.ImagesPerSec), Eval: w.Eval, Best: w.Best,
 	}
@@ -68,7 +68,7 @@ type Log struct {
 // CreateLog writes the metrics log at path afresh with the records of epochs, atomically (a
 // temporary file in the same directory, then a rename), and opens it for appending: nil starts an
 // empty log; a resumed run passes the history its checkpoint holds.
-func CreateLog(path string, epochs []Epoch) (*Log, error) {
+func CreateLog(path string, epochs []EpochRecord) (*Log, error) {
 	if err := writeAtomic(path, func(w io.Writer) error {
 		for _, e := range epochs {
 			line, err := encodeLine(e)
@@ -93,7 +93,7 @@ func CreateLog(path string, epochs []Epoch) (*Log, error) {
 // of order, a malformed line, or the line after which a record is missing. Records of epochs
 // after want's last (of an epoch interrupted before its checkpoint) are not compared, and a torn
 // last line is taken for one of them.
-func CheckLog(path string, want []Epoch) error {
+func CheckLog(path string, want []EpochRecord) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
@@ -103,7 +103,7 @@ func CheckLog(path string, want []Epoch) error {
 		last = want[len(want)-1].Epoch
 	}
 	i, at := 0, 0
-	err = scan(path, b, true, func(e Epoch, line []byte, n int) error {
+	err = scan(path, b, true, func(e EpochRecord, line []byte, n int) error {
 		if e.Epoch > last {
 			return errStopScan
 		}
@@ -123,7 +123,7 @@ func CheckLog(path string, want []Epoch) error {
 }
 
 // encodeLine returns e as one line of JSON, newline included.
-func encodeLine(e Epoch) ([]byte, error) {
+func encodeLine(e EpochRecord) ([]byte, error) {
 	b, err := json.Marshal(e)
 	if err != nil {
 		return nil, fmt.Errorf("report: epoch %d: %w", e.Epoch, err)
@@ -132,7 +132,7 @@ func encodeLine(e Epoch) ([]byte, error) {
 }
 
 // mustEncode is encodeLine for a record that was encoded before (a logged one).
-func mustEncode(e Epoch) []byte {
+func mustEncode(e EpochRecord) []byte {
 	b, err := encodeLine(e)
 	if err != nil {
 		panic(err)
@@ -141,7 +141,7 @@ func mustEncode(e Epoch) []byte {
 }
 
 // Write appends e as one line and syncs the file to disk.
-func (l *Log) Write(e Epoch) error {
+func (l *Log) Write(e EpochRecord) error {
 	line, err := encodeLine(e)
 	if err != nil {
 		return err
@@ -165,13 +165,13 @@ func (l *Log) Close() error {
 
 // ReadLog reads every epoch of the metrics log at path, in file order. Blank lines are skipped; a
 // malformed line is an error naming the file and the line number.
-func ReadLog(path string) ([]Epoch, error) {
+func ReadLog(path string) ([]EpochRecord, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
-	var epochs []Epoch
-	err = scan(path, b, false, func(e Epoch, _ []byte, _ int) error {
+	var epochs []EpochRecord
+	err = scan(path, b, false, func(e EpochRecord, _ []byte, _ int) error {
 		epochs = append(epochs, e)
 		return nil
 	})
@@ -185,7 +185,7 @@ var errStopScan = errors.New("stop")
 // newline) and the line's number; f's error ends the scan (errStopScan without an error). A
 // malformed line is an error naming path and the line, except, with tornTail, a malformed last
 // line that lacks its newline: the torn write of an interrupted run, which ends the scan.
-func scan(path string, b []byte, tornTail bool, f func(e Epoch, line []byte, n int) error) error {
+func scan(path string, b []byte, tornTail bool, f func(e EpochRecord, line []byte, n int) error) error {
 	for n := 1; len(b) > 0; n++ {
 		line, rest, found := bytes.Cut(b, []byte{'\n'})
 		b = rest
@@ -193,7 +193,7 @@ func scan(path string, b []byte, tornTail bool, f func(e Epoch, line []byte, n i
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
-		var e Epoch
+		var e EpochRecord
 		err := json.Unmarshal(line, &e)
 		if err == nil && e.Epoch < 1 {
 			err = fmt.Errorf("epoch %d < 1", e.Epoch)

@@ -30,7 +30,7 @@ const (
 // "(no evaluated epoch)", over the run's epochs and recalls 0 to 1 (with the baseline line, if
 // any), so the list of files a run writes does not depend on its evaluations.
 // Non-finite values (a diverged loss) are left out of the charts.
-func Plot(dir string, epochs []Epoch, baselineR1 float64) error {
+func Plot(dir string, epochs []EpochRecord, baselineR1 float64) error {
 	var loss plotter.XYs
 	for _, e := range epochs {
 		if isFinite(e.Loss) {

@@ -113,7 +113,7 @@ func TestProgressNotTerminalFile(t *testing.T) {
 }
 
 func TestEvalLine(t *testing.T) {
-	e := Eval{Ks: []int{1, 2, 4, 8}, Recall: []float64{0.9512, 0.9701, 0.9822, 0.9901}, MAPAtR: 0.7123, NMI: 0.8012}
+	e := Retrieval{Ks: []int{1, 2, 4, 8}, Recall: []float64{0.9512, 0.9701, 0.9822, 0.9901}, MAPAtR: 0.7123, NMI: 0.8012}
 	want := "R@1 0.9512  R@2 0.9701  R@4 0.9822  R@8 0.9901  MAP@R 0.7123  NMI 0.8012"
 	if got := EvalLine(e); got != want {
 		t.Errorf("EvalLine = %q, want %q", got, want)
@@ -124,18 +124,18 @@ func TestEvalLine(t *testing.T) {
 	}
 }
 
-func sampleEpochs() []Epoch {
-	return []Epoch{
+func sampleEpochs() []EpochRecord {
+	return []EpochRecord{
 		{Epoch: 1, Loss: 2.5, LR: 1e-4, Steps: 10, Images: 320, Seconds: 4, ImagesPerSec: 80},
 		{Epoch: 2, Loss: 1.25, LR: 1e-4, Steps: 10, Images: 320, Seconds: 4, ImagesPerSec: 80, Best: true,
-			Eval: &Eval{Ks: []int{1, 2, 4, 8}, Recall: []float64{0.8, 0.85, 0.9, 0.95}, MAPAtR: 0.5, RPrecision: 0.6, NMI: 0.7}},
+			Eval: &Retrieval{Ks: []int{1, 2, 4, 8}, Recall: []float64{0.8, 0.85, 0.9, 0.95}, MAPAtR: 0.5, RPrecision: 0.6, NMI: 0.7}},
 		{Epoch: 3, Loss: 0.75, LR: 5e-5, Steps: 10, Images: 320, Seconds: 5, ImagesPerSec: 64, Best: true,
-			Eval: &Eval{Ks: []int{1, 2, 4, 8}, Recall: []float64{0.9634, 0.97, 0.98, 0.99}, MAPAtR: 0.6, RPrecision: 0.65, NMI: math.NaN()}},
+			Eval: &Retrieval{Ks: []int{1, 2, 4, 8}, Recall: []float64{0.9634, 0.97, 0.98, 0.99}, MAPAtR: 0.6, RPrecision: 0.65, NMI: math.NaN()}},
 	}
 }
 
 // sameEpochs compares epochs with NaN equal to NaN.
-func sameEpochs(a, b []Epoch) bool {
+func sameEpochs(a, b []EpochRecord) bool {
 	ja, err1 := json.Marshal(a)
 	jb, err2 := json.Marshal(b)
 	return err1 == nil && err2 == nil && bytes.Equal(ja, jb) && len(a) == len(b)
@@ -176,7 +176,7 @@ func TestLogRoundTrip(t *testing.T) {
 }
 
 func TestNaNIsNull(t *testing.T) {
-	e := Epoch{Epoch: 1, Loss: math.NaN(), Eval: &Eval{Ks: []int{1}, Recall: []float64{0.5}, NMI: math.NaN()}}
+	e := EpochRecord{Epoch: 1, Loss: math.NaN(), Eval: &Retrieval{Ks: []int{1}, Recall: []float64{0.5}, NMI: math.NaN()}}
 	b, err := json.Marshal(e)
 	if err != nil {
 		t.Fatal(err)
@@ -185,7 +185,7 @@ func TestNaNIsNull(t *testing.T) {
 	if !strings.Contains(s, `"nmi":null`) || !strings.Contains(s, `"loss":null`) || !strings.Contains(s, `"recall":[0.5]`) {
 		t.Errorf("JSON %s", s)
 	}
-	var back Epoch
+	var back EpochRecord
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func TestCreateLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Write(Epoch{Epoch: 2, Loss: 9}); err != nil {
+	if err := l.Write(EpochRecord{Epoch: 2, Loss: 9}); err != nil {
 		t.Fatal(err)
 	}
 	l.Close()
@@ -230,14 +230,14 @@ func TestCheckLog(t *testing.T) {
 	for _, e := range all {
 		lines = append(lines, strings.TrimSuffix(string(mustEncode(e)), "\n"))
 	}
-	check := func(want []Epoch, content string) error {
+	check := func(want []EpochRecord, content string) error {
 		t.Helper()
 		os.WriteFile(path, []byte(content), 0o644)
 		return CheckLog(path, want)
 	}
 	join := func(ls ...string) string { return strings.Join(ls, "\n") + "\n" }
 	for _, ok := range []struct {
-		want    []Epoch
+		want    []EpochRecord
 		content string
 	}{
 		{all, join(lines...)},
@@ -320,7 +320,7 @@ func checkNoTemp(t *testing.T, dir string) {
 
 func TestPlot(t *testing.T) {
 	cases := map[string]struct {
-		epochs   []Epoch
+		epochs   []EpochRecord
 		baseline float64
 	}{
 		"all":         {sampleEpochs(), 0.8921},
@@ -328,7 +328,7 @@ func TestPlot(t *testing.T) {
 		"no eval":     {sampleEpochs()[:1], math.NaN()},
 		"no eval, bl": {sampleEpochs()[:1], 0.5},
 		"no epochs":   {nil, math.NaN()},
-		"nan loss":    {[]Epoch{{Epoch: 1, Loss: math.NaN()}, {Epoch: 2, Loss: 1}}, math.NaN()},
+		"nan loss":    {[]EpochRecord{{Epoch: 1, Loss: math.NaN()}, {Epoch: 2, Loss: 1}}, math.NaN()},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -353,7 +353,7 @@ func TestPlot(t *testing.T) {
 
 func TestSummary(t *testing.T) {
 	var buf bytes.Buffer
-	base := &Eval{Ks: []int{1, 2, 4, 8}, Recall: []float64{0.8921, 0.93, 0.95, 0.97}, MAPAtR: 0.4, NMI: 0.6}
+	base := &Retrieval{Ks: []int{1, 2, 4, 8}, Recall: []float64{0.8921, 0.93, 0.95, 0.97}, MAPAtR: 0.4, NMI: 0.6}
 	Summary(&buf, sampleEpochs(), base, []string{"out/metrics.jsonl", "out/loss.png"})
 	s := buf.String()
 	lines := strings.Split(s, "\n")

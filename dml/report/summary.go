@@ -18,8 +18,8 @@ import (
 //
 // and "written:" followed by files, one a line (left out when files is empty). The Ks are those of
 // the first evaluated epoch (of baseline when no epoch was evaluated); R@1 is Recall@Ks[0].
-func Summary(w io.Writer, epochs []Epoch, baseline *Eval, files []string) {
-	var evaluated []Epoch
+func Summary(w io.Writer, epochs []EpochRecord, baseline *Retrieval, files []string) {
+	var evaluated []EpochRecord
 	for _, e := range epochs {
 		if e.Eval != nil {
 			evaluated = append(evaluated, e)
@@ -80,7 +80,7 @@ func Summary(w io.Writer, epochs []Epoch, baseline *Eval, files []string) {
 }
 
 // row is one table row: label, loss, the recall at each of ks, MAP@R and NMI.
-func row(label, loss string, ks []int, e Eval) string {
+func row(label, loss string, ks []int, e Retrieval) string {
 	cells := []string{label, loss}
 	for _, k := range ks {
 		cells = append(cells, num(e.recallAt(k)))
@@ -99,8 +99,8 @@ func num(x float64) string {
 
 // BestEpoch returns the evaluated epoch with the highest Recall@k (the first of equals), or
 // false when no epoch has a Recall@k above -Inf.
-func BestEpoch(epochs []Epoch, k int) (Epoch, bool) {
-	var best Epoch
+func BestEpoch(epochs []EpochRecord, k int) (EpochRecord, bool) {
+	var best EpochRecord
 	bestR := math.Inf(-1)
 	for _, e := range epochs {
 		if e.Eval == nil {

@@ -38,8 +38,8 @@ type Info struct {
 
 // Eval returns the evaluation preprocessing of the backbone: the image resized (shorter side)
 // and center-cropped to the model's input size, then normalised with Mean and Std.
-func (i Info) Eval() vision.Eval {
-	return vision.Eval{Resize: i.ImageSize(), Crop: i.ImageSize(), Interp: vision.Bicubic, Mean: i.Mean, Std: i.Std}
+func (i Info) Eval() vision.Preprocess {
+	return vision.Preprocess{Resize: i.ImageSize(), Crop: i.ImageSize(), Interp: vision.Bicubic, Mean: i.Mean, Std: i.Std}
 }
 
 // ImageSize is the side of the model's square input.

@@ -16,7 +16,7 @@ import (
 func embedSplit(vit *nn.ViT, split *data.Split, tf data.Transform) metrics.Matrix {
 	loader := data.NewLoader(data.LoaderConfig{Split: split, Transform: tf})
 	defer loader.Close()
-	ep := loader.Epoch(0, data.Sequential{N: len(split.Samples), BatchSize: 256}.Batches(0))
+	ep := loader.Stream(0, data.Sequential{N: len(split.Samples), BatchSize: 256}.Batches(0))
 	defer ep.Stop()
 	tp := autodiff.NewTape()
 	tp.SetNoGrad(true)
@@ -70,7 +70,7 @@ func TestMNISTRetrieval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tf := data.Eval{Eval: info.Eval()}
+	tf := data.EvalTransform{Preprocess: info.Eval()}
 	got := recallAt1(t, vit, test, tf)
 	random := nn.NewViT(info.Config)
 	random.Init(rand.New(rand.NewPCG(1, 2)))

@@ -111,7 +111,7 @@ func TestHostileFixtures(t *testing.T) {
 }
 
 // evalTransform is the usual evaluation transform, 256 then 224.
-var evalTransform = Eval{Resize: 256, Crop: 224, Interp: Bicubic, Mean: ImageNetMean, Std: ImageNetStd}
+var evalTransform = Preprocess{Resize: 256, Crop: 224, Interp: Bicubic, Mean: ImageNetMean, Std: ImageNetStd}
 
 // An image bomb is refused by Load (declared size) or by the evaluation transform (resized
 // size) with an error naming the file, within 4 GB of address space and 5 s.

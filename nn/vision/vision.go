@@ -147,9 +147,9 @@ func Normalize(dst []float32, img *image.NRGBA, mean, std [3]float32) {
 	}
 }
 
-// Eval is the evaluation transform of DML papers and timm: resize the shorter side to Resize,
+// Preprocess is the evaluation transform of DML papers and timm: resize the shorter side to Resize,
 // center crop Crop, normalise.
-type Eval struct {
+type Preprocess struct {
 	Resize, Crop int
 	Interp       Interpolation
 	Mean, Std    [3]float32
@@ -164,7 +164,7 @@ var (
 
 // Check reports an error unless Apply can transform an image of the given size within
 // MaxPixels: the crop, and the resize (CheckResize), where Apply panics if it fails.
-func (t Eval) Check(size image.Point) error {
+func (t Preprocess) Check(size image.Point) error {
 	if t.Crop <= 0 {
 		return fmt.Errorf("a center crop of %d: no pixels", t.Crop)
 	}
@@ -176,7 +176,7 @@ func (t Eval) Check(size image.Point) error {
 
 // ApplyFile loads the image file at path (see Load) and writes it transformed into dst,
 // [3, Crop, Crop]. An image that Check refuses is an error naming the file, as Load's are.
-func (t Eval) ApplyFile(dst []float32, path string) error {
+func (t Preprocess) ApplyFile(dst []float32, path string) error {
 	img, err := Load(path)
 	if err != nil {
 		return err
@@ -189,6 +189,6 @@ func (t Eval) ApplyFile(dst []float32, path string) error {
 }
 
 // Apply writes the transformed img into dst, [3, Crop, Crop].
-func (t Eval) Apply(dst []float32, img image.Image) {
+func (t Preprocess) Apply(dst []float32, img image.Image) {
 	Normalize(dst, CenterCrop(ResizeShorter(RGB(img), t.Resize, t.Interp), t.Crop), t.Mean, t.Std)
 }

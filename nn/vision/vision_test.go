@@ -144,7 +144,7 @@ func TestEvalMatchesTorchref(t *testing.T) {
 		t.Fatal(err)
 	}
 	half := [3]float32{0.5, 0.5, 0.5}
-	tr := Eval{Resize: 64, Crop: 32, Interp: Bicubic, Mean: half, Std: half}
+	tr := Preprocess{Resize: 64, Crop: 32, Interp: Bicubic, Mean: half, Std: half}
 	for b := range want.Dim(0) {
 		img, err := Load(filepath.Join("..", "..", "testdata", "torchref", "images", fmt.Sprintf("%03d.png", b)))
 		if err != nil {
