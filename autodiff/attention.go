@@ -11,7 +11,8 @@ import (
 // as timm's qkv Linear writes them); the result is [B, N, H*dh], heads side by side, ready for
 // the output projection. Backward recomputes the probabilities from a saved log-sum-exp per
 // row instead of keeping them, and does not need the result itself: only qkv and the
-// log-sum-exps are held for it.
+// log-sum-exps are held for it. It panics if heads is not positive or if qkv is not
+// three-dimensional with a last dimension that is a multiple of 3*heads.
 func (tp *Tape) Attention(qkv *Var, heads int) *Var {
 	n := 0
 	if s := qkv.Shape(); len(s) == 3 {
@@ -22,7 +23,8 @@ func (tp *Tape) Attention(qkv *Var, heads int) *Var {
 
 // AttentionQueries is Attention computed for the query tokens from..to-1 only, [B, to-from,
 // H*dh]: every token is still a key and a value. A block whose other tokens' outputs are
-// dropped (VPT prompts, everything but the class token at the end) skips their work.
+// dropped (VPT prompts, everything but the class token at the end) skips their work. It panics
+// as Attention does, and also unless 0 <= from <= to <= N.
 func (tp *Tape) AttentionQueries(qkv *Var, heads, from, to int) *Var {
 	s := qkv.Shape()
 	if len(s) != 3 || heads <= 0 || s[2]%(3*heads) != 0 {
@@ -38,26 +40,11 @@ func (tp *Tape) AttentionQueries(qkv *Var, heads, from, to int) *Var {
 	y := tp.result([]*Var{qkv}, s[0], to-from, s[2]/3)
 	lse := tp.temp(s[0] * heads * (to - from))
 	kernels.AttentionForward(y.Value.Data(), lse.Value.Data(), qkv.Value.Data(), shape)
-	recorded := tp.record(y, func() {
+	tp.record(y, func() {
 		tp.setGrad(qkv, func(dqkv []float32) {
 			kernels.AttentionBackward(dqkv, y.grad.Data(), nil, lse.Value.Data(), qkv.Value.Data(), shape)
 		})
 	}, qkv, lse)
-	if !recorded {
-		tp.release(lse)
-	}
+	tp.release(lse)
 	return y
-}
-
-// setGrad adds to v's gradient a contribution that write computes by overwriting a buffer:
-// straight into the gradient when v has none yet, else through a temporary.
-func (tp *Tape) setGrad(v *Var, write func(dst []float32)) {
-	if g, fresh := tp.freshGrad(v); fresh {
-		write(g.Data())
-		return
-	}
-	tmp := tp.scratch.Get(v.Value.Len())
-	write(tmp.Data())
-	accumulate(v.grad.Data(), tmp.Data())
-	tp.scratch.Put(tmp)
 }

@@ -11,7 +11,8 @@ import (
 // in [0, C)) as a scalar: the mean over rows of logsumexp(row) - row[label]. Each row's max is
 // subtracted before exponentiating, so large logits neither overflow nor underflow. The
 // softmax probabilities are kept for backward, which adds (p - onehot(label)) * g / B to the
-// logits' gradient. It panics on a shape mismatch, an empty batch or a label out of range.
+// logits' gradient. It panics unless logits is [len(labels), C] with len(labels) > 0 and C > 0,
+// or if a label is outside [0, C).
 func (tp *Tape) CrossEntropy(logits *Var, labels []int) *Var {
 	b, c := crossEntropyShape(logits, labels)
 	y := tp.result([]*Var{logits})

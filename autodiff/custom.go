@@ -11,7 +11,7 @@ package autodiff
 
 // NewResult returns a result of the given shape for an operation on inputs, its elements unset
 // (the caller fills all of them). It requires a gradient when recording is on and any input
-// does.
+// does. It panics if a dimension is negative.
 func (tp *Tape) NewResult(inputs []*Var, shape ...int) *Var { return tp.result(inputs, shape...) }
 
 // Record registers the backward function of the operation that produced out, if out requires a
@@ -21,9 +21,7 @@ func (tp *Tape) Record(out *Var, backward func(), kept ...*Var) bool {
 	return tp.record(out, backward, kept...)
 }
 
-// AddGrad adds g, shaped like v, to v's gradient, if v requires one.
-func (tp *Tape) AddGrad(v *Var, g []float32) {
-	if needs(v) {
-		tp.addGrad(v, g)
-	}
-}
+// AddGrad adds g, shaped like v, to v's gradient, if v requires one. g must have v's number of
+// elements: it panics if it has not and v already has a gradient (a result's first gradient is
+// copied from g as far as g goes).
+func (tp *Tape) AddGrad(v *Var, g []float32) { tp.addGrad(v, g) }

@@ -7,22 +7,19 @@ import (
 	"github.com/semprox/semprox/kernels"
 )
 
-// Add returns a + b; a and b have the same shape.
+// Add returns a + b. It panics if a and b differ in shape.
 func (tp *Tape) Add(a, b *Var) *Var {
 	sameShape("Add", a, b)
 	y := tp.result([]*Var{a, b}, a.Shape()...)
 	kernels.Add(y.Value.Data(), a.Value.Data(), b.Value.Data())
 	tp.record(y, func() {
-		for _, in := range []*Var{a, b} {
-			if needs(in) {
-				tp.addGrad(in, y.grad.Data())
-			}
-		}
+		tp.addGrad(a, y.grad.Data())
+		tp.addGrad(b, y.grad.Data())
 	})
 	return y
 }
 
-// Mul returns a * b element by element; a and b have the same shape.
+// Mul returns a * b element by element. It panics if a and b differ in shape.
 func (tp *Tape) Mul(a, b *Var) *Var {
 	sameShape("Mul", a, b)
 	y := tp.result([]*Var{a, b}, a.Shape()...)
@@ -143,6 +140,7 @@ func (tp *Tape) unary(x *Var, k keep, forward func(y, x []float32), backward fun
 	return y
 }
 
+// sameShape panics, naming op, unless a and b have the same shape.
 func sameShape(op string, a, b *Var) {
 	if !a.Value.SameShape(b.Value) {
 		panic(fmt.Sprintf("autodiff: %s: shapes %v and %v differ", op, a.Shape(), b.Shape()))

@@ -11,7 +11,8 @@ import (
 //	x is [..., in], w is [out, in], b is [out] or nil; the result is [..., out].
 //
 // The bias is added as the product is written. Backward computes only what is needed: a
-// frozen w (and b) costs one product, dx = dy w.
+// frozen w (and b) costs one product, dx = dy w. It panics if w is not two-dimensional with
+// x's last dimension as its second, or if b is not nil and has other than out elements.
 func (tp *Tape) Linear(x, w, b *Var) *Var {
 	rows, in, out := linearShape("Linear", x, w, b)
 	y := tp.result([]*Var{x, w, b}, withLastDim(x, out)...)
@@ -20,26 +21,68 @@ func (tp *Tape) Linear(x, w, b *Var) *Var {
 	return y
 }
 
+// linearShape checks the operands of a linear layer and returns the rows of x and the input
+// and output widths.
+func linearShape(op string, x, w, b *Var) (rows, in, out int) {
+	rows, in = asRows(x)
+	out = w.Value.Dim(0)
+	if w.Value.Dims() != 2 || w.Value.Dim(1) != in {
+		panic(fmt.Sprintf("autodiff: %s: weight has shape %v, want [out, %d] for input %v", op, w.Shape(), in, x.Shape()))
+	}
+	checkBias(op, b, out)
+	return rows, in, out
+}
+
+// checkBias panics unless b is nil or has out elements, one per output of a layer.
+func checkBias(op string, b *Var, out int) {
+	if b != nil && b.Value.Len() != out {
+		panic(fmt.Sprintf("autodiff: %s: bias has shape %v, want [%d]", op, b.Shape(), out))
+	}
+}
+
 // linearForward writes x w^T + b into y, the bias added as the product is written.
 func linearForward(x, w, b, y *Var, rows, in, out int) {
 	var ep kernels.Epilogue
 	if b != nil {
 		ep = kernels.BiasCols(b.Value.Data())
 	}
-	kernels.SgemmEpilogue(ep, false, true, rows, out, in, 1, x.Value.Data(), in, w.Value.Data(), in, 0, y.Value.Data(), out)
+	product(ep, y.Value.Data(), x.Value.Data(), w.Value.Data(), rows, in, out)
 }
 
-// when is v if cond holds, else nil: a value an operation keeps only in some cases.
-func when(cond bool, v *Var) *Var {
-	if cond {
-		return v
+// product writes x w^T into y, x [rows, in] and w [out, in], with ep applied to each tile of
+// y [rows, out] as it is written.
+func product(ep kernels.Epilogue, y, x, w []float32, rows, in, out int) {
+	kernels.SgemmEpilogue(ep, false, true, rows, out, in, 1, x, in, w, in, 0, y, out)
+}
+
+// linearBackward turns dy [rows, out], the gradient of x w^T + b, into gradients of whichever
+// of x, w and b need one.
+func (tp *Tape) linearBackward(x, w, b *Var, dy []float32, rows, in, out int) {
+	if needs(x) {
+		dx, fresh := tp.freshGrad(x)
+		beta := float32(1)
+		if fresh {
+			beta = 0
+		}
+		inputGrad(nil, dx.Data(), dy, w.Value.Data(), beta, rows, in, out)
 	}
-	return nil
+	if needs(w) {
+		kernels.Sgemm(true, false, out, in, rows, 1, dy, out, x.Value.Data(), in, 1, tp.gradOf(w).Data(), in)
+	}
+	if needs(b) {
+		addColumnSums(tp.gradOf(b).Data(), dy, out)
+	}
+}
+
+// inputGrad writes dy w + beta dst into dst [rows, in], for dy [rows, out] and w [out, in] (the
+// input gradient of x w^T), with ep applied to each tile as it is written.
+func inputGrad(ep kernels.Epilogue, dst, dy, w []float32, beta float32, rows, in, out int) {
+	kernels.SgemmEpilogue(ep, false, false, rows, in, out, 1, dy, out, w, in, beta, dst, in)
 }
 
 // AddBias returns x + b with b repeated over x's leading dimensions: b's shape, leading 1s
 // dropped, must be the tail of x's shape (a bias [n] over rows [..., n], or a position
-// embedding [1, N, D] over a batch [B, N, D]).
+// embedding [1, N, D] over a batch [B, N, D]). It panics if it is not.
 func (tp *Tape) AddBias(x, b *Var) *Var {
 	n := b.Value.Len()
 	if !isTail(b.Shape(), x.Shape()) {
@@ -52,9 +95,7 @@ func (tp *Tape) AddBias(x, b *Var) *Var {
 		kernels.Axpy(1, bias, yd[r:r+n])
 	}
 	tp.record(y, func() {
-		if needs(x) {
-			tp.addGrad(x, y.grad.Data())
-		}
+		tp.addGrad(x, y.grad.Data())
 		if needs(b) {
 			addColumnSums(tp.gradOf(b).Data(), y.grad.Data(), n)
 		}
@@ -76,32 +117,4 @@ func isTail(tail, shape []int) bool {
 		}
 	}
 	return true
-}
-
-// addColumnSums adds the sums of the columns of m (rows of n) to dst.
-func addColumnSums(dst, m []float32, n int) {
-	for r := 0; r+n <= len(m); r += n {
-		kernels.Axpy(1, m[r:r+n], dst)
-	}
-}
-
-// accumulate adds src to dst, element by element.
-func accumulate(dst, src []float32) { kernels.Axpy(1, src, dst) }
-
-// lastDim is the size of v's last dimension (1 for a scalar).
-func lastDim(v *Var) int {
-	if v.Value.Dims() == 0 {
-		return 1
-	}
-	return v.Value.Dim(v.Value.Dims() - 1)
-}
-
-// withLastDim is v's shape with the last dimension replaced by n.
-func withLastDim(v *Var, n int) []int {
-	s := v.Shape()
-	if len(s) == 0 {
-		return []int{n}
-	}
-	s[len(s)-1] = n
-	return s
 }

@@ -11,13 +11,12 @@ import (
 //	x is [..., n], gamma and beta are [n]; y = (x - mean) / sqrt(var + eps) * gamma + beta
 //
 // with the biased variance, as PyTorch's LayerNorm. The row means and reciprocal deviations
-// are kept for backward.
+// are kept for backward. It panics unless gamma and beta both have n elements.
 func (tp *Tape) LayerNorm(x, gamma, beta *Var, eps float32) *Var {
-	n := lastDim(x)
+	rows, n := asRows(x)
 	if gamma.Value.Len() != n || beta.Value.Len() != n {
 		panic(fmt.Sprintf("autodiff: LayerNorm: gamma %v and beta %v, want [%d] for input %v", gamma.Shape(), beta.Shape(), n, x.Shape()))
 	}
-	rows := x.Value.Len() / max(n, 1)
 	y := tp.result([]*Var{x, gamma, beta}, x.Shape()...)
 	meanVar, rstdVar := tp.temp(rows), tp.temp(rows)
 	mean, rstd := meanVar.Value, rstdVar.Value
@@ -35,10 +34,7 @@ func (tp *Tape) LayerNorm(x, gamma, beta *Var, eps float32) *Var {
 		write(tmp.Data())
 		tp.scratch.Put(tmp)
 	}, x, meanVar, rstdVar)
-	if !y.requiresGrad {
-		tp.release(meanVar)
-		tp.release(rstdVar)
-	}
+	tp.release(meanVar, rstdVar)
 	return y
 }
 
@@ -54,18 +50,16 @@ func (tp *Tape) paramGradOrTemp(v *Var) []float32 {
 // L2Normalize divides every row of x ([..., n]) by its Euclidean norm (by eps when the norm is
 // smaller), giving unit rows for cosine similarities.
 func (tp *Tape) L2Normalize(x *Var, eps float32) *Var {
-	n := lastDim(x)
-	rows := x.Value.Len() / max(n, 1)
+	rows, n := asRows(x)
 	y := tp.result([]*Var{x}, x.Shape()...)
 	normVar := tp.temp(rows)
 	norm := normVar.Value
 	kernels.L2Normalize(y.Value.Data(), norm.Data(), x.Value.Data(), n, eps)
-	if !tp.record(y, func() {
+	tp.record(y, func() {
 		tp.setGrad(x, func(dx []float32) {
 			kernels.L2NormalizeBackward(dx, y.grad.Data(), y.Value.Data(), norm.Data(), n, eps)
 		})
-	}, y, normVar) {
-		tp.release(normVar)
-	}
+	}, y, normVar)
+	tp.release(normVar)
 	return y
 }

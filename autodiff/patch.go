@@ -1,54 +1,39 @@
 package autodiff
 
-import (
-	"fmt"
-
-	"github.com/semprox/semprox/kernels"
-)
+import "fmt"
 
 // PatchEmbed is a convolution with a p x p kernel and stride p, as a ViT's patch embedding:
 //
 //	img is [B, C, H, W], w is [D, C, p, p], b is [D] or nil; the result is [B, (H/p)*(W/p), D],
 //
 // patches in row-major order over the grid. H and W must be multiples of p. It runs as one
-// product of the patches (unrolled to rows of C*p*p, in w's order) with w^T.
+// product of the patches (unrolled to rows of C*p*p, in w's order) with w^T. It panics unless
+// img is [B, C, H, W] and w is [D, C, p, p] with p > 0 dividing H and W, or if b is not nil and
+// has other than D elements.
 func (tp *Tape) PatchEmbed(img, w, b *Var) *Var {
 	is, ws := img.Shape(), w.Shape()
 	if len(is) != 4 || len(ws) != 4 || ws[1] != is[1] || ws[2] != ws[3] || ws[2] == 0 || is[2]%ws[2] != 0 || is[3]%ws[2] != 0 {
 		panic(fmt.Sprintf("autodiff: PatchEmbed: image %v and weight %v, want [B, C, H, W] and [D, C, p, p] with p dividing H and W", is, ws))
 	}
-	if b != nil && b.Value.Len() != ws[0] {
-		panic(fmt.Sprintf("autodiff: PatchEmbed: bias has shape %v, want [%d]", b.Shape(), ws[0]))
-	}
+	checkBias("PatchEmbed", b, ws[0])
 	g := patchGrid{batch: is[0], channels: is[1], height: is[2], width: is[3], size: ws[2]}
 	dim, rows, depth := ws[0], g.batch*g.patches(), g.depth()
 	colsVar := tp.temp(rows, depth)
 	cols := colsVar.Value
 	g.unroll(cols.Data(), img.Value.Data())
-	var ep kernels.Epilogue
-	if b != nil {
-		ep = kernels.BiasCols(b.Value.Data())
-	}
 	y := tp.result([]*Var{img, w, b}, g.batch, g.patches(), dim)
-	kernels.SgemmEpilogue(ep, false, true, rows, dim, depth, 1, cols.Data(), depth, w.Value.Data(), depth, 0, y.Value.Data(), dim)
+	linearForward(colsVar, w, b, y, rows, depth, dim)
 	tp.record(y, func() {
 		dy := y.grad.Data()
-		if needs(w) {
-			kernels.Sgemm(true, false, dim, depth, rows, 1, dy, dim, cols.Data(), depth, 1, tp.gradOf(w).Data(), depth)
-		}
-		if needs(b) {
-			addColumnSums(tp.gradOf(b).Data(), dy, dim)
-		}
+		tp.linearBackward(colsVar, w, b, dy, rows, depth, dim) // w and b only: cols never needs a gradient
 		if needs(img) {
 			dcols := tp.scratch.Get(rows, depth)
-			kernels.Sgemm(false, false, rows, depth, dim, 1, dy, dim, w.Value.Data(), depth, 0, dcols.Data(), depth)
+			inputGrad(nil, dcols.Data(), dy, w.Value.Data(), 0, rows, depth, dim)
 			g.fold(tp.gradOf(img).Data(), dcols.Data())
 			tp.scratch.Put(dcols)
 		}
 	}, when(needs(w), colsVar))
-	if !needs(w) || !y.requiresGrad {
-		tp.release(colsVar)
-	}
+	tp.release(colsVar)
 	return y
 }
 

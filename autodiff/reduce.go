@@ -13,6 +13,7 @@ func (tp *Tape) Sum(x *Var) *Var { return tp.scaledSum(x, 1) }
 // Mean returns the mean of every element of x as a scalar (NaN for an empty x).
 func (tp *Tape) Mean(x *Var) *Var { return tp.scaledSum(x, 1/float32(x.Value.Len())) }
 
+// scaledSum returns s times the sum of every element of x as a scalar.
 func (tp *Tape) scaledSum(x *Var, s float32) *Var {
 	y := tp.result([]*Var{x})
 	y.Value.Data()[0] = s * float32(sum64(x.Value.Data()))
@@ -35,7 +36,8 @@ func sum64(x []float32) float64 {
 }
 
 // LogSumExp returns log(sum_j exp(x[r, j])) of every row of x ([..., n] -> [...]), computed
-// with the row's max subtracted so that it neither overflows nor underflows.
+// with the row's max subtracted so that it neither overflows nor underflows. It panics if x's
+// last dimension is 0.
 func (tp *Tape) LogSumExp(x *Var) *Var {
 	n := lastDim(x)
 	if n == 0 {

@@ -3,6 +3,7 @@ package autodiff
 import (
 	"fmt"
 
+	"github.com/semprox/semprox/kernels"
 	"github.com/semprox/semprox/tensor"
 )
 
@@ -52,10 +53,14 @@ func (tp *Tape) Free(vs ...*Var) {
 	}
 }
 
-// release returns v's storage if v owns scratch storage that nothing needs any more.
-func (tp *Tape) release(v *Var) {
-	if v.owned && v.done && v.holds == 0 && v.Value.Len() > 0 {
-		tp.scratch.PutStorage(v.Value)
+// release returns the storage of each of vs that owns scratch storage nothing needs any more.
+// An operation calls it on its temporaries right after record: those that its backward step
+// holds stay until that step has run, the others go back at once.
+func (tp *Tape) release(vs ...*Var) {
+	for _, v := range vs {
+		if v.owned && v.done && v.holds == 0 && v.Value.Len() > 0 {
+			tp.scratch.PutStorage(v.Value)
+		}
 	}
 }
 
@@ -159,15 +164,82 @@ func (tp *Tape) freshGrad(v *Var) (*tensor.Tensor, bool) {
 	return tp.gradOf(v), false
 }
 
-// addGrad adds src, shaped like v, to v's gradient.
-func (tp *Tape) addGrad(v *Var, src []float32) {
-	g, fresh := tp.freshGrad(v)
-	if fresh {
-		copy(g.Data(), src)
-		return
-	}
-	accumulate(g.Data(), src)
-}
+// The helpers below are shared by the operations' files: gradient accumulation, the values an
+// operation keeps, and the row view of a value's shape.
 
 // needs reports whether backward must compute a gradient for v.
 func needs(v *Var) bool { return v != nil && v.requiresGrad }
+
+// when is v if cond holds, else nil: a value an operation keeps only in some cases.
+func when(cond bool, v *Var) *Var {
+	if cond {
+		return v
+	}
+	return nil
+}
+
+// addGrad adds src, shaped like v, to v's gradient, if v needs one.
+func (tp *Tape) addGrad(v *Var, src []float32) {
+	if !needs(v) {
+		return
+	}
+	g, fresh := tp.freshGrad(v)
+	store(g.Data(), src, fresh)
+}
+
+// setGrad adds to v's gradient a contribution that write computes by overwriting a buffer:
+// straight into the gradient when v has none yet, else through a temporary.
+func (tp *Tape) setGrad(v *Var, write func(dst []float32)) {
+	if g, fresh := tp.freshGrad(v); fresh {
+		write(g.Data())
+		return
+	}
+	tmp := tp.scratch.Get(v.Value.Len())
+	write(tmp.Data())
+	accumulate(v.grad.Data(), tmp.Data())
+	tp.scratch.Put(tmp)
+}
+
+// store puts src into dst: a copy when dst is fresh (its elements unset, see freshGrad), else
+// a sum.
+func store(dst, src []float32, fresh bool) {
+	if fresh {
+		copy(dst, src)
+		return
+	}
+	accumulate(dst, src)
+}
+
+// accumulate adds src to dst, element by element.
+func accumulate(dst, src []float32) { kernels.Axpy(1, src, dst) }
+
+// addColumnSums adds the sums of the columns of m (rows of n) to dst.
+func addColumnSums(dst, m []float32, n int) {
+	for r := 0; r+n <= len(m); r += n {
+		kernels.Axpy(1, m[r:r+n], dst)
+	}
+}
+
+// lastDim is the size of v's last dimension (1 for a scalar).
+func lastDim(v *Var) int {
+	if v.Value.Dims() == 0 {
+		return 1
+	}
+	return v.Value.Dim(v.Value.Dims() - 1)
+}
+
+// asRows is v seen as rows of its last dimension: the number of rows and their width n.
+func asRows(v *Var) (rows, n int) {
+	n = lastDim(v)
+	return v.Value.Len() / max(n, 1), n
+}
+
+// withLastDim is v's shape with the last dimension replaced by n.
+func withLastDim(v *Var, n int) []int {
+	s := v.Shape()
+	if len(s) == 0 {
+		return []int{n}
+	}
+	s[len(s)-1] = n
+	return s
+}

@@ -8,7 +8,9 @@ import (
 
 // ConcatTokens joins sequences along the token axis: each part is [B, n_i, D] or [1, n_i, D],
 // the latter shared by every sequence of the batch (a class token, prompts); the result is
-// [B, sum n_i, D]. A shared part's gradient is the sum over the batch.
+// [B, sum n_i, D]. A shared part's gradient is the sum over the batch. It panics if there are
+// no parts, if a part is not three-dimensional, or if the parts differ in width or in a batch
+// size other than 1.
 func (tp *Tape) ConcatTokens(parts ...*Var) *Var {
 	batch, tokens, dim := concatShape(parts)
 	y := tp.result(parts, batch, tokens, dim)
@@ -72,7 +74,7 @@ func concatShape(parts []*Var) (batch, tokens, dim int) {
 }
 
 // SliceTokens returns tokens lo..hi-1 of every sequence of x: x is [B, N, D], the result
-// [B, hi-lo, D].
+// [B, hi-lo, D]. It panics if x is not three-dimensional or unless 0 <= lo <= hi <= N.
 func (tp *Tape) SliceTokens(x *Var, lo, hi int) *Var {
 	s := x.Shape()
 	if len(s) != 3 || lo < 0 || hi < lo || hi > s[1] {
@@ -95,8 +97,8 @@ func (tp *Tape) SliceTokens(x *Var, lo, hi int) *Var {
 }
 
 // GatherRows returns rows idx of table along its leading axis: table is [C, ...], the result
-// [len(idx), ...]. Rows that repeat in idx add their gradients. An index out of range panics
-// naming it.
+// [len(idx), ...]. Rows that repeat in idx add their gradients. It panics if table is a scalar
+// or if an index is outside [0, C), naming the index.
 func (tp *Tape) GatherRows(table *Var, idx []int) *Var {
 	s := table.Shape()
 	if len(s) == 0 {
@@ -124,7 +126,9 @@ func (tp *Tape) GatherRows(table *Var, idx []int) *Var {
 }
 
 // Reshape returns x with a new shape of the same element count; the result shares x's values,
-// which therefore stay allocated until Reset.
+// which therefore stay allocated until Reset. A dimension of -1 is inferred. It panics as
+// tensor.Tensor.Reshape does: if shape does not hold x's number of elements or is malformed
+// (a negative dimension other than a single -1, or a -1 that cannot be inferred).
 func (tp *Tape) Reshape(x *Var, shape ...int) *Var {
 	v := x.Value.Reshape(shape...)
 	y := &Var{Value: v, requiresGrad: x.requiresGrad && !tp.noGrad}
@@ -137,8 +141,9 @@ func (tp *Tape) Reshape(x *Var, shape ...int) *Var {
 
 // ScatterRows returns base with its rows idx replaced by the rows of values: base is [C, ...],
 // values [len(idx), ...] with the same trailing shape. The gradient of a replaced row goes to
-// values, that of every other row to base. idx must not repeat; an index out of range or a
-// repeat panics naming it.
+// values, that of every other row to base. It panics if base or values is a scalar, if values
+// does not have len(idx) rows or its rows differ in size from base's, or if an index is outside
+// [0, C) or repeats, naming the index.
 func (tp *Tape) ScatterRows(base *Var, idx []int, values *Var) *Var {
 	bs, vs := base.Shape(), values.Shape()
 	if len(bs) == 0 || len(vs) == 0 || vs[0] != len(idx) || base.Value.Stride(0) != values.Value.Stride(0) {
@@ -163,11 +168,7 @@ func (tp *Tape) ScatterRows(base *Var, idx []int, values *Var) *Var {
 		if needs(values) {
 			dv, fresh := tp.freshGrad(values)
 			for i, r := range idx {
-				if fresh {
-					copy(dv.Data()[i*n:(i+1)*n], dy[r*n:(r+1)*n])
-				} else {
-					accumulate(dv.Data()[i*n:(i+1)*n], dy[r*n:(r+1)*n])
-				}
+				store(dv.Data()[i*n:(i+1)*n], dy[r*n:(r+1)*n], fresh)
 			}
 		}
 		if needs(base) {

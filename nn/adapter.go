@@ -11,12 +11,12 @@ type Adapter struct {
 }
 
 // NewAdapter returns an adapter of width width on tokens of width d; Down must be initialised
-// by the caller (Up is zero).
+// by the caller (Up is zero). It panics if d or width is negative.
 func NewAdapter(d, width int) *Adapter {
 	return &Adapter{Down: NewLinear(d, width, true), Up: NewLinear(width, d, true)}
 }
 
-// Forward maps x [..., D] to [..., D].
+// Forward maps x [..., D] to [..., D]. It panics if x's last dimension is not D.
 func (a *Adapter) Forward(tp *autodiff.Tape, x *autodiff.Var) *autodiff.Var {
 	h := a.Down.Forward(tp, x)
 	r := tp.ReLU(h)

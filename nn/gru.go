@@ -45,14 +45,15 @@ type GRUProxyCell struct {
 	Mix        GRUMix
 }
 
-// NewGRUProxyCell returns a zeroed cell of width dim.
+// NewGRUProxyCell returns a zeroed cell of width dim. It panics if dim is negative.
 func NewGRUProxyCell(dim int, candidate Candidate) *GRUProxyCell {
 	w := func() *autodiff.Var { return autodiff.Param(tensor.New(dim, dim)) }
 	b := func() *autodiff.Var { return autodiff.Param(tensor.New(dim)) }
 	return &GRUProxyCell{Wz: w(), Uz: w(), Bz: b(), Wr: w(), Ur: w(), Br: b(), Wh: w(), Uh: w(), Bh: b(), Candidate: candidate}
 }
 
-// Step advances R independent states at once: p and h are [R, E]; the result is h' [R, E].
+// Step advances R independent states at once: p and h are [R, E]; the result is h' [R, E]. It
+// panics if p and h differ in shape or if E is not the cell's width.
 func (g *GRUProxyCell) Step(tp *autodiff.Tape, p, h *autodiff.Var) *autodiff.Var {
 	if !p.Value.SameShape(h.Value) {
 		panic(fmt.Sprintf("nn: GRUProxyCell.Step: input %v and state %v differ in shape", p.Shape(), h.Shape()))
@@ -79,28 +80,4 @@ func (g *GRUProxyCell) Parameters() []Named {
 		{"W_r", g.Wr}, {"U_r", g.Ur}, {"b_r", g.Br},
 		{"W_h", g.Wh}, {"U_h", g.Uh}, {"b_h", g.Bh},
 	}
-}
-
-// Head maps a backbone's embedding to the metric space: LayerNorm, then Linear.
-type Head struct {
-	Norm *LayerNorm
-	Proj *Linear
-}
-
-// NewHead returns a head from width in to width out.
-func NewHead(in, out int, eps float32) *Head {
-	return &Head{Norm: NewLayerNorm(in, eps), Proj: NewLinear(in, out, true)}
-}
-
-// Forward maps x [B, in] to [B, out].
-func (h *Head) Forward(tp *autodiff.Tape, x *autodiff.Var) *autodiff.Var {
-	return h.Proj.Forward(tp, h.Norm.Forward(tp, x))
-}
-
-// Parameters lists the head's parameters by name.
-func (h *Head) Parameters() []Named {
-	return collect(func(add func(string, *autodiff.Var)) {
-		h.Norm.parameters("norm.", add)
-		h.Proj.parameters("proj.", add)
-	})
 }

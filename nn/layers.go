@@ -13,7 +13,8 @@ type Linear struct {
 	Weight, Bias *autodiff.Var
 }
 
-// NewLinear returns a zeroed in -> out layer, with a bias when bias is set.
+// NewLinear returns a zeroed in -> out layer, with a bias when bias is set. It panics if in or
+// out is negative.
 func NewLinear(in, out int, bias bool) *Linear {
 	l := &Linear{Weight: autodiff.Param(tensor.New(out, in))}
 	if bias {
@@ -22,7 +23,7 @@ func NewLinear(in, out int, bias bool) *Linear {
 	return l
 }
 
-// Forward maps x [..., in] to [..., out].
+// Forward maps x [..., in] to [..., out]. It panics if x's last dimension is not in.
 func (l *Linear) Forward(tp *autodiff.Tape, x *autodiff.Var) *autodiff.Var {
 	return tp.Linear(x, l.Weight, l.Bias)
 }
@@ -40,14 +41,15 @@ type LayerNorm struct {
 	Eps          float32
 }
 
-// NewLayerNorm returns the identity normalisation of width n (gamma 1, beta 0).
+// NewLayerNorm returns the identity normalisation of width n (gamma 1, beta 0). It panics if n
+// is negative.
 func NewLayerNorm(n int, eps float32) *LayerNorm {
 	gamma := tensor.New(n)
 	gamma.Fill(1)
 	return &LayerNorm{Weight: autodiff.Param(gamma), Bias: autodiff.Param(tensor.New(n)), Eps: eps}
 }
 
-// Forward normalises x [..., n].
+// Forward normalises x [..., n]. It panics if x's last dimension is not n.
 func (l *LayerNorm) Forward(tp *autodiff.Tape, x *autodiff.Var) *autodiff.Var {
 	return tp.LayerNorm(x, l.Weight, l.Bias, l.Eps)
 }
@@ -62,7 +64,9 @@ type MLP struct {
 	FC1, FC2 *Linear
 }
 
-// Forward maps x [..., D] through the hidden width and back to [..., D].
+// Forward maps x [..., D] through the hidden width and back to [..., D]. It panics if x's last
+// dimension is not FC1's input width, if FC1 has no bias, or if FC2's input width is not FC1's
+// output width.
 func (m *MLP) Forward(tp *autodiff.Tape, x *autodiff.Var) *autodiff.Var {
 	return tp.MLP(x, m.FC1.Weight, m.FC1.Bias, m.FC2.Weight, m.FC2.Bias)
 }
@@ -74,13 +78,15 @@ type Attention struct {
 	Heads     int
 }
 
-// Forward maps tokens x [B, N, D] to [B, N, D].
+// Forward maps tokens x [B, N, D] to [B, N, D]. It panics as ForwardQueries does.
 func (a *Attention) Forward(tp *autodiff.Tape, x *autodiff.Var) *autodiff.Var {
 	return a.ForwardQueries(tp, x, 0, x.Value.Dim(1))
 }
 
 // ForwardQueries maps tokens x [B, N, D] to the outputs of tokens from..to-1, [B, to-from, D]:
-// every token is a key and a value, only those are queries.
+// every token is a key and a value, only those are queries. It panics if x is not [B, N, D] for
+// QKV's input width D, if QKV's output width is not a multiple of 3*Heads or three times
+// Proj's input width, or unless 0 <= from <= to <= N.
 func (a *Attention) ForwardQueries(tp *autodiff.Tape, x *autodiff.Var, from, to int) *autodiff.Var {
 	qkv := tp.Linear(x, a.QKV.Weight, withoutKeyGradient(tp, a.QKV.Bias))
 	o := tp.AttentionQueries(qkv, a.Heads, from, to)
@@ -121,7 +127,7 @@ type Block struct {
 	Adapter *Adapter
 }
 
-// Forward maps tokens x [B, N, D] to [B, N, D].
+// Forward maps tokens x [B, N, D] to [B, N, D]. It panics as ForwardQueries does.
 func (b *Block) Forward(tp *autodiff.Tape, x *autodiff.Var) *autodiff.Var {
 	return b.ForwardQueries(tp, x, 0, x.Value.Dim(1))
 }
@@ -130,7 +136,8 @@ func (b *Block) Forward(tp *autodiff.Tape, x *autodiff.Var) *autodiff.Var {
 // [B, to-from, D]. Every token is attended to, but only those go on through the residual, the
 // projection and the MLP: when a caller drops the other outputs (VPT prompts after their block,
 // all but the class token after the last block) their work is skipped, and the result is the
-// same as slicing Forward's.
+// same as slicing Forward's. It panics if x is not [B, N, D] for the block's width D, or unless
+// 0 <= from <= to <= N.
 // Intermediate results are freed as soon as the block is done with them (what backward needs
 // stays); x itself belongs to the caller.
 func (b *Block) ForwardQueries(tp *autodiff.Tape, x *autodiff.Var, from, to int) *autodiff.Var {

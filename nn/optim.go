@@ -123,7 +123,8 @@ func (o *SGD) Step() { stepGroups(o.Groups, o.Update) }
 // ZeroGrad implements Optimizer.
 func (o *SGD) ZeroGrad() { zeroGrads(o.Groups) }
 
-// Update implements Optimizer.
+// Update implements Optimizer. It panics if grad is longer than w or than the momentum key
+// already holds.
 func (o *SGD) Update(key any, w, grad []float32, lr, weightDecay float64) {
 	mu, wd, rate := float32(o.Momentum), float32(weightDecay), float32(lr)
 	buf, seen := o.buf[key]
@@ -209,7 +210,8 @@ func (o *AdamW) stateOf(key any) *adamState {
 // SetSteps implements StepCounter.
 func (o *AdamW) SetSteps(key any, steps int) { o.stateOf(key).steps = steps }
 
-// Update implements Optimizer.
+// Update implements Optimizer. It panics if grad is longer than w or than the moments key
+// already holds.
 func (o *AdamW) Update(key any, w, grad []float32, lr, weightDecay float64) {
 	st := o.stateOf(key)
 	if st.m == nil {
@@ -264,7 +266,8 @@ type Cosine struct {
 	EtaMin float64
 }
 
-// LR returns the learning rate at epoch e (0-based) for base rate base.
+// LR returns the learning rate at epoch e (0-based) for base rate base. It panics if TMax is not
+// positive.
 func (c Cosine) LR(base float64, e int) float64 {
 	if c.TMax <= 0 {
 		panic(fmt.Sprintf("nn: Cosine: TMax = %d, want > 0", c.TMax))

@@ -10,6 +10,7 @@ import (
 )
 
 // SetTrainable makes each parameter trainable when trainable(name) holds and frozen otherwise.
+// It panics if one of params is not an autodiff.Param.
 func SetTrainable(params []Named, trainable func(name string) bool) {
 	for _, p := range params {
 		p.Var.SetRequiresGrad(trainable(p.Name))

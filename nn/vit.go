@@ -56,7 +56,7 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Patches is the number of patch tokens of an image.
+// Patches is the number of patch tokens of an image. It panics if PatchSize is 0.
 func (c Config) Patches() int { return (c.ImageSize / c.PatchSize) * (c.ImageSize / c.PatchSize) }
 
 // ViT is a Vision Transformer as timm builds it: patch embedding, a class token and learned
@@ -71,7 +71,7 @@ type ViT struct {
 }
 
 // NewViT returns a ViT of configuration c with zero weights (LayerNorm gains 1); load a
-// checkpoint or initialise it before use. It panics on an invalid configuration.
+// checkpoint or initialise it before use. It panics if c.Validate returns an error.
 func NewViT(c Config) *ViT {
 	if err := c.Validate(); err != nil {
 		panic(err)
@@ -104,13 +104,16 @@ type Prompts func(l int) *autodiff.Var
 // tokens [B, 1+patches, D] before the final norm. When prompts is not nil, block l's prompts are
 // placed before the class token for that block only: their outputs are dropped after it
 // (VPT-deep), so the block computes only the other tokens' outputs.
+//
+// It panics unless images are [B, 3, H, W] with H and W multiples of PatchSize that make
+// Patches() patches, or if a block's prompts are not [B, n, D] or [1, n, D].
 func (m *ViT) Forward(tp *autodiff.Tape, images *autodiff.Var, prompts Prompts) *autodiff.Var {
 	return m.forward(tp, images, prompts, false)
 }
 
 // Embed returns the final-norm class token of every image, [B, D]: the embedding timm and
 // DINO use. The last block computes the class token's output alone and the norm is applied to
-// it only (both work token by token past the last attention).
+// it only (both work token by token past the last attention). It panics as Forward does.
 func (m *ViT) Embed(tp *autodiff.Tape, images *autodiff.Var, prompts Prompts) *autodiff.Var {
 	x := m.forward(tp, images, prompts, true)
 	if x.Value.Dim(1) > 1 { // no blocks: the class token is still with the patches
