@@ -29,3 +29,13 @@ func AlignedFloat32s(n int) []float32 {
 func IsAligned(s []float32) bool {
 	return len(s) == 0 || uintptr(unsafe.Pointer(&s[0]))%Alignment == 0
 }
+
+// growAligned returns s if it holds n elements, else a new zeroed slice of n from
+// AlignedFloat32s: the way a reused work buffer (packing panels, attention blocks, partial sums)
+// grows without reallocating once warm. A new slice does not keep s's contents.
+func growAligned(s []float32, n int) []float32 {
+	if len(s) >= n {
+		return s
+	}
+	return AlignedFloat32s(n)
+}

@@ -106,18 +106,6 @@ func putGemmRun(r *gemmRun) {
 	gemmRuns.Put(r)
 }
 
-// growAligned returns s if it holds n elements, else a new aligned slice of n.
-func growAligned(s []float32, n int) []float32 {
-	if len(s) >= n {
-		return s
-	}
-	return AlignedFloat32s(n)
-}
-
-func roundUp(x, to int) int { return (x + to - 1) / to * to }
-
-func ceilDiv(x, y int) int { return (x + y - 1) / y }
-
 // run computes the checked problem on pool p with the active kernel.
 func (g *gemmProblem) run(p *Pool) {
 	if g.m == 0 || g.n == 0 {
@@ -271,9 +259,6 @@ func (r *gemmRun) packBlock(i int) {
 		pl.packed.Add(1)
 	}
 }
-
-// share returns part i of n of [0, total): parts differ in length by at most one.
-func share(i, n, total int) (lo, hi int) { return i * total / n, (i + 1) * total / n }
 
 // rangeLen is the number of unclaimed tasks in a range word.
 func rangeLen(v uint64) int { return max(0, int(uint32(v>>32))-int(uint32(v))) }
