@@ -2,7 +2,7 @@
 
 GO        ?= go
 GOFILES    = $(shell find . -name '*.go' -not -path './.git/*')
-GENERATED  = kernels/sgemm_kernel_amd64.s kernels/sgemm_kernel_amd64.go kernels/vector_amd64.s kernels/vector_stubs_amd64.go
+GENERATED  = kernels/sgemm_kernel_amd64.s kernels/sgemm_kernel_amd64.go kernels/transpose_amd64.s kernels/transpose_amd64.go kernels/stream_amd64.s kernels/stream_amd64.go kernels/bias_amd64.s kernels/bias_amd64.go kernels/vector_amd64.s kernels/vector_stubs_amd64.go
 BENCHTIME ?= 1s
 
 .PHONY: test no-binaries vet fmt-check unit purego race cgo-free generate generate-check bench results

@@ -1,3 +1,9 @@
+// Command bias generates the bias-adds of package kernels' BiasCols epilogue: one column panel
+// of a finished tile of C at a time, as wide as the SGEMM micro-kernel of the path (32 columns
+// for AVX-512, 16 for AVX2).
+//
+// Run `go generate` in package kernels (or `make generate`) to rewrite bias_amd64.s and
+// bias_amd64.go.
 package main
 
 import (
@@ -7,6 +13,13 @@ import (
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
 )
+
+func main() {
+	ConstraintExpr("amd64,gc,!purego")
+	biasRowsKernel("biasRows32AVX512", 16, func() VecVirtual { return ZMM() })
+	biasRowsKernel("biasRows16AVX2", 8, func() VecVirtual { return YMM() })
+	Generate()
+}
 
 // biasRowsKernel adds the same 2*lanes bias values to each of rows rows of a tile of C (rows
 // ldc floats apart): the BiasCols epilogue for one column panel of a finished tile.

@@ -1,5 +1,4 @@
-// Command _asm generates the SGEMM micro-kernels of package kernels, the block transposes that
-// pack transposed operands for them, and non-temporal copies for large results.
+// Command sgemm generates the SGEMM micro-kernels of package kernels.
 //
 // Algorithm: a register-blocked outer-product micro-kernel. The tile C[MR, NR] stays in vector
 // registers (MR rows, NR/lanes vectors per row). For each p < k it loads one row of B (NR values),
@@ -51,13 +50,6 @@ func main() {
 		newVec: func() VecVirtual { return YMM() },
 		zero:   func(v VecVirtual) { VXORPS(v, v, v) },
 	})
-	transposeKernel("transpose16x16AVX512", 16, func() VecVirtual { return ZMM() })
-	transposeKernel("transpose8x8AVX2", 8, func() VecVirtual { return YMM() })
-	streamCopyKernel("streamCopyAVX512", 16, func() VecVirtual { return ZMM() })
-	streamCopyKernel("streamCopyAVX2", 8, func() VecVirtual { return YMM() })
-	streamFence()
-	biasRowsKernel("biasRows32AVX512", 16, func() VecVirtual { return ZMM() })
-	biasRowsKernel("biasRows16AVX2", 8, func() VecVirtual { return YMM() })
 	Generate()
 }
 

@@ -1,3 +1,8 @@
+// Command stream generates the non-temporal copies of package kernels, with which large
+// results are written (a ZMM and a YMM version), and the fence that ends them.
+//
+// Run `go generate` in package kernels (or `make generate`) to rewrite stream_amd64.s and
+// stream_amd64.go.
 package main
 
 import (
@@ -7,6 +12,14 @@ import (
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
 )
+
+func main() {
+	ConstraintExpr("amd64,gc,!purego")
+	streamCopyKernel("streamCopyAVX512", 16, func() VecVirtual { return ZMM() })
+	streamCopyKernel("streamCopyAVX2", 8, func() VecVirtual { return YMM() })
+	streamFence()
+	Generate()
+}
 
 // streamCopyKernel copies n floats (n a multiple of lanes, dst aligned to the vector size) with
 // non-temporal stores, which write whole cache lines to memory without first reading them

@@ -1,3 +1,9 @@
+// Command transpose generates the block transposes of package kernels, which pack transposed
+// operands for the SGEMM micro-kernels: one 16x16 block in ZMM registers for AVX-512 and one
+// 8x8 block in YMM registers for AVX2.
+//
+// Run `go generate` in package kernels (or `make generate`) to rewrite transpose_amd64.s and
+// transpose_amd64.go.
 package main
 
 import (
@@ -7,6 +13,13 @@ import (
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
 )
+
+func main() {
+	ConstraintExpr("amd64,gc,!purego")
+	transposeKernel("transpose16x16AVX512", 16, func() VecVirtual { return ZMM() })
+	transposeKernel("transpose8x8AVX2", 8, func() VecVirtual { return YMM() })
+	Generate()
+}
 
 // transposeKernel writes the transpose of an n x n block: dst[p*ldd+j] = src[j*lds+p] for
 // j, p < n, with n = lanes (16 for AVX-512, 8 for AVX2). It loads the n rows, transposes them in
