@@ -70,15 +70,13 @@ func addBody(j *vecJob, lo, hi int) { addSerial(j.dst[lo:hi], j.x[lo:hi], j.y[lo
 
 func addSerial(dst, a, b []float32) {
 	k := vectorAsmFor(active)
-	for len(dst) > 0 {
-		n := min(len(dst), asmBlock)
+	forChunks(len(dst), func(lo, hi int) {
 		if k != nil {
-			k.add(&dst[0], &a[0], &b[0], n)
+			k.add(&dst[lo], &a[lo], &b[lo], hi-lo)
 		} else {
-			addGo(dst[:n], a[:n], b[:n])
+			addGo(dst[lo:hi], a[lo:hi], b[lo:hi])
 		}
-		dst, a, b = dst[n:], a[n:], b[n:]
-	}
+	})
 }
 
 // Scale sets dst[i] = alpha * x[i]. x and dst have the same length; dst may be x.
@@ -97,15 +95,13 @@ func scaleBody(j *vecJob, lo, hi int) { scaleSerial(j.dst[lo:hi], j.s, j.x[lo:hi
 
 func scaleSerial(dst []float32, alpha float32, x []float32) {
 	k := vectorAsmFor(active)
-	for len(dst) > 0 {
-		n := min(len(dst), asmBlock)
+	forChunks(len(dst), func(lo, hi int) {
 		if k != nil {
-			k.scale(&dst[0], alpha, &x[0], n)
+			k.scale(&dst[lo], alpha, &x[lo], hi-lo)
 		} else {
-			scaleGo(dst[:n], alpha, x[:n])
+			scaleGo(dst[lo:hi], alpha, x[lo:hi])
 		}
-		dst, x = dst[n:], x[n:]
-	}
+	})
 }
 
 // Axpy sets y[i] += alpha * x[i] (the assembly rounds once, with a fused multiply-add). x and y
@@ -125,44 +121,38 @@ func axpyBody(j *vecJob, lo, hi int) { axpySerial(j.s, j.x[lo:hi], j.dst[lo:hi])
 
 func axpySerial(alpha float32, x, y []float32) {
 	k := vectorAsmFor(active)
-	for len(y) > 0 {
-		n := min(len(y), asmBlock)
+	forChunks(len(y), func(lo, hi int) {
 		if k != nil {
-			k.axpy(alpha, &x[0], &y[0], n)
+			k.axpy(alpha, &x[lo], &y[lo], hi-lo)
 		} else {
-			axpyGo(alpha, x[:n], y[:n])
+			axpyGo(alpha, x[lo:hi], y[lo:hi])
 		}
-		x, y = x[n:], y[n:]
-	}
+	})
 }
 
 // addScaledMulSerial sets dst[i] = (a[i] + s*b[i]) * t.
 func addScaledMulSerial(dst, a, b []float32, s, t float32) {
 	k := vectorAsmFor(active)
-	for len(dst) > 0 {
-		n := min(len(dst), asmBlock)
+	forChunks(len(dst), func(lo, hi int) {
 		if k != nil {
-			k.addScaledMul(&dst[0], &a[0], &b[0], s, t, n)
+			k.addScaledMul(&dst[lo], &a[lo], &b[lo], s, t, hi-lo)
 		} else {
-			addScaledMulGo(dst[:n], a[:n], b[:n], s, t)
+			addScaledMulGo(dst[lo:hi], a[lo:hi], b[lo:hi], s, t)
 		}
-		dst, a, b = dst[n:], a[n:], b[n:]
-	}
+	})
 }
 
 // Sum returns the sum of x (0 for an empty x), accumulated in float32 in several partial sums.
 func Sum(x []float32) float32 {
 	k := vectorAsmFor(active)
 	var s float32
-	for len(x) > 0 {
-		n := min(len(x), asmBlock)
+	forChunks(len(x), func(lo, hi int) {
 		if k != nil {
-			s += k.sum(&x[0], n)
+			s += k.sum(&x[lo], hi-lo)
 		} else {
-			s += sumGo(x[:n])
+			s += sumGo(x[lo:hi])
 		}
-		x = x[n:]
-	}
+	})
 	return s
 }
 
@@ -176,15 +166,13 @@ func Dot(x, y []float32) float32 {
 func dotSerial(x, y []float32) float32 {
 	k := vectorAsmFor(active)
 	var s float32
-	for len(x) > 0 {
-		n := min(len(x), asmBlock)
+	forChunks(len(x), func(lo, hi int) {
 		if k != nil {
-			s += k.dot(&x[0], &y[0], n)
+			s += k.dot(&x[lo], &y[lo], hi-lo)
 		} else {
-			s += dotGo(x[:n], y[:n])
+			s += dotGo(x[lo:hi], y[lo:hi])
 		}
-		x, y = x[n:], y[n:]
-	}
+	})
 	return s
 }
 
@@ -192,17 +180,15 @@ func dotSerial(x, y []float32) float32 {
 func Max(x []float32) float32 {
 	k := vectorAsmFor(active)
 	m := float32(math.Inf(-1))
-	for len(x) > 0 {
-		n := min(len(x), asmBlock)
+	forChunks(len(x), func(lo, hi int) {
 		var b float32
 		if k != nil {
-			b = k.max(&x[0], n)
+			b = k.max(&x[lo], hi-lo)
 		} else {
-			b = maxGo(x[:n])
+			b = maxGo(x[lo:hi])
 		}
 		m = max(m, b) // NaN if b is NaN
-		x = x[n:]
-	}
+	})
 	return m
 }
 
@@ -239,14 +225,21 @@ func mapUnary(dst, x []float32, body func(j *vecJob, lo, hi int), serial func(ds
 // mapChunks applies asm (nil when the path has none) or else goFn to dst and x in chunks of
 // asmBlock elements, so that no assembly call runs long.
 func mapChunks(dst, x []float32, asm func(dst, x *float32, n int), goFn func(dst, x []float32)) {
-	for len(dst) > 0 {
-		n := min(len(dst), asmBlock)
+	forChunks(len(dst), func(lo, hi int) {
 		if asm != nil {
-			asm(&dst[0], &x[0], n)
+			asm(&dst[lo], &x[lo], hi-lo)
 		} else {
-			goFn(dst[:n], x[:n])
+			goFn(dst[lo:hi], x[lo:hi])
 		}
-		dst, x = dst[n:], x[n:]
+	})
+}
+
+// forChunks calls f for the consecutive chunks lo..hi-1 of 0..n-1, each asmBlock elements but
+// the last, which may be shorter: the serial loop of every element-wise kernel and reduction,
+// so that no assembly call runs long. An n of 0 makes no call.
+func forChunks(n int, f func(lo, hi int)) {
+	for lo := 0; lo < n; lo += asmBlock {
+		f(lo, min(lo+asmBlock, n))
 	}
 }
 
@@ -261,15 +254,13 @@ func ExpSum(dst, x []float32, shift float32) float32 {
 func expSumSerial(dst, x []float32, shift float32) float32 {
 	k := vectorAsmFor(active)
 	var s float32
-	for len(dst) > 0 {
-		n := min(len(dst), asmBlock)
+	forChunks(len(dst), func(lo, hi int) {
 		if k != nil {
-			s += k.expSum(&dst[0], &x[0], shift, n)
+			s += k.expSum(&dst[lo], &x[lo], shift, hi-lo)
 		} else {
-			s += expSumGo(dst[:n], x[:n], shift)
+			s += expSumGo(dst[lo:hi], x[lo:hi], shift)
 		}
-		dst, x = dst[n:], x[n:]
-	}
+	})
 	return s
 }
 
@@ -314,15 +305,13 @@ func geluBackwardBody(j *vecJob, lo, hi int) {
 
 func geluBackwardSerial(dx, dy, x []float32) {
 	k := vectorAsmFor(active)
-	for len(dx) > 0 {
-		n := min(len(dx), asmBlock)
+	forChunks(len(dx), func(lo, hi int) {
 		if k != nil {
-			k.geluBackward(&dx[0], &dy[0], &x[0], n)
+			k.geluBackward(&dx[lo], &dy[lo], &x[lo], hi-lo)
 		} else {
-			geluBackwardGo(dx[:n], dy[:n], x[:n])
+			geluBackwardGo(dx[lo:hi], dy[lo:hi], x[lo:hi])
 		}
-		dx, dy, x = dx[n:], dy[n:], x[n:]
-	}
+	})
 }
 
 // biasGELURows sets, for r < rows and j < cols, pre[r*ldp+j] = dst[r*ldd+j] + bias[j] (when
