@@ -173,7 +173,7 @@ func (s settings) semanticsLine() string {
 // bindOthers registers the flags no preset sets.
 func bindOthers(fs *flag.FlagSet, o *options) {
 	s := &o.settings
-	fs.StringVar(&s.Dataset, "dataset", "mnist", "dataset: "+strings.Join(data.Names, ", "))
+	fs.StringVar(&s.Dataset, "dataset", "mnist", "dataset: "+strings.Join(data.Names(), ", "))
 	fs.StringVar(&s.Data, "data", "", "the dataset's directory in the layout its authors distribute (not needed for mnist)")
 	fs.StringVar(&s.Weights, "weights", "", "timm or DINO ViT checkpoint (.safetensors, .pth, pytorch_model.bin); default: the embedded Fashion-MNIST backbone")
 	fs.IntVar(&s.Heads, "heads", 0, "attention heads of the -weights model (default: width/64)")

@@ -32,7 +32,7 @@ type Split struct {
 
 // Dataset is a benchmark read from disk, split as DML papers split it.
 type Dataset struct {
-	Name   string // "cub", "cars", "sop", "inshop", "inat", "folder", "mnist", "idx"
+	Name   string // its name in Kinds: "cub", "mnist", "fashion-mnist", ...
 	Root   string
 	Splits []*Split
 }

