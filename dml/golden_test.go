@@ -144,7 +144,7 @@ func checkGolden(t *testing.T, dir string) {
 // prepares its optimizer.
 func goldenTrainer(t *testing.T, dir string, c goldenConfig) *Trainer {
 	cfg := nn.Config{ImageSize: c.Img, PatchSize: c.Patch, Dim: c.Dim, Depth: c.Depth, Heads: c.Heads, MLPRatio: c.MLPRatio, Eps: float32(c.Eps)}
-	vit, _, err := nn.LoadViT(filepath.Join(dir, "vit.safetensors"), &cfg)
+	vit, _, err := nn.LoadViT(filepath.Join(dir, "vit.safetensors"), nn.LoadOptions{Config: &cfg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,16 +162,16 @@ func goldenTrainer(t *testing.T, dir string, c goldenConfig) *Trainer {
 	if err := sem.Check(); err != nil {
 		t.Fatal(err)
 	}
-	preset := Preset{EmbedDim: c.EmbedDim, Prompts: c.Prompts, Class: c.ClassPrompts, Alpha: c.Alpha, Semantics: sem}
-	m := NewModel(vit, method, preset, c.Classes, rand.New(rand.NewPCG(1, 2)))
+	model := ModelConfig{EmbedDim: c.EmbedDim, Prompts: c.Prompts, Class: c.ClassPrompts, Alpha: c.Alpha, Semantics: sem}
+	m := newModel(t, vit, method, model, c.Classes, rand.New(rand.NewPCG(1, 2)))
 	if m.Memory != nil {
 		m.Memory.Kappa, m.Memory.DropoutSeed = float32(c.Kappa), c.DropoutSeed
 	}
 	if err := m.LoadState(readGolden(t, dir, "initial.safetensors")); err != nil {
 		t.Fatalf("initial tensors: %v", err)
 	}
-	trainer, err := NewTrainer(m, TrainConfig{Epochs: c.Epochs, StepsPerEpoch: c.StepsPerEpoch, Optimizer: c.Optimizer,
-		LR: c.LR, LRProxy: c.LRProxy, WeightDecay: c.WeightDecay, Cosine: nn.Cosine{TMax: c.CosineTMax, EtaMin: c.CosineEtaMin}})
+	trainer, err := NewTrainer(m, TrainConfig{Epochs: c.Epochs, Optimizer: c.Optimizer,
+		LR: c.LR, LRProxy: c.LRProxy, WeightDecay: c.WeightDecay, CosineTMax: c.CosineTMax, CosineMin: c.CosineEtaMin}, c.StepsPerEpoch)
 	if err != nil {
 		t.Fatal(err)
 	}

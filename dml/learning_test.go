@@ -7,7 +7,6 @@ import (
 
 	"github.com/semprox/semprox/autodiff"
 	"github.com/semprox/semprox/dml/metrics"
-	"github.com/semprox/semprox/nn"
 	"github.com/semprox/semprox/tensor"
 )
 
@@ -88,7 +87,7 @@ func TestVPTSPGLearnsTransferableEmbedding(t *testing.T) {
 	tp.SetNoGrad(true)
 	frozen := recallAt1(t, m.ViT.Embed(tp, test, nil).Value.Clone(), testLabels)
 
-	tr, err := NewTrainer(m, TrainConfig{Epochs: 1, StepsPerEpoch: 200, Optimizer: "adamw", LR: 1e-3, LRProxy: 1e-2, Cosine: nn.Cosine{TMax: 1}})
+	tr, err := NewTrainer(m, TrainConfig{Epochs: 1, Optimizer: "adamw", LR: 1e-3, LRProxy: 1e-2, CosineTMax: 1}, 200)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -92,7 +92,9 @@ func groupByClass(labels []int, classes int) groups {
 // Advance returns the batch's classes (in order of first appearance) and their updated memory
 // rows [n, E], unit vectors, computed from the semantic proxies sem [B, E] of the batch
 // (labels[b] is the class of row b) at training step step (0-based, counted over the whole
-// run; it keys the GRU dropout). The memory is unchanged until Commit.
+// run; it keys the GRU dropout). The memory is unchanged until Commit. It panics if sem is not
+// [len(labels), E] for the memory's width E, if a label is outside [0, C), or if Update is
+// UpdateGRU without a Cell or an unknown update.
 func (m *ClassMemory) Advance(tp *autodiff.Tape, sem *autodiff.Var, labels []int, step int) ([]int, *autodiff.Var) {
 	if sem.Value.Dims() != 2 || sem.Value.Dim(0) != len(labels) || sem.Value.Dim(1) != m.P.Dim(1) {
 		panic(fmt.Sprintf("dml: ClassMemory.Advance: proxies %v for %d labels and a memory of width %d", sem.Shape(), len(labels), m.P.Dim(1)))
@@ -180,7 +182,8 @@ func splitmix64(x uint64) uint64 {
 	return x ^ (x >> 31)
 }
 
-// Commit stores the rows Advance returned into the memory, as plain values.
+// Commit stores the rows Advance returned into the memory, as plain values. It panics if a class
+// is outside [0, C) or rows has fewer rows than classes.
 func (m *ClassMemory) Commit(classes []int, rows *autodiff.Var) {
 	for i, c := range classes {
 		copy(m.P.Row(c).Data(), rows.Value.Row(i).Data())
@@ -224,7 +227,8 @@ func segmentMean(tp *autodiff.Tape, x *autodiff.Var, members [][]int) *autodiff.
 
 // Proxies returns the proxies of the loss, Q = L2((1 - alpha) P + alpha O) [C, E], where P is
 // the memory with the batch's classes replaced by their advanced rows and O is the learnable
-// proxy bias [C, E].
+// proxy bias [C, E]. It panics if rows is not [len(classes), E], a class is outside [0, C), or
+// bias is not [C, E] (see autodiff.Tape.ScatterRows and Add).
 func Proxies(tp *autodiff.Tape, memory *ClassMemory, classes []int, rows, bias *autodiff.Var, alpha float32) *autodiff.Var {
 	p := tp.ScatterRows(autodiff.Constant(memory.P), classes, rows)
 	return tp.L2Normalize(tp.Add(tp.Scale(p, 1-alpha), tp.Scale(bias, alpha)), 1e-12)

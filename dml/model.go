@@ -30,18 +30,25 @@ type Model struct {
 	Semantics Semantics       // the choices between the released code, the paper's text and semprox's
 }
 
-// NewModel builds the model of method for classes training classes on vit, with the prompt
-// schedules, embedding width, alpha, adapter placement and semantics of preset. It sets which
-// of the ViT's parameters train.
-func NewModel(vit *nn.ViT, method Method, preset Preset, classes int, rng *rand.Rand) *Model {
-	d, e, sem := vit.Dim, preset.EmbedDim, preset.Semantics
+// NewModel builds the model of cfg (method, prompt schedules, embedding width, alpha, adapter
+// placement, semantics) for classes training classes on vit, and sets which of the ViT's
+// parameters train. An unknown method or semantics is an error.
+func NewModel(vit *nn.ViT, cfg ModelConfig, classes int, rng *rand.Rand) (*Model, error) {
+	method, err := ParseMethod(cfg.Method)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Semantics.Check(); err != nil {
+		return nil, err
+	}
+	d, e, sem := vit.Dim, cfg.EmbedDim, cfg.Semantics
 	released := sem.Init == InitReleased
-	m := &Model{Method: method, ViT: vit, Head: newHead(d, e, released, rng), Alpha: float32(preset.Alpha), Loss: DefaultProxyAnchor, Semantics: sem}
+	m := &Model{Method: method, ViT: vit, Head: newHead(d, e, released, rng), Alpha: float32(cfg.Alpha), Loss: DefaultProxyAnchor, Semantics: sem}
 	m.Loss.PositivesOverAll = sem.PositivesOverAll
 	m.Bias = NewProxyBias(classes, e, rng)
 	if method.Prompts() {
 		for l := range vit.Depth {
-			n := preset.Prompts.At(l)
+			n := cfg.Prompts.At(l)
 			if n == 0 {
 				m.Prompts = append(m.Prompts, nil)
 				continue
@@ -49,14 +56,14 @@ func NewModel(vit *nn.ViT, method Method, preset Preset, classes int, rng *rand.
 			p := tensor.New(1, n, d)
 			fanIn := n * d
 			if released { // one (1, Count, D) tensor per block, of which block l uses n
-				fanIn = preset.Prompts.Count * d
+				fanIn = cfg.Prompts.Count * d
 			}
 			nn.XavierNormal(p, fanIn, d, rng)
 			m.Prompts = append(m.Prompts, autodiff.Param(p))
 		}
 	}
 	if method.Adapters() {
-		first, blocks := 0, preset.AdaptersFor(method)
+		first, blocks := 0, cfg.AdaptersFor(method)
 		if blocks > 0 {
 			first = max(0, vit.Depth-blocks)
 		}
@@ -69,7 +76,7 @@ func NewModel(vit *nn.ViT, method Method, preset Preset, classes int, rng *rand.
 		}
 	}
 	if method.SemanticProxies() {
-		m.Bank = NewPromptBank(classes, d, preset.Class, released, rng)
+		m.Bank = NewPromptBank(classes, d, cfg.Class, released, rng)
 		m.Bank.State = sem.ClassPromptState
 		m.ProxyHead = newHead(d, e, released, rng)
 		update := UpdateEMA
@@ -96,7 +103,7 @@ func NewModel(vit *nn.ViT, method Method, preset Preset, classes int, rng *rand.
 	nn.SetTrainable(vit.Parameters(), func(name string) bool {
 		return method.TrainsWeights() || (method.TrainsBiases() && nn.IsBias(name))
 	})
-	return m
+	return m, nil
 }
 
 // newHead returns a LayerNorm + Linear head: with released, as the released code builds it
@@ -202,7 +209,9 @@ type PendingUpdate struct {
 }
 
 // Forward computes the loss of a batch of images [B, 3, H, W] with labels in [0, C) at training
-// step step (0-based over the whole run: it keys the GRU dropout).
+// step step (0-based over the whole run: it keys the GRU dropout). It panics if images is not
+// [B, 3, H, W] at the ViT's input size, labels does not have B entries, or a label is outside
+// [0, C) (see ProxyAnchor.Loss and nn.ViT.Embed).
 func (m *Model) Forward(tp *autodiff.Tape, images *autodiff.Var, labels []int, step int) (*autodiff.Var, *PendingUpdate) {
 	dataset := m.datasetPrompts
 	emb := m.Embed(tp, images)
@@ -228,7 +237,8 @@ func (m *Model) Forward(tp *autodiff.Tape, images *autodiff.Var, labels []int, s
 }
 
 // Embed returns the sample tower's embeddings of images [B, 3, H, W]: [B, E], not normalised
-// (the loss and the retrieval metrics compare them by cosine).
+// (the loss and the retrieval metrics compare them by cosine). It panics if images is not
+// [B, 3, H, W] at the ViT's input size.
 func (m *Model) Embed(tp *autodiff.Tape, images *autodiff.Var) *autodiff.Var {
 	return m.Head.Forward(tp, m.ViT.Embed(tp, images, m.datasetPrompts))
 }

@@ -42,7 +42,7 @@ func TestParameterCounts(t *testing.T) {
 			t.Fatal(err)
 		}
 		vit := nn.NewViT(nn.Configs[preset.Backbone])
-		m := NewModel(vit, method, preset, 100, rand.New(rand.NewPCG(1, 1)))
+		m := newModel(t, vit, method, preset.ModelConfig, 100, rand.New(rand.NewPCG(1, 1)))
 		wantStep := want
 		if method.SemanticProxies() {
 			wantStep += perStep - bank
@@ -64,7 +64,7 @@ func TestModelStep(t *testing.T) {
 	preset.Class.Tau = 1
 	method, _ := ParseMethod("vptsp-g+bitfit")
 	for _, after := range []bool{false, true} {
-		m := NewModel(vit, method, preset, 5, rand.New(rand.NewPCG(2, 2)))
+		m := newModel(t, vit, method, preset.ModelConfig, 5, rand.New(rand.NewPCG(2, 2)))
 		m.Semantics.ClassAfterDataset = after
 		labels := []int{3, 1}
 		memBefore := m.Memory.P.Clone()
@@ -148,7 +148,7 @@ func TestReleasedInitialisation(t *testing.T) {
 	for _, init := range []string{InitReleased, InitSemprox} {
 		preset := tinyPreset()
 		preset.Semantics.Init = init
-		m := NewModel(tinyViT(t), method, preset, classes, rand.New(rand.NewPCG(4, 4)))
+		m := newModel(t, tinyViT(t), method, preset.ModelConfig, classes, rand.New(rand.NewPCG(4, 4)))
 		m2 := preset.Class.Count
 		want, eps, zeroBias := math.Sqrt(2/float64((m2+1)*64)), float32(1e-6), false
 		if init == InitReleased {

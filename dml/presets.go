@@ -6,38 +6,6 @@ import (
 	"strings"
 )
 
-// Preset is a training configuration of the released VPTSP code, one per dataset and backbone.
-type Preset struct {
-	Name        string
-	Backbone    string  // nn configuration name
-	EmbedDim    int     // E, the width of the heads' output
-	Optimizer   string  // "sgd" or "adamw"
-	LR, LRProxy float64 // everything else, and the proxy bias O
-	WeightDecay float64
-	Epochs      int
-	Batch, K    int // images per batch, images per class in a batch
-	CosineTMax  int
-	CosineMin   float64
-	Prompts     PromptSpec // dataset prompts (VPT-deep)
-	Class       PromptSpec // class prompts (semantic proxies)
-	Alpha       float64    // the proxy bias's share in Q = L2((1-alpha) P + alpha O)
-	// AdapterBlocks is how many of the last blocks get an adapter with the adapter method, and
-	// AdapterBlocksBitFit with adapter+bitfit (0: all of them).
-	AdapterBlocks, AdapterBlocksBitFit int
-	Method                             string // the method a run of the preset trains unless told otherwise
-	Interp                             string // the resize interpolation of its images: bilinear or bicubic
-	Semantics                          Semantics
-}
-
-// AdaptersFor returns how many of the last blocks get an adapter when the preset trains method
-// (0: all of them).
-func (p Preset) AdaptersFor(method Method) int {
-	if method.BitFit {
-		return p.AdapterBlocksBitFit
-	}
-	return p.AdapterBlocks
-}
-
 // Semantics are the choices where the paper's released code, the paper's text and semprox's
 // own defaults differ. The zero value is semprox's own behaviour; the paper's presets follow the
 // released code (see Released).
@@ -122,26 +90,35 @@ func (p PromptSpec) Total() int {
 // vptsp-g+bitfit with the released code's semantics, bilinear resizing and the paper's adapter
 // placements (7 blocks, 1 with BitFit); mnist_micro keeps semprox's own.
 var Presets = map[string]Preset{
-	"cub200_small": {Backbone: "vit_small_patch16_224", EmbedDim: 384, Optimizer: "sgd", LR: 5e-3, LRProxy: 0.1, WeightDecay: 1e-6, Epochs: 15, Batch: 64, K: 2, CosineTMax: 50, CosineMin: 1e-8,
-		Prompts: PromptSpec{10, 12, 0}, Class: PromptSpec{3, 12, 0}, Alpha: 0.5},
-	"cars_small": {Backbone: "vit_small_patch16_224", EmbedDim: 384, Optimizer: "adamw", LR: 5e-4, LRProxy: 0.01, WeightDecay: 0, Epochs: 50, Batch: 64, K: 2, CosineTMax: 50, CosineMin: 1e-6,
-		Prompts: PromptSpec{80, 11, 2}, Class: PromptSpec{50, 8, 2}, Alpha: 0.7},
-	"sop_small": {Backbone: "vit_small_patch16_224", EmbedDim: 384, Optimizer: "adamw", LR: 1e-4, LRProxy: 0.05, WeightDecay: 1e-4, Epochs: 120, Batch: 32, K: 1, CosineTMax: 120, CosineMin: 5e-5,
-		Prompts: PromptSpec{90, 12, 0}, Class: PromptSpec{5, 12, 0}, Alpha: 0.2},
-	"inshop_small": {Backbone: "vit_small_patch16_224", EmbedDim: 384, Optimizer: "adamw", LR: 1e-4, LRProxy: 0.05, WeightDecay: 1e-7, Epochs: 80, Batch: 32, K: 1, CosineTMax: 100, CosineMin: 5e-6,
-		Prompts: PromptSpec{90, 12, 0}, Class: PromptSpec{80, 12, 0}, Alpha: 0.2},
-	"cub200_basic": {Backbone: "vit_base_patch16_224", EmbedDim: 512, Optimizer: "sgd", LR: 1e-3, LRProxy: 0.01, WeightDecay: 1e-6, Epochs: 60, Batch: 64, K: 2, CosineTMax: 100, CosineMin: 1e-7,
-		Prompts: PromptSpec{20, 12, 0}, Class: PromptSpec{5, 4, 5}, Alpha: 0.4},
-	"cars_basic": {Backbone: "vit_base_patch16_224", EmbedDim: 512, Optimizer: "adamw", LR: 5e-4, LRProxy: 0.01, WeightDecay: 0, Epochs: 60, Batch: 64, K: 2, CosineTMax: 50, CosineMin: 1e-6,
-		Prompts: PromptSpec{80, 10, 2}, Class: PromptSpec{50, 8, 2}, Alpha: 0.1},
-	"sop_basic": {Backbone: "vit_base_patch16_224", EmbedDim: 512, Optimizer: "adamw", LR: 1e-4, LRProxy: 0.05, WeightDecay: 1e-4, Epochs: 120, Batch: 32, K: 1, CosineTMax: 120, CosineMin: 1e-7,
-		Prompts: PromptSpec{90, 12, 5}, Class: PromptSpec{5, 8, 0}, Alpha: 0.2},
-	"inshop_basic": {Backbone: "vit_base_patch16_224", EmbedDim: 512, Optimizer: "adamw", LR: 1e-4, LRProxy: 0.05, WeightDecay: 0, Epochs: 75, Batch: 32, K: 1, CosineTMax: 100, CosineMin: 1e-6,
-		Prompts: PromptSpec{90, 12, 0}, Class: PromptSpec{60, 12, 0}, Alpha: 0.3},
+	"cub200_small": {Backbone: "vit_small_patch16_224",
+		ModelConfig: ModelConfig{EmbedDim: 384, Prompts: PromptSpec{10, 12, 0}, Class: PromptSpec{3, 12, 0}, Alpha: 0.5}, BatchShape: BatchShape{Batch: 64, K: 2},
+		TrainConfig: TrainConfig{Epochs: 15, Optimizer: "sgd", LR: 5e-3, LRProxy: 0.1, WeightDecay: 1e-6, CosineTMax: 50, CosineMin: 1e-8}},
+	"cars_small": {Backbone: "vit_small_patch16_224",
+		ModelConfig: ModelConfig{EmbedDim: 384, Prompts: PromptSpec{80, 11, 2}, Class: PromptSpec{50, 8, 2}, Alpha: 0.7}, BatchShape: BatchShape{Batch: 64, K: 2},
+		TrainConfig: TrainConfig{Epochs: 50, Optimizer: "adamw", LR: 5e-4, LRProxy: 0.01, WeightDecay: 0, CosineTMax: 50, CosineMin: 1e-6}},
+	"sop_small": {Backbone: "vit_small_patch16_224",
+		ModelConfig: ModelConfig{EmbedDim: 384, Prompts: PromptSpec{90, 12, 0}, Class: PromptSpec{5, 12, 0}, Alpha: 0.2}, BatchShape: BatchShape{Batch: 32, K: 1},
+		TrainConfig: TrainConfig{Epochs: 120, Optimizer: "adamw", LR: 1e-4, LRProxy: 0.05, WeightDecay: 1e-4, CosineTMax: 120, CosineMin: 5e-5}},
+	"inshop_small": {Backbone: "vit_small_patch16_224",
+		ModelConfig: ModelConfig{EmbedDim: 384, Prompts: PromptSpec{90, 12, 0}, Class: PromptSpec{80, 12, 0}, Alpha: 0.2}, BatchShape: BatchShape{Batch: 32, K: 1},
+		TrainConfig: TrainConfig{Epochs: 80, Optimizer: "adamw", LR: 1e-4, LRProxy: 0.05, WeightDecay: 1e-7, CosineTMax: 100, CosineMin: 5e-6}},
+	"cub200_basic": {Backbone: "vit_base_patch16_224",
+		ModelConfig: ModelConfig{EmbedDim: 512, Prompts: PromptSpec{20, 12, 0}, Class: PromptSpec{5, 4, 5}, Alpha: 0.4}, BatchShape: BatchShape{Batch: 64, K: 2},
+		TrainConfig: TrainConfig{Epochs: 60, Optimizer: "sgd", LR: 1e-3, LRProxy: 0.01, WeightDecay: 1e-6, CosineTMax: 100, CosineMin: 1e-7}},
+	"cars_basic": {Backbone: "vit_base_patch16_224",
+		ModelConfig: ModelConfig{EmbedDim: 512, Prompts: PromptSpec{80, 10, 2}, Class: PromptSpec{50, 8, 2}, Alpha: 0.1}, BatchShape: BatchShape{Batch: 64, K: 2},
+		TrainConfig: TrainConfig{Epochs: 60, Optimizer: "adamw", LR: 5e-4, LRProxy: 0.01, WeightDecay: 0, CosineTMax: 50, CosineMin: 1e-6}},
+	"sop_basic": {Backbone: "vit_base_patch16_224",
+		ModelConfig: ModelConfig{EmbedDim: 512, Prompts: PromptSpec{90, 12, 5}, Class: PromptSpec{5, 8, 0}, Alpha: 0.2}, BatchShape: BatchShape{Batch: 32, K: 1},
+		TrainConfig: TrainConfig{Epochs: 120, Optimizer: "adamw", LR: 1e-4, LRProxy: 0.05, WeightDecay: 1e-4, CosineTMax: 120, CosineMin: 1e-7}},
+	"inshop_basic": {Backbone: "vit_base_patch16_224",
+		ModelConfig: ModelConfig{EmbedDim: 512, Prompts: PromptSpec{90, 12, 0}, Class: PromptSpec{60, 12, 0}, Alpha: 0.3}, BatchShape: BatchShape{Batch: 32, K: 1},
+		TrainConfig: TrainConfig{Epochs: 75, Optimizer: "adamw", LR: 1e-4, LRProxy: 0.05, WeightDecay: 0, CosineTMax: 100, CosineMin: 1e-6}},
 	// mnist_micro is the embedded default: the Fashion-MNIST-pretrained micro ViT on MNIST
 	// digits 0-4, evaluated on 5-9, in a few minutes on two cores.
-	"mnist_micro": {Backbone: "vit_micro_patch4_28", EmbedDim: 128, Optimizer: "adamw", LR: 1e-3, LRProxy: 1e-2, WeightDecay: 1e-4, Epochs: 4, Batch: 60, K: 12, CosineTMax: 4, CosineMin: 1e-6,
-		Prompts: PromptSpec{5, 6, 0}, Class: PromptSpec{2, 6, 0}, Alpha: 0.5},
+	"mnist_micro": {Backbone: "vit_micro_patch4_28",
+		ModelConfig: ModelConfig{EmbedDim: 128, Prompts: PromptSpec{5, 6, 0}, Class: PromptSpec{2, 6, 0}, Alpha: 0.5}, BatchShape: BatchShape{Batch: 60, K: 12},
+		TrainConfig: TrainConfig{Epochs: 4, Optimizer: "adamw", LR: 1e-3, LRProxy: 1e-2, WeightDecay: 1e-4, CosineTMax: 4, CosineMin: 1e-6}},
 }
 
 // releasedGRUDropout is the rnn_dropout of the released configs that set one.

@@ -92,7 +92,7 @@ type BankStep struct {
 }
 
 // Gather copies the prompts of the batch's classes (labels[b] is sample b's class) into fresh
-// parameters for one step.
+// parameters for one step. It panics if a label is outside [0, C).
 func (b *PromptBank) Gather(labels []int) *BankStep {
 	s := &BankStep{bank: b, sample: make([]int, len(labels))}
 	at := map[int]int{}

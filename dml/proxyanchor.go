@@ -27,7 +27,9 @@ var DefaultProxyAnchor = ProxyAnchor{Alpha: 32, Delta: 0.1}
 
 // Loss returns the loss, a scalar, for embeddings [B, E], proxies [C, E] and the class of every
 // embedding (labels[b] in [0, C)). Embeddings and proxies are L2-normalised here, so the
-// similarities are cosines whatever their norms; gradients flow to both.
+// similarities are cosines whatever their norms; gradients flow to both. It panics if emb or
+// proxies is not two-dimensional, if their widths differ, if labels does not have one entry per
+// embedding, or if a label is outside [0, C).
 func (pa ProxyAnchor) Loss(tp *autodiff.Tape, emb, proxies *autodiff.Var, labels []int) *autodiff.Var {
 	if emb.Value.Dims() != 2 || proxies.Value.Dims() != 2 || emb.Value.Dim(1) != proxies.Value.Dim(1) {
 		panic(fmt.Sprintf("dml: ProxyAnchor: embeddings %v and proxies %v, want [B, E] and [C, E]", emb.Shape(), proxies.Shape()))

@@ -54,7 +54,7 @@ func (s *BalancedSampler) StepsPerEpoch() int {
 }
 
 // Batches returns the image indices of every batch of an epoch (0-based). It implements
-// data.Sampler.
+// data.BatchOrder.
 func (s *BalancedSampler) Batches(epoch int) [][]int {
 	rng := rand.New(rand.NewPCG(s.seed, 0x5eed+uint64(epoch)*0x9e3779b97f4a7c15))
 	out := make([][]int, s.StepsPerEpoch())

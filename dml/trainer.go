@@ -9,37 +9,27 @@ import (
 	"github.com/semprox/semprox/nn"
 )
 
-// TrainConfig is the optimisation of a training run.
-type TrainConfig struct {
-	Epochs, StepsPerEpoch int
-	Optimizer             string  // "sgd" (momentum 0.9) or "adamw"
-	LR, LRProxy           float64 // everything, and the proxy bias O
-	WeightDecay           float64
-	Cosine                nn.Cosine // annealing per epoch (TMax, EtaMin)
-	WarmupEpochs          int       // linear warm-up of the rate over the first epochs (0: none)
-	ClipNorm              float64   // clip the global gradient norm to this (0: no clipping)
-}
-
 // Trainer runs the optimisation of a Model. It is deterministic: the same model, batches,
 // configuration and thread count give the same losses bit for bit.
 type Trainer struct {
-	Model  *Model
-	Config TrainConfig
-	opt    nn.Optimizer
-	groups []nn.Group // [everything, proxy bias]
-	tape   *autodiff.Tape
+	Model         *Model
+	Config        TrainConfig
+	StepsPerEpoch int
+	opt           nn.Optimizer
+	groups        []nn.Group // [everything, proxy bias]
+	tape          *autodiff.Tape
 }
 
-// NewTrainer prepares the optimizer: one group at LR for every trainable parameter but the proxy
-// bias, one at LRProxy for it.
-func NewTrainer(m *Model, cfg TrainConfig) (*Trainer, error) {
+// NewTrainer prepares the optimizer for epochs of stepsPerEpoch steps: one group at LR for every
+// trainable parameter but the proxy bias, one at LRProxy for it.
+func NewTrainer(m *Model, cfg TrainConfig, stepsPerEpoch int) (*Trainer, error) {
 	var main []*autodiff.Var
 	for _, p := range m.Trainable() {
 		if p.Var != m.Bias {
 			main = append(main, p.Var)
 		}
 	}
-	t := &Trainer{Model: m, Config: cfg, tape: autodiff.NewTape()}
+	t := &Trainer{Model: m, Config: cfg, StepsPerEpoch: stepsPerEpoch, tape: autodiff.NewTape()}
 	t.groups = []nn.Group{
 		{Params: main, LR: cfg.LR, WeightDecay: cfg.WeightDecay},
 		{Params: []*autodiff.Var{m.Bias}, LR: cfg.LRProxy, WeightDecay: cfg.WeightDecay},
@@ -52,20 +42,15 @@ func NewTrainer(m *Model, cfg TrainConfig) (*Trainer, error) {
 	default:
 		return nil, fmt.Errorf("dml: unknown optimizer %q (want sgd or adamw)", cfg.Optimizer)
 	}
-	if cfg.Epochs <= 0 || cfg.StepsPerEpoch <= 0 || cfg.Cosine.TMax <= 0 {
-		return nil, fmt.Errorf("dml: epochs %d, steps per epoch %d and cosine T_max %d must be positive", cfg.Epochs, cfg.StepsPerEpoch, cfg.Cosine.TMax)
+	if cfg.Epochs <= 0 || stepsPerEpoch <= 0 || cfg.CosineTMax <= 0 {
+		return nil, fmt.Errorf("dml: epochs %d, steps per epoch %d and cosine T_max %d must be positive", cfg.Epochs, stepsPerEpoch, cfg.CosineTMax)
 	}
 	return t, nil
 }
 
-// rate returns the learning rate of base at epoch e: cosine annealing, scaled down linearly
-// during the warm-up epochs.
+// rate returns the learning rate of base at epoch e.
 func (t *Trainer) rate(base float64, e int) float64 {
-	lr := t.Config.Cosine.LR(base, e)
-	if e < t.Config.WarmupEpochs {
-		lr *= float64(e+1) / float64(t.Config.WarmupEpochs)
-	}
-	return lr
+	return t.Config.Schedule().LR(base, e, 0, t.StepsPerEpoch)
 }
 
 // Step runs one training step of epoch e on a batch and returns its loss. A loss that is not
@@ -80,11 +65,11 @@ func (t *Trainer) Step(e, step int, b data.Batch) (float64, error) {
 	tp := t.tape
 	tp.Reset()
 	t.opt.ZeroGrad()
-	steps := e*t.Config.StepsPerEpoch + step // the steps before this one
+	steps := e*t.StepsPerEpoch + step // the steps before this one
 	loss, st := t.Model.Forward(tp, autodiff.Constant(b.Images), b.Labels, steps)
 	value := float64(loss.Value.Data()[0])
-	if math.IsNaN(value) || math.IsInf(value, 0) {
-		return value, fmt.Errorf("dml: loss is %v at epoch %d, step %d: stopping", value, e+1, step+1)
+	if err := CheckLoss(value, e, step); err != nil {
+		return value, err
 	}
 	tp.Backward(loss)
 	if t.Config.ClipNorm > 0 {

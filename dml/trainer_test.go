@@ -42,7 +42,7 @@ func syntheticBatches(n, batch, classes int, seed uint64) []data.Batch {
 func tinyViT(t *testing.T) *nn.ViT {
 	t.Helper()
 	vit, _, err := nn.LoadViT(filepath.Join(torchref, "vit.safetensors"),
-		&nn.Config{ImageSize: 32, PatchSize: 16, Dim: 64, Depth: 3, Heads: 2, MLPRatio: 4, Eps: 1e-6})
+		nn.LoadOptions{Config: &nn.Config{ImageSize: 32, PatchSize: 16, Dim: 64, Depth: 3, Heads: 2, MLPRatio: 4, Eps: 1e-6}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,13 +58,24 @@ func tinyPreset() Preset {
 	return preset
 }
 
+// newModel is NewModel for method with cfg's other settings, failing the test on an error.
+func newModel(t *testing.T, vit *nn.ViT, method Method, cfg ModelConfig, classes int, rng *rand.Rand) *Model {
+	t.Helper()
+	cfg.Method = method.String()
+	m, err := NewModel(vit, cfg, classes, rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 func tinyModel(t *testing.T, method string) *Model {
 	t.Helper()
 	m, err := ParseMethod(method)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return NewModel(tinyViT(t), m, tinyPreset(), 4, rand.New(rand.NewPCG(5, 5)))
+	return newModel(t, tinyViT(t), m, tinyPreset().ModelConfig, 4, rand.New(rand.NewPCG(5, 5)))
 }
 
 // Two runs with the same seed give the same losses bit for bit, and training lowers the loss.
@@ -72,8 +83,8 @@ func TestTrainerDeterministicAndLearns(t *testing.T) {
 	batches := syntheticBatches(6, 8, 4, 9)
 	run := func() []float64 {
 		m := tinyModel(t, "vptsp-g+bitfit")
-		tr, err := NewTrainer(m, TrainConfig{Epochs: 2, StepsPerEpoch: 3, Optimizer: "adamw", LR: 1e-3, LRProxy: 1e-2,
-			Cosine: nn.Cosine{TMax: 2}, WarmupEpochs: 1, ClipNorm: 10})
+		tr, err := NewTrainer(m, TrainConfig{Epochs: 2, Optimizer: "adamw", LR: 1e-3, LRProxy: 1e-2,
+			CosineTMax: 2, WarmupEpochs: 1, ClipNorm: 10}, 3)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,7 +111,7 @@ func TestTrainerDeterministicAndLearns(t *testing.T) {
 
 func TestTrainerStopsOnNonFiniteLoss(t *testing.T) {
 	m := tinyModel(t, "vpt")
-	tr, err := NewTrainer(m, TrainConfig{Epochs: 1, StepsPerEpoch: 1, Optimizer: "sgd", LR: 1, LRProxy: 1, Cosine: nn.Cosine{TMax: 1}})
+	tr, err := NewTrainer(m, TrainConfig{Epochs: 1, Optimizer: "sgd", LR: 1, LRProxy: 1, CosineTMax: 1}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +128,7 @@ func TestTrainerStopsOnNonFiniteLoss(t *testing.T) {
 	if _, err := tr.Step(0, 2, empty); err == nil || !strings.Contains(err.Error(), "epoch 1, step 3: the batch is empty") {
 		t.Errorf("an empty batch (every image unreadable): %v", err)
 	}
-	if _, err := NewTrainer(m, TrainConfig{Optimizer: "lamb"}); err == nil {
+	if _, err := NewTrainer(m, TrainConfig{Optimizer: "lamb"}, 1); err == nil {
 		t.Error("unknown optimizer accepted")
 	}
 }
@@ -126,11 +137,11 @@ func TestTrainerStopsOnNonFiniteLoss(t *testing.T) {
 // both optimizers (AdamW's per-row state of the class prompts included).
 func TestTrainerStateResumes(t *testing.T) {
 	batches := syntheticBatches(4, 8, 4, 3)
-	cfg := TrainConfig{Epochs: 1, StepsPerEpoch: 4, LR: 1e-3, LRProxy: 1e-2, Cosine: nn.Cosine{TMax: 1}}
+	cfg := TrainConfig{Epochs: 1, LR: 1e-3, LRProxy: 1e-2, CosineTMax: 1}
 	for _, opt := range []string{"sgd", "adamw"} {
 		cfg.Optimizer = opt
 		newTrainer := func() *Trainer {
-			tr, err := NewTrainer(tinyModel(t, "vptsp-g+bitfit"), cfg)
+			tr, err := NewTrainer(tinyModel(t, "vptsp-g+bitfit"), cfg, 4)
 			if err != nil {
 				t.Fatal(err)
 			}

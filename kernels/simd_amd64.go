@@ -7,9 +7,9 @@ import "github.com/klauspost/cpuid/v2"
 // Each family of assembly the functions below dispatch to has its own generator in _asm and its
 // own output file.
 //go:generate sh -c "cd _asm && go run ./sgemm -out ../sgemm_kernel_amd64.s -stubs ../sgemm_kernel_amd64.go -pkg kernels"
-//go:generate sh -c "cd _asm && go run ./transpose -out ../transpose_amd64.s -stubs ../transpose_amd64.go -pkg kernels"
-//go:generate sh -c "cd _asm && go run ./stream -out ../stream_amd64.s -stubs ../stream_amd64.go -pkg kernels"
-//go:generate sh -c "cd _asm && go run ./bias -out ../bias_amd64.s -stubs ../bias_amd64.go -pkg kernels"
+//go:generate sh -c "cd _asm && go run ./moves -family transpose -out ../transpose_amd64.s -stubs ../transpose_amd64.go -pkg kernels"
+//go:generate sh -c "cd _asm && go run ./moves -family stream -out ../stream_amd64.s -stubs ../stream_amd64.go -pkg kernels"
+//go:generate sh -c "cd _asm && go run ./moves -family bias -out ../bias_amd64.s -stubs ../bias_amd64.go -pkg kernels"
 
 func detectSIMD() SIMD {
 	switch {

@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/semprox/semprox/nn/weights"
@@ -29,20 +30,34 @@ func Load(params []Named, tensors map[string]*tensor.Tensor) error {
 	return nil
 }
 
+// LoadOptions choose the geometry of the ViT that LoadViT builds.
+type LoadOptions struct {
+	Config *Config // the checkpoint must fit it; nil: inferred from the tensors' shapes (see InferConfig)
+	Heads  int     // with Config nil, the attention heads (0: InferConfig's width/64)
+}
+
+// ErrHeads is wrapped by LoadViT's error when LoadOptions.Heads does not divide the width.
+var ErrHeads = errors.New("nn: attention heads do not divide the width")
+
 // LoadViT reads a timm or DINO ViT checkpoint (.safetensors or PyTorch .pth/.bin) and returns
-// the model with its weights. With cfg nil the geometry is inferred from the tensors' shapes
-// (see InferConfig); otherwise the checkpoint must fit *cfg. The checkpoint is returned too,
-// for its metadata (which tensors were ignored, where the state dict was found).
-func LoadViT(path string, cfg *Config) (*ViT, *weights.Checkpoint, error) {
+// the model with its weights, in the geometry o gives. The checkpoint is returned too, for its
+// metadata (which tensors were ignored, where the state dict was found).
+func LoadViT(path string, o LoadOptions) (*ViT, *weights.Checkpoint, error) {
 	ck, err := ReadCheckpoint(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	var c Config
-	if cfg != nil {
-		c = *cfg
+	if o.Config != nil {
+		c = *o.Config
 	} else if c, err = CheckpointConfig(ck); err != nil {
 		return nil, nil, err
+	}
+	if o.Config == nil && o.Heads > 0 {
+		if c.Dim%o.Heads != 0 {
+			return nil, nil, fmt.Errorf("%w: %d heads, width %d of %s", ErrHeads, o.Heads, c.Dim, path)
+		}
+		c.Heads = o.Heads
 	}
 	m, err := NewViTFromCheckpoint(ck, c)
 	if err != nil {

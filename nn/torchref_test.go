@@ -11,11 +11,11 @@ import (
 	"github.com/semprox/semprox/tensor"
 )
 
-// The fixtures in testdata/torchref were written by ../shared/tools/torchref.py (see its
+// The fixtures in testdata/torchref are written by testdata/torchref/generate.py (see the
 // README there): a random ViT with timm names, images, and PyTorch's float64 results.
 const torchref = "../testdata/torchref"
 
-// torchrefConfig is the geometry torchref.py was run with.
+// torchrefConfig is the geometry generate.py writes.
 var torchrefConfig = Config{ImageSize: 32, PatchSize: 16, Dim: 64, Depth: 3, Heads: 2, MLPRatio: 4, Eps: 1e-6}
 
 func readNPY(t *testing.T, name string) *tensor.Tensor {
@@ -46,7 +46,7 @@ func closeTo(t *testing.T, what string, got, want *tensor.Tensor, rtol float64) 
 
 func loadTorchrefViT(t *testing.T, file string) *ViT {
 	t.Helper()
-	m, ck, err := LoadViT(filepath.Join(torchref, file), &torchrefConfig)
+	m, ck, err := LoadViT(filepath.Join(torchref, file), LoadOptions{Config: &torchrefConfig})
 	if err != nil {
 		t.Fatal(err)
 	}

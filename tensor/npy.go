@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/semprox/semprox/internal/atomicfile"
 )
 
 // NumPy's .npy format: a magic string, a version, a little-endian header length and a header
@@ -215,7 +217,7 @@ func readNPYFile(path string) ([]float64, []int, error) {
 // WriteNPY writes t as a little-endian float32 .npy file, atomically: to a temporary file in
 // the same directory, then renamed over path, so a failure leaves no partial file.
 func WriteNPY(path string, t *Tensor) error {
-	if err := WriteAtomic(path, func(w io.Writer) error { return encodeNPY(w, t) }); err != nil {
+	if err := atomicfile.Write(path, func(w io.Writer) error { return encodeNPY(w, t) }); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/semprox/semprox/dml"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -32,6 +33,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/semprox/semprox/autodiff"
+	"github.com/semprox/semprox/internal/atomicfile"
 	"github.com/semprox/semprox/internal/sysmem"
 	"github.com/semprox/semprox/kernels"
 	"github.com/semprox/semprox/nn"
@@ -100,7 +102,7 @@ func run(args []string) error {
 		return err
 	}
 	namesPath := namesFile(o.out)
-	if err := tensor.WriteFileAtomic(namesPath, []byte(strings.Join(names, "\n")+"\n")); err != nil {
+	if err := atomicfile.WriteFile(namesPath, []byte(strings.Join(names, "\n")+"\n")); err != nil {
 		return fmt.Errorf("%s: %w", namesPath, err)
 	}
 	fmt.Fprintf(os.Stderr, "embed: wrote %s [%d, %d] and %s\n", o.out, emb.Dim(0), emb.Dim(1), namesPath)
@@ -268,30 +270,22 @@ func sameFile(a, b string) bool {
 	return errA == nil && errB == nil && os.SameFile(sa, sb)
 }
 
+// loadModel reads -weights in the -arch geometry, or the one its tensors imply with -heads.
 func loadModel(o options) (*nn.ViT, error) {
-	var c nn.Config
+	var lo nn.LoadOptions
 	if o.arch != "" {
-		var err error
-		if c, err = nn.ConfigNamed(o.arch); err != nil {
+		c, err := nn.ConfigNamed(o.arch)
+		if err != nil {
 			return nil, err
 		}
+		lo.Config = &c
+	} else {
+		lo.Heads = o.heads
 	}
-	ck, err := nn.ReadCheckpoint(o.weights)
-	if err != nil {
-		return nil, err
+	m, ck, err := nn.LoadViT(o.weights, lo)
+	if errors.Is(err, nn.ErrHeads) {
+		return nil, fmt.Errorf("-heads %d does not divide the width of %s (%w)", o.heads, o.weights, err)
 	}
-	if o.arch == "" {
-		if c, err = nn.CheckpointConfig(ck); err != nil {
-			return nil, err
-		}
-		if o.heads > 0 {
-			if c.Dim%o.heads != 0 {
-				return nil, fmt.Errorf("-heads %d does not divide the width %d of %s", o.heads, c.Dim, o.weights)
-			}
-			c.Heads = o.heads
-		}
-	}
-	m, err := nn.NewViTFromCheckpoint(ck, c)
 	if err != nil {
 		return nil, err
 	}
@@ -305,31 +299,33 @@ func loadModel(o options) (*nn.ViT, error) {
 }
 
 // embedAll runs the images through the model batch by batch, decoding each batch on all
-// threads, and returns the embeddings [N, D].
+// threads, and returns the embeddings [N, D]. An image that cannot be read is an error naming it.
 func embedAll(m *nn.ViT, o options, names []string) (*tensor.Tensor, error) {
 	tr := vision.Preprocess{Resize: o.resize, Crop: o.crop, Interp: o.interp, Mean: o.mean, Std: o.std}
-	out := tensor.New(len(names), m.Dim)
-	tp := autodiff.NewTape()
-	tp.SetNoGrad(true)
-	start := time.Now()
-	for lo := 0; lo < len(names); lo += o.batch {
+	start, lo := time.Now(), 0
+	next := func() (*tensor.Tensor, []int, error) {
+		if lo > 0 {
+			fmt.Fprintf(os.Stderr, "\rembed: %d/%d images, %.1f img/s", lo, len(names), float64(lo)/time.Since(start).Seconds())
+		}
+		if lo == len(names) {
+			return nil, nil, nil
+		}
 		hi := min(lo+o.batch, len(names))
 		batch := tensor.New(hi-lo, 3, o.crop, o.crop)
 		var g errgroup.Group
 		g.SetLimit(o.threads)
 		for i := lo; i < hi; i++ {
-			g.Go(func() error { return tr.ApplyFile(batch.Row(i-lo).Data(), filepath.Join(o.images, names[i])) })
+			row := batch.Row(i - lo).Data()
+			g.Go(func() error { return tr.ApplyFile(row, filepath.Join(o.images, names[i])) })
 		}
-		if err := g.Wait(); err != nil {
-			return nil, err
-		}
-		tp.Reset()
-		e := m.Embed(tp, autodiff.Constant(batch), nil)
-		copy(out.Slice(lo, hi).Data(), e.Value.Data())
-		fmt.Fprintf(os.Stderr, "\rembed: %d/%d images, %.1f img/s", hi, len(names), float64(hi)/time.Since(start).Seconds())
+		lo = hi
+		return batch, nil, g.Wait()
 	}
+	out, _, err := dml.EmbedBatches(len(names), next, func(tp *autodiff.Tape, images *autodiff.Var) *autodiff.Var {
+		return m.Embed(tp, images, nil)
+	})
 	fmt.Fprintln(os.Stderr)
-	return out, nil
+	return out, err
 }
 
 // namesFile is where the names of the embedded images go: emb.npy -> emb.names.txt.

@@ -2,8 +2,8 @@ package main
 
 import (
 	"fmt"
+	"github.com/semprox/semprox/dml"
 	"io"
-	"math"
 	"time"
 
 	"github.com/semprox/semprox/autodiff"
@@ -23,29 +23,26 @@ func fit(m *model, train, test *data.Split, o options, log io.Writer) (float64, 
 	acc := 0.0
 	for epoch := range o.epochs {
 		batches := sampler.Batches(epoch)
-		sched := schedule{base: o.lr, epochs: o.epochs, steps: len(batches)}
-		if err := trainEpoch(m, loader.Stream(epoch, batches), loader, opt, tp, sched, epoch, o, log); err != nil {
+		if err := trainEpoch(m, loader.Stream(epoch, batches), loader, opt, tp, len(batches), epoch, o, log); err != nil {
 			return 0, err
 		}
-		acc = evaluate(m, test, o)
+		var err error
+		if acc, err = evaluate(m, test, o); err != nil {
+			return 0, err
+		}
 		fmt.Fprintf(log, "pretrain: epoch %d/%d test accuracy %.4f\n", epoch+1, o.epochs, acc)
 	}
 	return acc, nil
 }
 
-// schedule is the learning rate: linear warm-up over the first epoch's steps, then cosine
-// annealing per epoch down to 1% of the base rate.
-type schedule struct {
-	base          float64
-	epochs, steps int
-}
-
-// lr returns the rate of a step of an epoch.
-func (s schedule) lr(epoch, step int) float64 {
-	if epoch == 0 && s.epochs > 1 {
-		return s.base * float64(step+1) / float64(s.steps)
+// schedule is the learning rate: linear warm-up over the first epoch's steps (when there is
+// more than one epoch), then cosine annealing per epoch down to 1% of the base rate.
+func schedule(o options) dml.Schedule {
+	warmup := 0
+	if o.epochs > 1 {
+		warmup = 1
 	}
-	return nn.Cosine{TMax: s.epochs, EtaMin: s.base / 100}.LR(s.base, epoch)
+	return dml.Schedule{Cosine: nn.Cosine{TMax: o.epochs, EtaMin: o.lr / 100}, WarmupEpochs: warmup, WarmupPerStep: true}
 }
 
 // progress accumulates the running loss and accuracy of an epoch.
@@ -56,30 +53,31 @@ type progress struct {
 }
 
 // trainEpoch runs the steps of one epoch.
-func trainEpoch(m *model, ep *data.BatchStream, loader *data.Loader, opt *nn.AdamW, tp *autodiff.Tape, sched schedule, epoch int, o options, log io.Writer) error {
+func trainEpoch(m *model, ep *data.BatchStream, loader *data.Loader, opt *nn.AdamW, tp *autodiff.Tape, steps, epoch int, o options, log io.Writer) error {
 	defer ep.Stop()
+	sched := schedule(o)
 	p := progress{start: time.Now(), last: time.Now()}
 	for step := 0; ; step++ {
 		b, ok := ep.Next()
 		if !ok {
 			break
 		}
-		lr := sched.lr(epoch, step)
+		lr := sched.LR(o.lr, epoch, step, steps)
 		for i := range opt.Groups {
 			opt.Groups[i].LR = lr
 		}
 		loss, correct := trainStep(m, tp, opt, b)
-		if math.IsNaN(loss) || math.IsInf(loss, 0) {
-			return fmt.Errorf("epoch %d step %d: loss is %g (try a lower -lr than %g)", epoch+1, step, loss, o.lr)
+		if err := dml.CheckLoss(loss, epoch, step); err != nil {
+			return fmt.Errorf("%w (try a lower -lr than %g)", err, o.lr)
 		}
 		p.loss += loss * float64(len(b.Labels))
 		p.correct += correct
 		p.images += len(b.Labels)
 		loader.Recycle(b)
-		if time.Since(p.last) >= o.logEvery || step == sched.steps-1 {
+		if time.Since(p.last) >= o.logEvery || step == steps-1 {
 			p.last = time.Now()
 			fmt.Fprintf(log, "pretrain: epoch %d/%d step %d/%d lr %.2e loss %.4f accuracy %.4f %.0f img/s\n",
-				epoch+1, o.epochs, step+1, sched.steps, lr, p.loss/float64(p.images),
+				epoch+1, o.epochs, step+1, steps, lr, p.loss/float64(p.images),
 				float64(p.correct)/float64(p.images), float64(p.images)/time.Since(p.start).Seconds())
 		}
 	}
@@ -122,23 +120,18 @@ func countCorrect(logits *tensor.Tensor, labels []int) int {
 }
 
 // evaluate returns the accuracy of m on split, without augmentation.
-func evaluate(m *model, split *data.Split, o options) float64 {
+func evaluate(m *model, split *data.Split, o options) (float64, error) {
 	loader := data.NewLoader(data.LoaderConfig{Split: split, Transform: evalTransform(o.cfg.ImageSize), Seed: o.seed})
 	defer loader.Close()
-	ep := loader.Stream(0, data.Sequential{N: len(split.Samples), BatchSize: 256}.Batches(0))
-	defer ep.Stop()
-	tp := autodiff.NewTape()
-	tp.SetNoGrad(true)
-	correct, total := 0, 0
-	for {
-		b, ok := ep.Next()
-		if !ok {
-			break
-		}
-		correct += countCorrect(m.logits(tp, b.Images).Value, b.Labels)
-		total += len(b.Labels)
-		tp.Reset()
-		loader.Recycle(b)
+	logits, labels, err := dml.EmbedSplit(loader, len(split.Samples), 256, func(tp *autodiff.Tape, images *autodiff.Var) *autodiff.Var {
+		return m.logits(tp, images.Value)
+	})
+	if err != nil || logits == nil {
+		return 0, err
 	}
-	return float64(correct) / float64(max(total, 1))
+	dense := make([]int, len(labels))
+	for i, l := range labels {
+		dense[i] = int(l)
+	}
+	return float64(countCorrect(logits, dense)) / float64(len(labels)), nil
 }

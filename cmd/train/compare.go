@@ -9,7 +9,7 @@ import (
 
 	"github.com/semprox/semprox/dml"
 	"github.com/semprox/semprox/dml/report"
-	"github.com/semprox/semprox/tensor"
+	"github.com/semprox/semprox/internal/atomicfile"
 )
 
 // resultsFile is the table a -compare run writes into its directory.
@@ -33,7 +33,7 @@ func compare(o options, stdout, stderr io.Writer, stop func() bool) error {
 	}
 	var rows []comparison
 	var baseline report.Retrieval
-	resolved := o.settings // the settings as the presets resolved them, for the table's footer
+	resolved := o.RunConfig // the settings as the presets resolved them, for the table's footer
 	for _, method := range strings.Split(o.compare, ",") {
 		one := o
 		one.Method, one.Out = strings.TrimSpace(method), filepath.Join(root, strings.ReplaceAll(strings.TrimSpace(method), "+", "_"))
@@ -47,20 +47,21 @@ func compare(o options, stdout, stderr io.Writer, stop func() bool) error {
 		if err != nil {
 			return fmt.Errorf("-compare %s: %w", one.Method, err)
 		}
-		ss.describe(stderr)
-		err = ss.execute(stop)
-		ss.close()
+		ss.Describe(stderr)
+		res, err := ss.Run(stopContext(stop))
+		resolved = ss.Config()
+		ss.Close()
 		if err != nil {
 			return fmt.Errorf("-compare %s: %w", one.Method, err)
 		}
-		best, _ := report.BestEpoch(ss.epochs, ss.baseline.Ks[0]) // a nil Eval when none was evaluated
-		rows = append(rows, comparison{method: one.Method, parameters: ss.parameters(), best: best, minutes: time.Since(start).Minutes()})
-		baseline, resolved = ss.baseline, ss.s
+		best, _ := report.BestEpoch(res.History, res.Baseline.Ks[0]) // a nil Eval when none was evaluated
+		rows = append(rows, comparison{method: one.Method, parameters: res.Parameters, best: best, minutes: time.Since(start).Minutes()})
+		baseline = res.Baseline
 	}
 	table := resultsTable(resolved, baseline, rows)
 	fmt.Fprint(stdout, table)
 	path := filepath.Join(root, resultsFile)
-	if err := tensor.WriteFileAtomic(path, []byte(table)); err != nil {
+	if err := atomicfile.WriteFile(path, []byte(table)); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "written: %s\n", path)
@@ -68,7 +69,7 @@ func compare(o options, stdout, stderr io.Writer, stop func() bool) error {
 }
 
 // resultsTable formats the comparison as Markdown.
-func resultsTable(s settings, baseline report.Retrieval, rows []comparison) string {
+func resultsTable(s dml.RunConfig, baseline report.Retrieval, rows []comparison) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "| method | trainable parameters | per step | R@1 | MAP@R | best epoch | minutes |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	fmt.Fprintf(&b, "| frozen backbone | 0 | 0 | %.4f | %.4f | - | - |\n", baseline.Recall[0], baseline.MAPAtR)
@@ -81,6 +82,6 @@ func resultsTable(s settings, baseline report.Retrieval, rows []comparison) stri
 			r.best.Eval.Recall[0], r.best.Eval.MAPAtR, r.best.Epoch, r.minutes)
 	}
 	fmt.Fprintf(&b, "\nDataset %s, preset %s, %d epochs, %d classes a step, seed %d. Trainable parameters count every class's prompts, per step\nonly those of one step's classes; R@1 and MAP@R of the best epoch by R@1.\n",
-		s.Dataset, s.Preset, s.Epochs, s.Batch/s.K, s.Seed)
+		s.Dataset, s.Name, s.Epochs, s.Batch/s.K, s.Seed)
 	return b.String()
 }

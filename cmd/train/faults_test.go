@@ -136,7 +136,7 @@ func TestKilledRunResumes(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "killed")
 	rng := rand.New(rand.NewPCG(3, 5))
 	args := trainArgs(dataDir, dir)
-	watch := []string{"last.safetensors", "last.json", "best.safetensors", "metrics.jsonl", configFile}
+	watch := []string{"last.safetensors", "last.json", "best.safetensors", "metrics.jsonl", dml.ConfigFile}
 	for kill := range 12 {
 		cmd := startTrain(t, args...)
 		var changed func() bool
@@ -148,7 +148,7 @@ func TestKilledRunResumes(t *testing.T) {
 			start = time.Now()
 		}
 		killWhen(cmd, 2*took, changed)
-		if _, err := os.Stat(filepath.Join(dir, configFile)); err == nil {
+		if _, err := os.Stat(filepath.Join(dir, dml.ConfigFile)); err == nil {
 			args = []string{"-resume", dir}
 		}
 	}
@@ -170,7 +170,7 @@ func TestResumeBeforeFirstCheckpoint(t *testing.T) {
 	var out, errOut bytes.Buffer
 	dir := filepath.Join(t.TempDir(), "early")
 	cmd := startTrain(t, trainArgs(dataDir, dir)...)
-	if !killWhen(cmd, time.Minute, fileChanged(filepath.Join(dir, configFile))) {
+	if !killWhen(cmd, time.Minute, fileChanged(filepath.Join(dir, dml.ConfigFile))) {
 		t.Fatal("the child wrote no config.json")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "last.safetensors")); err == nil {
@@ -280,14 +280,14 @@ func TestResumeDetectsDamage(t *testing.T) {
 			copyFile(best, weights.PreviousPath(best)) // as if an earlier save had kept one
 			flip(best)
 		}, "best.safetensors: damaged"},
-		{"metrics line deleted", 4, func(dir string) { os.WriteFile(filepath.Join(dir, metricsFile), nil, 0o644) }, "metrics.jsonl: the record of epoch 1 is missing"},
+		{"metrics line deleted", 4, func(dir string) { os.WriteFile(filepath.Join(dir, dml.MetricsFile), nil, 0o644) }, "metrics.jsonl: the record of epoch 1 is missing"},
 		{"metrics line torn", 4, func(dir string) {
-			path := filepath.Join(dir, metricsFile)
+			path := filepath.Join(dir, dml.MetricsFile)
 			b, _ := os.ReadFile(path)
 			os.WriteFile(path, b[:len(b)/2], 0o644)
 		}, "metrics.jsonl: the record of epoch 1 is missing"},
 		{"metrics line edited", 4, func(dir string) {
-			path := filepath.Join(dir, metricsFile)
+			path := filepath.Join(dir, dml.MetricsFile)
 			b, _ := os.ReadFile(path)
 			os.WriteFile(path, bytes.Replace(b, []byte(`"epoch":1`), []byte(`"epoch":1,"best":false`), 1), 0o644)
 		}, "metrics.jsonl:1: the record of epoch 1 differs"},
@@ -375,17 +375,18 @@ func TestFlagsBeyondMachineAndData(t *testing.T) {
 		}
 	}
 	vitS := nn.Configs["vit_small_patch16_224"]
-	s := settings{Batch: 64, Prompts: dml.PromptSpec{Count: 10}}
+	var s dml.RunConfig
+	s.Batch, s.Prompts = 64, dml.PromptSpec{Count: 10}
 	train := &data.Split{Samples: make([]data.Sample, 5000), Classes: 100}
-	if err := checkBatch(s, train, vitS, 24<<30); err != nil {
+	if err := dml.CheckBatch(s, train, vitS, 24<<30); err != nil {
 		t.Errorf("ViT-S/16, batch 64, 24 GB: %v", err)
 	}
-	err := checkBatch(s, train, vitS, 2<<30)
+	err := dml.CheckBatch(s, train, vitS, 2<<30)
 	if err == nil || !strings.Contains(err.Error(), "-batch 64") || !strings.Contains(err.Error(), "the machine has 2.1 GB") {
 		t.Errorf("ViT-S/16, batch 64, 2 GB: %v", err)
 	}
 	s.Class = dml.PromptSpec{Count: 1000, Depth: 12}
-	if err := checkBatch(s, train, vitS, 24<<30); err == nil || !strings.Contains(err.Error(), "class prompts of 100 classes") {
+	if err := dml.CheckBatch(s, train, vitS, 24<<30); err == nil || !strings.Contains(err.Error(), "class prompts of 100 classes") {
 		t.Errorf("1000 class prompts in 12 blocks for 100 classes: %v", err)
 	}
 }

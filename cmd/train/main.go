@@ -12,17 +12,18 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
 	"github.com/semprox/semprox/dml"
-	"github.com/semprox/semprox/dml/data"
 )
 
 func main() {
@@ -60,16 +61,78 @@ func run(args []string, stdout, stderr io.Writer, stop func() bool) error {
 	if err != nil {
 		return err
 	}
-	defer ss.close()
+	defer ss.Close()
 	if o.dryRun {
 		if o.check {
-			for _, sp := range ss.ds.Splits {
-				data.Scan(sp, ss.s.Workers, ss.skips)
-			}
+			ss.Scan()
 		}
-		ss.describe(stdout)
+		ss.Describe(stdout)
 		return nil
 	}
-	ss.describe(stderr)
-	return ss.execute(stop)
+	ss.Describe(stderr)
+	_, err = ss.Run(stopContext(stop))
+	if errors.Is(err, dml.ErrStopped) {
+		dir := ss.Config().Out
+		fmt.Fprintf(stderr, "stopped; the run is saved in %s. Resume with:\n  go run ./cmd/train -resume %s\n", dir, dir)
+	}
+	return err
+}
+
+// newSession builds the session of the command line: a resumed run's from its config.json
+// (with -threads and -workers), a new one's from the preset of the dataset and the backbone's
+// width, under the flags given.
+func newSession(o options, stdout, stderr io.Writer) (*dml.Session, error) {
+	opts := dml.Options{Resume: o.resume != "", Output: stdout, Progress: stderr}
+	if opts.Resume {
+		cfg, err := dml.ReadRunConfig(o.resume)
+		if err != nil {
+			return nil, err
+		}
+		if o.set["threads"] {
+			cfg.Threads = o.Threads
+		}
+		if o.set["workers"] {
+			cfg.Workers = o.Workers
+		}
+		return dml.NewSession(cfg, opts)
+	}
+	bb, err := dml.LoadBackbone(o.RunConfig)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := resolvePreset(o, bb.ViT.Dim)
+	if err != nil {
+		return nil, err
+	}
+	opts.Backbone = &bb
+	return dml.NewSession(cfg, opts)
+}
+
+// stopContext is a context that is cancelled once stop reports true; the session asks its Err
+// after every step, which asks stop.
+func stopContext(stop func() bool) context.Context {
+	return &pollContext{Context: context.Background(), stop: stop, done: make(chan struct{})}
+}
+
+// pollContext is cancelled when its stop function says so.
+type pollContext struct {
+	context.Context
+	stop func() bool
+	once sync.Once
+	done chan struct{}
+}
+
+func (c *pollContext) Done() <-chan struct{} { return c.done }
+
+func (c *pollContext) Err() error {
+	select {
+	case <-c.done:
+		return context.Canceled
+	default:
+	}
+	if c.stop != nil && c.stop() {
+		c.once.Do(func() { close(c.done) })
+		return context.Canceled
+	}
+	return nil
 }

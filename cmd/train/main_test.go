@@ -44,27 +44,27 @@ func TestDryRun(t *testing.T) {
 
 // A preset gives the defaults; explicit flags override them; bad values are named.
 func TestFlagsAndPresets(t *testing.T) {
-	resolve := func(width int, args ...string) (settings, error) {
+	resolve := func(width int, args ...string) (dml.RunConfig, error) {
 		t.Helper()
 		o, err := parseOptions(args)
 		if err != nil {
-			return settings{}, err
+			return dml.RunConfig{}, err
 		}
 		s, err := resolvePreset(o, width)
 		if err == nil {
-			err = s.validate()
+			err = s.Validate()
 		}
 		return s, err
 	}
 	s, err := resolve(96)
 	micro := dml.Presets["mnist_micro"]
-	if err != nil || s.Preset != "mnist_micro" || s.LR != micro.LR || s.Batch != micro.Batch || s.Prompts != micro.Prompts || s.Method != "vptsp-g" ||
+	if err != nil || s.Name != "mnist_micro" || s.LR != micro.LR || s.Batch != micro.Batch || s.Prompts != micro.Prompts || s.Method != "vptsp-g" ||
 		s.Interp != "bicubic" || s.PositivesOverAll || s.ClassAfterDataset || s.GRUDropout != 0 || s.AdapterBlocks != 0 {
 		t.Errorf("defaults: %+v, %v", s, err)
 	}
 	s, err = resolve(384, "-dataset", "cub", "-lr", "0.02", "-prompts", "7")
 	cub := dml.Presets["cub200_small"]
-	if err != nil || s.Preset != "cub200_small" || s.LR != 0.02 || s.LRProxy != cub.LRProxy || s.Prompts.Count != 7 || s.Prompts.Depth != cub.Prompts.Depth || s.Epochs != cub.Epochs {
+	if err != nil || s.Name != "cub200_small" || s.LR != 0.02 || s.LRProxy != cub.LRProxy || s.Prompts.Count != 7 || s.Prompts.Depth != cub.Prompts.Depth || s.Epochs != cub.Epochs {
 		t.Errorf("cub with -lr and -prompts: %+v, %v", s, err)
 	}
 	if s.Method != "vptsp-g+bitfit" || s.Interp != "bilinear" || s.Semantics != dml.Released(dml.PromptsDense, 0) || s.AdapterBlocks != 7 || s.AdapterBlocksBitFit != 1 {
@@ -76,16 +76,16 @@ func TestFlagsAndPresets(t *testing.T) {
 	if err != nil || s.Method != "vpt" || s.Interp != "bicubic" || s.Semantics != want || s.AdapterBlocks != 4 || s.AdapterBlocksBitFit != 4 {
 		t.Errorf("cub with every semantics flag: method %s, interpolation %s, semantics %+v, adapter blocks %d and %d, %v", s.Method, s.Interp, s.Semantics, s.AdapterBlocks, s.AdapterBlocksBitFit, err)
 	}
-	if s, _ := resolve(384, "-dataset", "sop", "-gru-dropout", "0"); s.Semantics != dml.Released(dml.PromptsBank, 0) || s.Preset != "sop_small" {
+	if s, _ := resolve(384, "-dataset", "sop", "-gru-dropout", "0"); s.Semantics != dml.Released(dml.PromptsBank, 0) || s.Name != "sop_small" {
 		t.Errorf("sop with -gru-dropout 0: %+v", s.Semantics)
 	}
 	if s, _ := resolve(96, "-preset", "inshop_small"); s.Semantics != dml.Released(dml.PromptsBank, 0.1) || s.Method != "vptsp-g+bitfit" {
 		t.Errorf("inshop_small: %s, %+v", s.Method, s.Semantics)
 	}
-	if s, _ := resolve(768, "-dataset", "cars"); s.Preset != "cars_basic" {
-		t.Errorf("cars on a ViT-B: preset %s", s.Preset)
+	if s, _ := resolve(768, "-dataset", "cars"); s.Name != "cars_basic" {
+		t.Errorf("cars on a ViT-B: preset %s", s.Name)
 	}
-	if s, _ := resolve(96, "-preset", "sop_small", "-batch", "30", "-k", "3"); s.Preset != "sop_small" || s.Batch != 30 || s.K != 3 || s.Optimizer != "adamw" {
+	if s, _ := resolve(96, "-preset", "sop_small", "-batch", "30", "-k", "3"); s.Name != "sop_small" || s.Batch != 30 || s.K != 3 || s.Optimizer != "adamw" {
 		t.Errorf("-preset sop_small -batch 30 -k 3: %+v", s)
 	}
 	for _, bad := range [][]string{
@@ -163,7 +163,7 @@ func stopAfter(n int) func() bool {
 // readRun returns the epochs of a run's metrics.jsonl without their timings.
 func readRun(t *testing.T, dir string) []report.EpochRecord {
 	t.Helper()
-	epochs, err := report.ReadLog(filepath.Join(dir, metricsFile))
+	epochs, err := report.ReadLog(filepath.Join(dir, dml.MetricsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestTrainResumeEndToEnd(t *testing.T) {
 	if err := run(trainArgs(dataDir, whole), &out, &errOut, never); err != nil {
 		t.Fatalf("%v\n%s", err, errOut.String())
 	}
-	for _, f := range []string{configFile, baselineFile, metricsFile, "best.safetensors", "best.json", "last.safetensors", "last.json", "loss.png", "recall.png"} {
+	for _, f := range []string{dml.ConfigFile, dml.BaselineFile, dml.MetricsFile, "best.safetensors", "best.json", "last.safetensors", "last.json", "loss.png", "recall.png"} {
 		if _, err := os.Stat(filepath.Join(whole, f)); err != nil {
 			t.Errorf("the run directory lacks %s", f)
 		}
@@ -211,7 +211,7 @@ func TestTrainResumeEndToEnd(t *testing.T) {
 		}
 		if stop == 3 {
 			// A kill during epoch 2 after its metrics line was written but before its checkpoint.
-			f, _ := os.OpenFile(filepath.Join(dir, metricsFile), os.O_APPEND|os.O_WRONLY, 0)
+			f, _ := os.OpenFile(filepath.Join(dir, dml.MetricsFile), os.O_APPEND|os.O_WRONLY, 0)
 			f.WriteString(`{"epoch":2,"loss":1}` + "\n")
 			f.Close()
 		}
@@ -233,7 +233,7 @@ func TestTrainResumeEndToEnd(t *testing.T) {
 	if err := run(trainArgs(dataDir, whole), &out, &errOut, never); err == nil || !strings.Contains(err.Error(), "-resume") {
 		t.Errorf("a second run into %s: %v", whole, err)
 	}
-	if err := run([]string{"-resume", filepath.Join(t.TempDir(), "none")}, &out, &errOut, never); err == nil || !strings.Contains(err.Error(), configFile) {
+	if err := run([]string{"-resume", filepath.Join(t.TempDir(), "none")}, &out, &errOut, never); err == nil || !strings.Contains(err.Error(), dml.ConfigFile) {
 		t.Errorf("-resume of a missing run: %v", err)
 	}
 }
@@ -250,7 +250,10 @@ func TestNonFiniteLossStops(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "epoch 2, step") {
 		t.Fatalf("error %v, want one naming epoch 2 and its step", err)
 	}
-	var meta checkpointMeta
+	var meta struct {
+		Epoch int `json:"epoch"`
+		Steps int `json:"steps"`
+	}
 	if _, err := weights.Load(filepath.Join(dir, "last.safetensors"), &meta); err != nil || meta.Epoch != 1 || meta.Steps != 3 {
 		t.Errorf("last checkpoint after the stop: epoch %d step %d, %v; want epoch 1 complete", meta.Epoch, meta.Steps, err)
 	}
@@ -289,8 +292,8 @@ func TestCompare(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, "best.safetensors")); err != nil {
 			t.Errorf("no run directory for %s: %v", method, err)
 		}
-		cfg, err := readConfig(dir)
-		if s := cfg.Settings; err != nil || s.Method != method || s.Semantics != dml.Released(dml.PromptsDense, 0) || s.Interp != "bilinear" {
+		s, err := dml.ReadRunConfig(dir)
+		if err != nil || s.Method != method || s.Semantics != dml.Released(dml.PromptsDense, 0) || s.Interp != "bilinear" {
 			t.Errorf("%s: config.json has method %s, semantics %+v, interpolation %s (%v)", method, s.Method, s.Semantics, s.Interp, err)
 		}
 	}

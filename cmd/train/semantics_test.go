@@ -163,11 +163,15 @@ func TestSemanticsResume(t *testing.T) {
 	dataDir := smallMNIST(t, 200, 60)
 	small := []string{"-preset", "sop_small", "-prompts", "5", "-prompt-depth", "6", "-class-prompts", "2", "-class-depth", "6", "-embed-dim", "64", "-k", "10"}
 	whole, _, _ := uninterrupted(t, func(out string) []string { return trainArgs(dataDir, out, small...) })
-	raw, err := os.ReadFile(filepath.Join(whole, configFile))
+	raw, err := os.ReadFile(filepath.Join(whole, dml.ConfigFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cfg runConfig
+	var cfg struct {
+		Settings   dml.RunConfig `json:"settings"`
+		Parameters int           `json:"trainable_parameters"`
+		PerStep    int           `json:"trainable_parameters_per_step"`
+	}
 	var keys struct {
 		Settings map[string]any `json:"settings"`
 	}
@@ -198,12 +202,12 @@ func TestSemanticsResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := ss.model
-	if !m.Loss.PositivesOverAll || m.Bank.State != dml.PromptsBank || m.Memory.Dropout != 0.1 || m.Memory.Cell.Mix != nn.MixReleased || m.Semantics.Init != dml.InitReleased || ss.s.Interp != "bilinear" {
+	m := ss.Model()
+	if !m.Loss.PositivesOverAll || m.Bank.State != dml.PromptsBank || m.Memory.Dropout != 0.1 || m.Memory.Cell.Mix != nn.MixReleased || m.Semantics.Init != dml.InitReleased || ss.Config().Interp != "bilinear" {
 		t.Errorf("the resumed model: positives over all %v, state %q, dropout %v, mix %v, init %q, interpolation %s",
-			m.Loss.PositivesOverAll, m.Bank.State, m.Memory.Dropout, m.Memory.Cell.Mix, m.Semantics.Init, ss.s.Interp)
+			m.Loss.PositivesOverAll, m.Bank.State, m.Memory.Dropout, m.Memory.Cell.Mix, m.Semantics.Init, ss.Config().Interp)
 	}
-	ss.close()
+	ss.Close()
 	if err := run([]string{"-resume", dir}, &out, &errOut, never); err != nil {
 		t.Fatalf("%v\n%s", err, errOut.String())
 	}
@@ -227,7 +231,7 @@ func TestOldConfigResumes(t *testing.T) {
 	if err := run(trainArgs(dataDir, dir, old...), &out, &errOut, stopAfter(4)); !errors.Is(err, dml.ErrStopped) {
 		t.Fatalf("%v\n%s", err, errOut.String())
 	}
-	path := filepath.Join(dir, configFile)
+	path := filepath.Join(dir, dml.ConfigFile)
 	var cfg map[string]json.RawMessage
 	var settings map[string]any
 	raw, _ := os.ReadFile(path)

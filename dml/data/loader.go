@@ -25,7 +25,7 @@ type Sequential struct {
 	DropLast     bool
 }
 
-// Batches implements Sampler.
+// Batches implements BatchOrder. It panics if BatchSize is not positive.
 func (s Sequential) Batches(int) [][]int {
 	idx := make([]int, s.N)
 	for i := range idx {
@@ -41,7 +41,7 @@ type Shuffled struct {
 	Seed         uint64
 }
 
-// Batches implements Sampler.
+// Batches implements BatchOrder. It panics if BatchSize is not positive.
 func (s Shuffled) Batches(epoch int) [][]int {
 	rng := rand.New(rand.NewPCG(s.Seed, splitmix(uint64(epoch))))
 	return chunk(rng.Perm(s.N), s.BatchSize, s.DropLast)
@@ -135,7 +135,8 @@ func (p *pending) done(n int) {
 	}
 }
 
-// NewLoader starts the workers of a loader; Close stops them.
+// NewLoader starts the workers of a loader; Close stops them. It panics if cfg has no Split or
+// no Transform.
 func NewLoader(cfg LoaderConfig) *Loader {
 	if cfg.Split == nil || cfg.Transform == nil {
 		panic("data: NewLoader needs a Split and a Transform")
@@ -180,19 +181,20 @@ type BatchStream struct {
 
 // Stream starts producing the given batches (lists of sample indices) for epoch number
 // epoch, stopping the previous epoch if it is still running. The loader keeps no reference
-// to batches after the epoch ends.
+// to batches after the epoch ends. It panics if a sample index is outside the split or the
+// loader is closed.
 func (l *Loader) Stream(epoch int, batches [][]int) *BatchStream {
 	for _, b := range batches {
 		for _, i := range b {
 			if i < 0 || i >= len(l.cfg.Split.Samples) {
-				panic(fmt.Sprintf("data: Loader.Epoch: sample index %d out of range [0, %d)", i, len(l.cfg.Split.Samples)))
+				panic(fmt.Sprintf("data: Loader.Stream: sample index %d out of range [0, %d)", i, len(l.cfg.Split.Samples)))
 			}
 		}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		panic("data: Loader.Epoch after Close")
+		panic("data: Loader.Stream after Close")
 	}
 	if l.cur != nil {
 		l.cur.Stop()

@@ -66,7 +66,7 @@ type EvalTransform struct{ vision.Preprocess }
 // Size implements Transform.
 func (t EvalTransform) Size() int { return t.Crop }
 
-// Apply implements Transform. It panics where Check (promoted from vision.Eval) fails.
+// Apply implements Transform. It panics where Check (promoted from vision.Preprocess) fails.
 func (t EvalTransform) Apply(dst []float32, img image.Image, _ *rand.Rand) {
 	t.Preprocess.Apply(dst, img)
 }

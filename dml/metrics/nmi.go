@@ -194,7 +194,8 @@ func updateCentres(x Matrix, centres Matrix, assign []int) float64 {
 // NMI is the normalised mutual information of two labelings of the same items, normalised by
 // the arithmetic mean of their entropies (scikit-learn's normalized_mutual_info_score default).
 // It is 1 when both labelings have a single class, and NaN for no items. Its sums run in a fixed
-// order (classes by increasing label), so the result is the same bit for bit on every call.
+// order (classes by increasing label), so the result is the same bit for bit on every call. It
+// panics if a and b differ in length.
 func NMI(a, b []int64) float64 {
 	if len(a) != len(b) {
 		panic(fmt.Sprintf("metrics: NMI of %d and %d labels", len(a), len(b)))

@@ -8,7 +8,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/semprox/semprox/tensor"
+	"github.com/semprox/semprox/internal/atomicfile"
 )
 
 // EpochRecord is one line of metrics.jsonl.
@@ -214,9 +214,9 @@ func scan(path string, b []byte, tornTail bool, f func(e EpochRecord, line []byt
 	return nil
 }
 
-// writeAtomic writes path atomically (see tensor.WriteAtomic), naming path in an error.
+// writeAtomic writes path atomically (see atomicfile.Write), naming path in an error.
 func writeAtomic(path string, write func(io.Writer) error) error {
-	if err := tensor.WriteAtomic(path, write); err != nil {
+	if err := atomicfile.Write(path, write); err != nil {
 		return fmt.Errorf("report: %s: %w", path, err)
 	}
 	return nil

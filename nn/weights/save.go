@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/semprox/semprox/internal/atomicfile"
 	"github.com/semprox/semprox/tensor"
 )
 
@@ -96,12 +97,12 @@ func save(path, previous string, tensors map[string]*tensor.Tensor, meta any) er
 		metaJSONKey:   string(js),
 		dataHashKey:   dataSHA256(tensors, names),
 	}
-	if err := tensor.WriteAtomicKeeping(path, previous, func(w io.Writer) error {
+	if err := atomicfile.WriteKeeping(path, previous, func(w io.Writer) error {
 		return writeSafetensors(w, tensors, names, header)
 	}); err != nil {
 		return &Error{Path: path, Err: err}
 	}
-	if err := tensor.WriteFileAtomic(metaPath, js); err != nil {
+	if err := atomicfile.WriteFile(metaPath, js); err != nil {
 		return &Error{Path: metaPath, Err: err}
 	}
 	return nil
@@ -262,7 +263,7 @@ func writeSafetensors(w io.Writer, tensors map[string]*tensor.Tensor, names []st
 	js = append(js, bytes.Repeat([]byte{' '}, (8-len(js)%8)%8)...)
 	var n [8]byte
 	binary.LittleEndian.PutUint64(n[:], uint64(len(js)))
-	w.Write(n[:]) // w is buffered (tensor.WriteAtomic) and keeps its first error; Flush reports it
+	w.Write(n[:]) // w is buffered (atomicfile.Write) and keeps its first error; Flush reports it
 	w.Write(js)
 	for _, name := range names {
 		if err := writeF32(w, tensors[name].Data()); err != nil {

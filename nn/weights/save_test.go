@@ -12,6 +12,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/semprox/semprox/internal/atomicfile"
 	"github.com/semprox/semprox/tensor"
 )
 
@@ -119,7 +120,7 @@ func saveUnembedded(t *testing.T, path string, tensors map[string]*tensor.Tensor
 	if err := os.WriteFile(MetaPath(path), js, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := tensor.WriteAtomic(path, func(w io.Writer) error { return writeSafetensors(w, tensors, sortedNames(tensors), header) }); err != nil {
+	if err := atomicfile.Write(path, func(w io.Writer) error { return writeSafetensors(w, tensors, sortedNames(tensors), header) }); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -23,16 +23,16 @@ type EpochProgress struct {
 // Complete reports whether every step of the epoch is done.
 func (e EpochProgress) Complete(stepsPerEpoch int) bool { return e.Steps >= stepsPerEpoch }
 
-// ErrStopped is returned by Run.Execute when Stop asked it to stop; the run was saved first.
+// ErrStopped is returned by Loop.Execute (and Session.Run) when Stop asked it to stop; the run was saved first.
 var ErrStopped = errors.New("dml: training stopped on request")
 
-// Run drives a Trainer over epochs: batches come from Batches, the model is evaluated every
+// Loop drives a Trainer over epochs: batches come from Batches, the model is evaluated every
 // EvalEvery epochs (and after the last), the best evaluation by R@1 and the last epoch are saved.
 //
 // A run can stop after any step (Stop) and go on later from the saved Epoch (Resume): the
 // batches of a step depend only on its epoch and index, so the resumed run computes exactly
 // what an uninterrupted one would.
-type Run struct {
+type Loop struct {
 	Trainer   *Trainer
 	Batches   func(epoch, step int) (data.Batch, error) // the step-th batch of the epoch (0-based)
 	Evaluate  func() (recall1 float64, err error)
@@ -51,7 +51,7 @@ type Run struct {
 
 // Execute runs the remaining epochs. A step error (a non-finite loss, a batch that cannot be
 // read) stops the run at once with that error: the checkpoints saved so far stay as they are.
-func (r *Run) Execute() error {
+func (r *Loop) Execute() error {
 	cfg := r.Trainer.Config
 	if r.EvalEvery <= 0 {
 		r.EvalEvery = 1
@@ -60,13 +60,13 @@ func (r *Run) Execute() error {
 	if ep.Epoch == 0 {
 		ep.BestRecall = math.NaN()
 	}
-	if ep.Epoch == 0 || ep.Complete(cfg.StepsPerEpoch) {
+	if ep.Epoch == 0 || ep.Complete(r.Trainer.StepsPerEpoch) {
 		ep = EpochProgress{Epoch: ep.Epoch + 1, BestRecall: ep.BestRecall}
 	}
 	for ; ep.Epoch <= cfg.Epochs; ep = (EpochProgress{Epoch: ep.Epoch + 1, BestRecall: ep.BestRecall}) {
 		e := ep.Epoch - 1
 		ep.LearningRate = r.Trainer.rate(cfg.LR, e)
-		for ; ep.Steps < cfg.StepsPerEpoch; ep.Steps++ {
+		for ; ep.Steps < r.Trainer.StepsPerEpoch; ep.Steps++ {
 			b, err := r.Batches(e, ep.Steps)
 			if err != nil {
 				return fmt.Errorf("dml: epoch %d, step %d: %w", ep.Epoch, ep.Steps+1, err)
@@ -79,7 +79,7 @@ func (r *Run) Execute() error {
 			if r.OnStep != nil {
 				r.OnStep(e, ep.Steps, loss)
 			}
-			if ep.Steps+1 < cfg.StepsPerEpoch && r.stopping() {
+			if ep.Steps+1 < r.Trainer.StepsPerEpoch && r.stopping() {
 				ep.Steps++
 				return r.stop(ep)
 			}
@@ -95,10 +95,10 @@ func (r *Run) Execute() error {
 	return nil
 }
 
-func (r *Run) stopping() bool { return r.Stop != nil && r.Stop() }
+func (r *Loop) stopping() bool { return r.Stop != nil && r.Stop() }
 
 // stop saves a partial epoch as "last" and returns ErrStopped.
-func (r *Run) stop(ep EpochProgress) error {
+func (r *Loop) stop(ep EpochProgress) error {
 	ep.MeanLoss = ep.LossSum / float64(ep.Steps)
 	if err := r.Save("last", ep); err != nil {
 		return err
@@ -108,7 +108,7 @@ func (r *Run) stop(ep EpochProgress) error {
 
 // finishEpoch evaluates a completed epoch when due, saves "best" when R@1 improved, reports
 // the epoch and saves "last".
-func (r *Run) finishEpoch(ep *EpochProgress) error {
+func (r *Loop) finishEpoch(ep *EpochProgress) error {
 	if ep.Epoch%r.EvalEvery == 0 || ep.Epoch == r.Trainer.Config.Epochs {
 		recall, err := r.Evaluate()
 		if err != nil {

@@ -1,4 +1,7 @@
-package tensor
+// Package atomicfile writes files so that a reader, or the file system after a crash, sees
+// either the old file or the whole new one, never a part: through a temporary file in the same
+// directory, synced and renamed into place.
+package atomicfile
 
 import (
 	"bufio"
@@ -9,19 +12,19 @@ import (
 	"path/filepath"
 )
 
-// WriteAtomic writes path through write so that a reader, or the file system after a crash,
+// Write writes path through write so that a reader, or the file system after a crash,
 // sees either the old file or the complete new one, never a partial one: into a temporary file in the same directory, buffered,
 // synced, made readable (0644), then renamed over path, and the directory synced (best
 // effort). On any failure the temporary file is removed and path is left as it was.
-func WriteAtomic(path string, write func(w io.Writer) error) error {
+func Write(path string, write func(w io.Writer) error) error {
 	return writeAtomic(path, "", write)
 }
 
-// WriteAtomicKeeping is WriteAtomic that keeps the file it replaces as previous: once the new
+// WriteKeeping is Write that keeps the file it replaces as previous: once the new
 // file is complete and synced, an existing path is renamed to previous (replacing what was
 // there), then the new file to path. So path always holds a complete file, the old or the new
 // one, except between the two renames, when previous holds the old one.
-func WriteAtomicKeeping(path, previous string, write func(w io.Writer) error) error {
+func WriteKeeping(path, previous string, write func(w io.Writer) error) error {
 	return writeAtomic(path, previous, write)
 }
 
@@ -70,9 +73,9 @@ func writeAtomic(path, previous string, write func(w io.Writer) error) (err erro
 	return nil
 }
 
-// WriteFileAtomic writes b to path as WriteAtomic does.
-func WriteFileAtomic(path string, b []byte) error {
-	return WriteAtomic(path, func(w io.Writer) error {
+// WriteFile writes b to path as Write does.
+func WriteFile(path string, b []byte) error {
+	return Write(path, func(w io.Writer) error {
 		_, err := w.Write(b)
 		return err
 	})

@@ -1,4 +1,4 @@
-package tensor
+package atomicfile
 
 import (
 	"errors"
@@ -8,9 +8,9 @@ import (
 	"testing"
 )
 
-// TestWriteAtomicFailure checks that a failing write leaves neither a partial file nor a
+// TestWriteFailure checks that a failing write leaves neither a partial file nor a
 // temporary one, and keeps the previous file intact.
-func TestWriteAtomicFailure(t *testing.T) {
+func TestWriteFailure(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "f")
 	boom := errors.New("disk full")
@@ -18,16 +18,16 @@ func TestWriteAtomicFailure(t *testing.T) {
 		w.Write(make([]byte, 3<<20)) // more than the buffer, so some reaches the file
 		return boom
 	}
-	if err := WriteAtomic(p, fail); !errors.Is(err, boom) {
+	if err := Write(p, fail); !errors.Is(err, boom) {
 		t.Fatalf("error %v, want %v", err, boom)
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Fatalf("a failed write left %v", entries)
 	}
-	if err := WriteAtomic(p, func(w io.Writer) error { _, err := io.WriteString(w, "old"); return err }); err != nil {
+	if err := Write(p, func(w io.Writer) error { _, err := io.WriteString(w, "old"); return err }); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteAtomic(p, fail); !errors.Is(err, boom) {
+	if err := Write(p, fail); !errors.Is(err, boom) {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(p); string(b) != "old" {
@@ -38,13 +38,13 @@ func TestWriteAtomicFailure(t *testing.T) {
 	}
 }
 
-// TestWriteAtomicKeeping keeps the replaced file as the previous one, and a failed write changes
+// TestWriteKeeping keeps the replaced file as the previous one, and a failed write changes
 // neither.
-func TestWriteAtomicKeeping(t *testing.T) {
+func TestWriteKeeping(t *testing.T) {
 	dir := t.TempDir()
 	p, prev := filepath.Join(dir, "f"), filepath.Join(dir, "f.prev")
 	put := func(s string) error {
-		return WriteAtomicKeeping(p, prev, func(w io.Writer) error { _, err := io.WriteString(w, s); return err })
+		return WriteKeeping(p, prev, func(w io.Writer) error { _, err := io.WriteString(w, s); return err })
 	}
 	read := func(f string) string { b, _ := os.ReadFile(f); return string(b) }
 	if err := put("one"); err != nil || read(p) != "one" {
@@ -60,7 +60,7 @@ func TestWriteAtomicKeeping(t *testing.T) {
 		}
 	}
 	boom := errors.New("disk full")
-	if err := WriteAtomicKeeping(p, prev, func(io.Writer) error { return boom }); !errors.Is(err, boom) {
+	if err := WriteKeeping(p, prev, func(io.Writer) error { return boom }); !errors.Is(err, boom) {
 		t.Fatal(err)
 	}
 	if read(p) != "three" || read(prev) != "two" {

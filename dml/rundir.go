@@ -1,4 +1,4 @@
-package main
+package dml
 
 import (
 	"encoding/json"
@@ -12,8 +12,8 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/semprox/semprox/dml"
 	"github.com/semprox/semprox/dml/report"
+	"github.com/semprox/semprox/internal/atomicfile"
 	"github.com/semprox/semprox/kernels"
 	"github.com/semprox/semprox/nn/weights"
 	"github.com/semprox/semprox/tensor"
@@ -21,23 +21,24 @@ import (
 
 // Files of a run directory.
 const (
-	baselineFile = "baseline.json" // the frozen backbone's evaluation
-	metricsFile  = "metrics.jsonl" // one line per epoch
+	ConfigFile   = "config.json"   // the run's RunConfig and what it ran on
+	BaselineFile = "baseline.json" // the frozen backbone's evaluation
+	MetricsFile  = "metrics.jsonl" // one line per epoch
 )
 
 // checkpointFile is the tensor file of a checkpoint ("best" or "last"); its JSON is beside it.
 func checkpointFile(name string) string { return name + ".safetensors" }
 
-// runConfig is config.json: the settings and what they ran on.
-type runConfig struct {
-	Run        string   `json:"run"` // a random id, recorded in every checkpoint of the run
-	Settings   settings `json:"settings"`
-	Parameters int      `json:"trainable_parameters"`          // every class's prompts counted
-	PerStep    int      `json:"trainable_parameters_per_step"` // only one batch's classes' prompts
-	Backbone   string   `json:"backbone"`
-	Steps      int      `json:"steps_per_epoch"`
-	Versions   versions `json:"versions"`
-	Started    string   `json:"started"`
+// runRecord is config.json: the settings and what they ran on.
+type runRecord struct {
+	Run        string    `json:"run"` // a random id, recorded in every checkpoint of the run
+	Settings   RunConfig `json:"settings"`
+	Parameters int       `json:"trainable_parameters"`          // every class's prompts counted
+	PerStep    int       `json:"trainable_parameters_per_step"` // only one batch's classes' prompts
+	Backbone   string    `json:"backbone"`
+	Steps      int       `json:"steps_per_epoch"`
+	Versions   versions  `json:"versions"`
+	Started    string    `json:"started"`
 }
 
 // versions records the build and the machine a run ran with.
@@ -67,7 +68,7 @@ func currentVersions() versions {
 // checkpointMeta is the metadata of a checkpoint: where in the run it was taken.
 type checkpointMeta struct {
 	Kind          string            `json:"kind"`  // "best" or "last"
-	Run           string            `json:"run"`   // runConfig.Run
+	Run           string            `json:"run"`   // runRecord.Run
 	Epoch         int               `json:"epoch"` // 1-based; complete when Steps == StepsPerEpoch
 	Steps         int               `json:"steps"`
 	StepsPerEpoch int               `json:"steps_per_epoch"`
@@ -85,58 +86,58 @@ type checkpointMeta struct {
 // prepareDir creates and locks the run directory; for a fresh run it writes config.json, then
 // starts the run. A resumed run reads back its position, its baseline and its log, or starts
 // again from the beginning when it stopped before its first checkpoint.
-func (ss *session) prepareDir() (dml.EpochProgress, error) {
+func (ss *Session) prepareDir() (EpochProgress, error) {
 	if ss.resuming {
 		if err := ss.lock(); err != nil {
-			return dml.EpochProgress{}, err
+			return EpochProgress{}, err
 		}
 		resume, ok, err := ss.reopen()
 		if ok || err != nil {
 			return resume, err
 		}
-		fmt.Fprintf(ss.stderr, "-resume %s: no checkpoint yet (the run stopped before its first save); starting it again from the beginning with its %s\n", ss.s.Out, configFile)
-		return dml.EpochProgress{}, ss.start()
+		fmt.Fprintf(ss.stderr, "-resume %s: no checkpoint yet (the run stopped before its first save); starting it again from the beginning with its %s\n", ss.s.Out, ConfigFile)
+		return EpochProgress{}, ss.start()
 	}
 	if ss.s.Out == "" {
 		ss.s.Out = runName(ss.s)
 	}
 	created, err := ensureEmptyDir(ss.s.Out)
 	if err != nil {
-		return dml.EpochProgress{}, err
+		return EpochProgress{}, err
 	}
 	if err = ss.lock(); err == nil {
-		pc := ss.parameters()
-		cfg := runConfig{Run: ss.runID, Settings: ss.s, Parameters: pc.Stored, PerStep: pc.PerStep, Backbone: ss.bb.description, Steps: ss.trainer.Config.StepsPerEpoch,
+		pc := ss.Parameters()
+		cfg := runRecord{Run: ss.runID, Settings: ss.s, Parameters: pc.Stored, PerStep: pc.PerStep, Backbone: ss.bb.Description, Steps: ss.trainer.StepsPerEpoch,
 			Versions: currentVersions(), Started: time.Now().Format(time.RFC3339)}
-		err = writeJSON(filepath.Join(ss.s.Out, configFile), cfg)
+		err = writeJSON(filepath.Join(ss.s.Out, ConfigFile), cfg)
 	}
 	if err != nil && created { // nothing of the run is lost: it has not started
 		ss.unlock()
 		os.RemoveAll(ss.s.Out)
 	}
 	if err != nil {
-		return dml.EpochProgress{}, err
+		return EpochProgress{}, err
 	}
-	return dml.EpochProgress{}, ss.start()
+	return EpochProgress{}, ss.start()
 }
 
 // start evaluates the frozen backbone and begins an empty log.
-func (ss *session) start() error {
+func (ss *Session) start() error {
 	fmt.Fprintf(ss.stderr, "run directory %s; evaluating the frozen backbone\n", ss.s.Out)
 	var err error
 	if ss.baseline, _, _, err = ss.eval.run(ss.frozenEmbed); err != nil {
 		return err
 	}
-	if err := writeJSON(filepath.Join(ss.s.Out, baselineFile), ss.baseline); err != nil {
+	if err := writeJSON(filepath.Join(ss.s.Out, BaselineFile), ss.baseline); err != nil {
 		return err
 	}
-	ss.log, err = report.CreateLog(filepath.Join(ss.s.Out, metricsFile), nil)
+	ss.log, err = report.CreateLog(filepath.Join(ss.s.Out, MetricsFile), nil)
 	return err
 }
 
 // lock locks the run directory for the life of the session (see lockRun) and removes the
 // temporary files that an interrupted save left in it.
-func (ss *session) lock() error {
+func (ss *Session) lock() error {
 	f, err := lockRun(ss.s.Out)
 	if err != nil {
 		return err
@@ -153,7 +154,7 @@ func (ss *session) lock() error {
 }
 
 // unlock releases the run directory.
-func (ss *session) unlock() {
+func (ss *Session) unlock() {
 	if ss.lockFile != nil {
 		ss.lockFile.Close()
 		ss.lockFile = nil
@@ -161,31 +162,31 @@ func (ss *session) unlock() {
 }
 
 // reopen restores a run from its last checkpoint; ok is false when it has none yet.
-func (ss *session) reopen() (resume dml.EpochProgress, ok bool, err error) {
+func (ss *Session) reopen() (resume EpochProgress, ok bool, err error) {
 	dir := ss.s.Out
 	var meta checkpointMeta
 	ck, err := ss.recover("last", &meta)
 	if errors.Is(err, fs.ErrNotExist) {
-		return dml.EpochProgress{}, false, nil
+		return EpochProgress{}, false, nil
 	}
 	if err != nil {
-		return dml.EpochProgress{}, false, fmt.Errorf("-resume: %w", err)
+		return EpochProgress{}, false, fmt.Errorf("-resume: %w", err)
 	}
-	if meta.StepsPerEpoch != ss.trainer.Config.StepsPerEpoch {
-		return dml.EpochProgress{}, false, fmt.Errorf("-resume %s: the checkpoint has %d steps per epoch, the dataset now gives %d", dir, meta.StepsPerEpoch, ss.trainer.Config.StepsPerEpoch)
+	if meta.StepsPerEpoch != ss.trainer.StepsPerEpoch {
+		return EpochProgress{}, false, fmt.Errorf("-resume %s: the checkpoint has %d steps per epoch, the dataset now gives %d", dir, meta.StepsPerEpoch, ss.trainer.StepsPerEpoch)
 	}
 	if err := ss.trainer.LoadState(ck.Tensors); err != nil {
-		return dml.EpochProgress{}, false, fmt.Errorf("-resume %s: %w", ck.Path, err)
+		return EpochProgress{}, false, fmt.Errorf("-resume %s: %w", ck.Path, err)
 	}
-	if err := readJSON(filepath.Join(dir, baselineFile), &ss.baseline); err != nil {
-		return dml.EpochProgress{}, false, fmt.Errorf("-resume: %w", err)
+	if err := readJSON(filepath.Join(dir, BaselineFile), &ss.baseline); err != nil {
+		return EpochProgress{}, false, fmt.Errorf("-resume: %w", err)
 	}
-	resume = dml.EpochProgress{Epoch: meta.Epoch, Steps: meta.Steps, LossSum: meta.LossSum, BestRecall: math.NaN()}
+	resume = EpochProgress{Epoch: meta.Epoch, Steps: meta.Steps, LossSum: meta.LossSum, BestRecall: math.NaN()}
 	if meta.BestRecall != nil {
 		resume.BestRecall = ss.checkBest(*meta.BestRecall)
 	}
 	if err := ss.reopenLog(ck.Path, meta, resume); err != nil {
-		return dml.EpochProgress{}, false, err
+		return EpochProgress{}, false, err
 	}
 	if meta.Eval != nil {
 		ss.lastEval = *meta.Eval
@@ -198,8 +199,8 @@ func (ss *session) reopen() (resume dml.EpochProgress, ok bool, err error) {
 // the file differed from it (a torn, lost or edited line): the log and the summary then agree
 // with the checkpoint. A checkpoint from before histories were recorded keeps the log's own
 // records of its completed epochs.
-func (ss *session) reopenLog(from string, meta checkpointMeta, resume dml.EpochProgress) error {
-	path := filepath.Join(ss.s.Out, metricsFile)
+func (ss *Session) reopenLog(from string, meta checkpointMeta, resume EpochProgress) error {
+	path := filepath.Join(ss.s.Out, MetricsFile)
 	history := meta.History
 	if history == nil {
 		done := resume.Epoch
@@ -228,7 +229,7 @@ func (ss *session) reopenLog(from string, meta checkpointMeta, resume dml.EpochP
 // returns the best R@1 the run goes on with: recorded, or that of the previous best checkpoint
 // when the newest was damaged, or NaN (the next evaluation becomes the best) when neither can be
 // read.
-func (ss *session) checkBest(recorded float64) float64 {
+func (ss *Session) checkBest(recorded float64) float64 {
 	var meta checkpointMeta
 	ck, err := ss.recover("best", &meta)
 	switch {
@@ -252,7 +253,7 @@ func (ss *session) checkBest(recorded float64) float64 {
 // checkpoint of that name (a file copied over it). A damaged newest file is moved aside
 // (".damaged"), so that the next save does not keep it as the previous one. An error wrapping
 // fs.ErrNotExist means the run has no such checkpoint.
-func (ss *session) recover(name string, meta *checkpointMeta) (*weights.Checkpoint, error) {
+func (ss *Session) recover(name string, meta *checkpointMeta) (*weights.Checkpoint, error) {
 	path := filepath.Join(ss.s.Out, checkpointFile(name))
 	ck, damaged, err := weights.LoadRecent(path, meta, func() error { return ss.belongs(name, *meta) })
 	if err != nil || damaged == nil {
@@ -272,7 +273,7 @@ func (ss *session) recover(name string, meta *checkpointMeta) (*weights.Checkpoi
 
 // moveAside renames a damaged checkpoint file to path.damaged, where it stays for inspection and
 // where the next save will not keep it as the previous checkpoint.
-func (ss *session) moveAside(path string) (string, error) {
+func (ss *Session) moveAside(path string) (string, error) {
 	aside := path + ".damaged"
 	if err := os.Rename(path, aside); err != nil {
 		return "", fmt.Errorf("moving %s aside: %w", path, err)
@@ -282,20 +283,20 @@ func (ss *session) moveAside(path string) (string, error) {
 
 // belongs checks that a checkpoint's metadata names this run and the checkpoint it was loaded
 // as. Checkpoints from before the two were recorded pass.
-func (ss *session) belongs(name string, meta checkpointMeta) error {
+func (ss *Session) belongs(name string, meta checkpointMeta) error {
 	switch {
 	case meta.Kind != "" && meta.Kind != name:
 		return fmt.Errorf("it holds the %q checkpoint, not %q: a file was copied over it", meta.Kind, name)
 	case meta.Run != "" && ss.runID != "" && meta.Run != ss.runID:
-		return fmt.Errorf("it belongs to run %s, not to this directory's run %s (%s)", meta.Run, ss.runID, configFile)
+		return fmt.Errorf("it belongs to run %s, not to this directory's run %s (%s)", meta.Run, ss.runID, ConfigFile)
 	}
 	return nil
 }
 
 // save writes the "best" checkpoint (the model) or the "last" one (model, optimizer and the
 // log's history, to resume from), each with weights.SaveKeeping, which keeps the one before.
-func (ss *session) save(name string, e dml.EpochProgress) error {
-	meta := checkpointMeta{Kind: name, Run: ss.runID, Epoch: e.Epoch, Steps: e.Steps, StepsPerEpoch: ss.trainer.Config.StepsPerEpoch, LossSum: e.LossSum,
+func (ss *Session) save(name string, e EpochProgress) error {
+	meta := checkpointMeta{Kind: name, Run: ss.runID, Epoch: e.Epoch, Steps: e.Steps, StepsPerEpoch: ss.trainer.StepsPerEpoch, LossSum: e.LossSum,
 		BestRecall: bestRecall(e.BestRecall), Method: ss.s.Method, Dataset: ss.s.Dataset, Saved: time.Now().Format(time.RFC3339)}
 	if e.Evaluated {
 		ev := ss.lastEval
@@ -310,7 +311,7 @@ func (ss *session) save(name string, e dml.EpochProgress) error {
 }
 
 // saveEmbeddings writes the test embeddings of the best model and their labels as .npy.
-func (ss *session) saveEmbeddings() ([]string, error) {
+func (ss *Session) saveEmbeddings() ([]string, error) {
 	var meta checkpointMeta
 	ck, err := ss.recover("best", &meta)
 	if err != nil {
@@ -342,7 +343,7 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	return tensor.WriteFileAtomic(path, append(b, '\n'))
+	return atomicfile.WriteFile(path, append(b, '\n'))
 }
 
 // readJSON decodes the JSON file at path into v; an error names the file.
@@ -355,4 +356,21 @@ func readJSON(path string, v any) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
+}
+
+// readRecord reads the config.json of a run directory.
+func readRecord(dir string) (runRecord, error) {
+	var c runRecord
+	if err := readJSON(filepath.Join(dir, ConfigFile), &c); err != nil {
+		return c, fmt.Errorf("-resume: %w", err)
+	}
+	c.Settings.Out = dir
+	return c, nil
+}
+
+// ReadRunConfig reads the configuration of the run in dir from its config.json, the one source
+// a resumed run reads; Out is dir.
+func ReadRunConfig(dir string) (RunConfig, error) {
+	rec, err := readRecord(dir)
+	return rec.Settings, err
 }

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/semprox/semprox/nn"
 	"github.com/semprox/semprox/nn/weights"
 	"github.com/semprox/semprox/tensor"
 )
@@ -17,7 +16,7 @@ import (
 // and the saved state loads back into a fresh model.
 func TestRunKeepsBestAndLast(t *testing.T) {
 	m := tinyModel(t, "vptsp-m")
-	tr, err := NewTrainer(m, TrainConfig{Epochs: 3, StepsPerEpoch: 2, Optimizer: "sgd", LR: 1e-3, LRProxy: 1e-2, Cosine: nn.Cosine{TMax: 3}})
+	tr, err := NewTrainer(m, TrainConfig{Epochs: 3, Optimizer: "sgd", LR: 1e-3, LRProxy: 1e-2, CosineTMax: 3}, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +25,7 @@ func TestRunKeepsBestAndLast(t *testing.T) {
 	dir := t.TempDir()
 	var saved []string
 	var epochs []EpochProgress
-	run := &Run{
+	run := &Loop{
 		Trainer:  tr,
 		Batches:  func(e, s int) (data.Batch, error) { return batches[e*2+s], nil },
 		Evaluate: func() (float64, error) { r := recalls[0]; recalls = recalls[1:]; return r, nil },
@@ -66,14 +65,14 @@ func TestRunKeepsBestAndLast(t *testing.T) {
 // A non-finite loss stops the run; the checkpoints already written are the last word.
 func TestRunStopsOnNonFiniteLoss(t *testing.T) {
 	m := tinyModel(t, "vpt")
-	tr, err := NewTrainer(m, TrainConfig{Epochs: 2, StepsPerEpoch: 1, Optimizer: "sgd", LR: 1e-3, LRProxy: 1e-3, Cosine: nn.Cosine{TMax: 2}})
+	tr, err := NewTrainer(m, TrainConfig{Epochs: 2, Optimizer: "sgd", LR: 1e-3, LRProxy: 1e-3, CosineTMax: 2}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	batches := syntheticBatches(2, 4, 2, 4)
 	batches[1].Images.Data()[0] = float32(math.NaN())
 	saves := 0
-	run := &Run{
+	run := &Loop{
 		Trainer:  tr,
 		Batches:  func(e, s int) (data.Batch, error) { return batches[e], nil },
 		Evaluate: func() (float64, error) { return 0.5, nil },
@@ -91,14 +90,14 @@ func TestRunStopsOnNonFiniteLoss(t *testing.T) {
 // and parameters as an uninterrupted run, bit for bit.
 func TestRunStopAndResume(t *testing.T) {
 	batches := syntheticBatches(6, 8, 4, 5)
-	cfg := TrainConfig{Epochs: 3, StepsPerEpoch: 2, Optimizer: "adamw", LR: 1e-3, LRProxy: 1e-2, Cosine: nn.Cosine{TMax: 3}}
+	cfg := TrainConfig{Epochs: 3, Optimizer: "adamw", LR: 1e-3, LRProxy: 1e-2, CosineTMax: 3}
 	type result struct {
 		losses []float64
 		state  map[string]*tensor.Tensor
 	}
 	// execute runs from resume (nil: fresh) and stops after stopAfter steps (-1: never).
 	execute := func(resume *EpochProgress, state map[string]*tensor.Tensor, stopAfter int, out *result) (EpochProgress, map[string]*tensor.Tensor, error) {
-		tr, err := NewTrainer(tinyModel(t, "vptsp-g"), cfg)
+		tr, err := NewTrainer(tinyModel(t, "vptsp-g"), cfg, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -110,7 +109,7 @@ func TestRunStopAndResume(t *testing.T) {
 		var last EpochProgress
 		var saved map[string]*tensor.Tensor
 		steps := 0
-		run := &Run{
+		run := &Loop{
 			Trainer:  tr,
 			Batches:  func(e, s int) (data.Batch, error) { return batches[e*2+s], nil },
 			Evaluate: func() (float64, error) { return 0.5, nil },

@@ -1,7 +1,8 @@
-package main
+package dml
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,26 +14,26 @@ import (
 	"time"
 
 	"github.com/semprox/semprox/autodiff"
-	"github.com/semprox/semprox/dml"
 	"github.com/semprox/semprox/dml/data"
 	"github.com/semprox/semprox/dml/report"
 	"github.com/semprox/semprox/internal/sysmem"
 	"github.com/semprox/semprox/kernels"
-	"github.com/semprox/semprox/nn"
 	"github.com/semprox/semprox/nn/vision"
 )
 
-// session is one training run: its data, model, trainer, evaluation and run directory.
-type session struct {
-	s              settings
+// Session is one training run: its data, model, trainer, evaluation and run directory. Build
+// it with NewSession, print what it is made of with Describe, train with Run, and Close it.
+type Session struct {
+	s              RunConfig
 	resuming       bool
 	stdout, stderr io.Writer
 	ds             *data.Dataset
+	kind           data.Kind
 	skips          *data.Skips
-	bb             backbone
-	model          *dml.Model
-	trainer        *dml.Trainer
-	sampler        *dml.BalancedSampler
+	bb             Backbone
+	model          *Model
+	trainer        *Trainer
+	sampler        *BalancedSampler
 	loader         *data.Loader
 	eval           *evaluator
 	log            *report.Log
@@ -40,18 +41,53 @@ type session struct {
 	baseline       report.Retrieval     // the frozen backbone's evaluation
 	lastEval       report.Retrieval     // the latest evaluation of the model
 	feed           *batchFeed
-	runID          string   // runConfig.Run
+	runID          string   // runRecord.Run
 	lockFile       *os.File // held while the session trains into its directory
 }
 
-// newSession reads the dataset and the backbone and builds the model and its trainer.
-func newSession(o options, stdout, stderr io.Writer) (*session, error) {
-	ss := &session{stdout: stdout, stderr: stderr, skips: &data.Skips{}, s: o.settings, resuming: o.resume != "", runID: newRunID()}
-	var err error
+// Options steer a session without being part of its configuration.
+type Options struct {
+	// Resume continues the run in RunConfig.Out from its last checkpoint; the configuration
+	// must be the run's own (ReadRunConfig), where only Threads and Workers may differ.
+	Resume bool
+	// Backbone is the frozen ViT, already loaded with LoadBackbone(cfg); nil: NewSession loads it.
+	Backbone *Backbone
+	// Output receives the evaluation lines and the summary, Progress the progress display and
+	// notices (nil: discarded).
+	Output, Progress io.Writer
+}
+
+// Result is what a finished run gives back.
+type Result struct {
+	Dir        string               // the run directory
+	Baseline   report.Retrieval     // the frozen backbone's evaluation
+	History    []report.EpochRecord // one record per epoch, with its evaluation where it had one
+	Parameters ParameterCounts
+	Files      []string // the files the run wrote
+}
+
+// Train runs a whole session: NewSession, Run and Close. Cancelling ctx stops the run after
+// the current step, which is saved first; the error is then ErrStopped, and a session with
+// Options.Resume continues it.
+func Train(ctx context.Context, cfg RunConfig, opts Options) (*Result, error) {
+	ss, err := NewSession(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer ss.Close()
+	return ss.Run(ctx)
+}
+
+// NewSession validates cfg, reads the dataset and the backbone and builds the model, its trainer
+// and the loaders. With opts.Resume, cfg.Out's config.json gives the run's id.
+func NewSession(cfg RunConfig, opts Options) (*Session, error) {
+	ss := &Session{stdout: orDiscard(opts.Output), stderr: orDiscard(opts.Progress), skips: &data.Skips{}, s: cfg, resuming: opts.Resume, runID: newRunID()}
 	if ss.resuming {
-		if ss.s, ss.runID, err = resumedSettings(o); err != nil {
+		rec, err := readRecord(cfg.Out)
+		if err != nil {
 			return nil, err
 		}
+		ss.runID = rec.Run
 	}
 	if err := ss.s.checkMachine(); err != nil {
 		return nil, err
@@ -60,6 +96,10 @@ func newSession(o options, stdout, stderr io.Writer) (*session, error) {
 	if ss.s.Threads > 0 {
 		kernels.SetThreads(ss.s.Threads)
 	}
+	var err error
+	if ss.kind, err = data.Lookup(ss.s.Dataset); err != nil {
+		return nil, err
+	}
 	if ss.ds, err = data.Open(ss.s.Dataset, ss.s.Data); err != nil {
 		return nil, err
 	}
@@ -67,20 +107,13 @@ func newSession(o options, stdout, stderr io.Writer) (*session, error) {
 	if train == nil {
 		return nil, fmt.Errorf("dataset %s has no train split", ss.ds.Name)
 	}
-	set := o.set
-	if ss.resuming { // config.json holds the normalisation the run used
-		set = map[string]bool{"mean": true, "std": true}
-	}
-	if ss.bb, err = loadBackbone(ss.s, set); err != nil {
+	if opts.Backbone != nil {
+		ss.bb = *opts.Backbone
+	} else if ss.bb, err = LoadBackbone(ss.s); err != nil {
 		return nil, err
 	}
-	if !ss.resuming {
-		if ss.s, err = resolvePreset(o, ss.bb.vit.Dim); err != nil {
-			return nil, err
-		}
-	}
-	ss.s.Mean, ss.s.Std = ss.bb.mean, ss.bb.std
-	if err := ss.s.validate(); err != nil {
+	ss.s.Mean, ss.s.Std = ss.bb.Mean, ss.bb.Std
+	if err := ss.s.Validate(); err != nil {
 		return nil, err
 	}
 	if err := ss.build(train); err != nil {
@@ -89,21 +122,12 @@ func newSession(o options, stdout, stderr io.Writer) (*session, error) {
 	return ss, nil
 }
 
-// resumedSettings reads the settings and the id of the run o.resume names; only -threads and
-// -workers may change.
-func resumedSettings(o options) (settings, string, error) {
-	cfg, err := readConfig(o.resume)
-	if err != nil {
-		return settings{}, "", err
+// orDiscard is w, or io.Discard when w is nil.
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
 	}
-	s := cfg.Settings
-	if o.set["threads"] {
-		s.Threads = o.Threads
-	}
-	if o.set["workers"] {
-		s.Workers = o.Workers
-	}
-	return s, cfg.Run, nil
+	return w
 }
 
 // newRunID returns a random id for a new run.
@@ -112,33 +136,31 @@ func newRunID() string {
 }
 
 // build makes the model, the trainer, the sampler and the loaders.
-func (ss *session) build(train *data.Split) error {
+func (ss *Session) build(train *data.Split) error {
 	s := ss.s
-	if err := checkBatch(s, train, ss.bb.vit.Config, sysmem.Total()); err != nil {
+	if err := CheckBatch(s, train, ss.bb.ViT.Config, sysmem.Total()); err != nil {
 		return err
 	}
-	method, _ := dml.ParseMethod(s.Method)
 	rng := rand.New(rand.NewPCG(s.Seed, 0x1417))
-	ss.model = dml.NewModel(ss.bb.vit, method, s.modelPreset(), train.Classes, rng)
 	var err error
-	if ss.sampler, err = dml.NewBalancedSampler(train.Labels(), s.Batch, s.K, s.Seed); err != nil {
+	if ss.model, err = NewModel(ss.bb.ViT, s.ModelConfig, train.Classes, rng); err != nil {
+		return err
+	}
+	if ss.sampler, err = NewBalancedSampler(train.Labels(), s.Batch, s.K, s.Seed); err != nil {
 		return fmt.Errorf("-batch %d, -k %d: %w", s.Batch, s.K, err)
 	}
 	steps := ss.sampler.StepsPerEpoch()
 	if s.StepLimit > 0 {
 		steps = min(steps, s.StepLimit)
 	}
-	ss.trainer, err = dml.NewTrainer(ss.model, dml.TrainConfig{Epochs: s.Epochs, StepsPerEpoch: steps,
-		Optimizer: s.Optimizer, LR: s.LR, LRProxy: s.LRProxy, WeightDecay: s.WeightDecay,
-		Cosine: nn.Cosine{TMax: s.CosineTMax, EtaMin: s.CosineMin}, WarmupEpochs: s.Warmup, ClipNorm: s.Clip})
+	if ss.trainer, err = NewTrainer(ss.model, s.TrainConfig, steps); err != nil {
+		return err
+	}
+	trainTf, evalTf, err := transforms(s, ss.kind, ss.bb)
 	if err != nil {
 		return err
 	}
-	trainTf, evalTf, err := transforms(s, ss.bb)
-	if err != nil {
-		return err
-	}
-	if ss.eval, err = newEvaluator(ss.ds, evalTf, s, ss.skips); err != nil {
+	if ss.eval, err = newEvaluator(ss.ds, ss.kind, evalTf, s, ss.skips); err != nil {
 		return err
 	}
 	ss.loader = data.NewLoader(data.LoaderConfig{Split: train, Transform: trainTf, Workers: s.Workers, Seed: s.Seed, Skips: ss.skips})
@@ -146,40 +168,50 @@ func (ss *session) build(train *data.Split) error {
 	return nil
 }
 
-// modelPreset is the preset the model is built from: the settings' prompts, widths, adapter
-// placements and semantics, whatever preset they started from (a resumed run has only its
-// config.json).
-func (s settings) modelPreset() dml.Preset {
-	return dml.Preset{Name: s.Preset, EmbedDim: s.EmbedDim, Prompts: s.Prompts, Class: s.Class, Alpha: s.Alpha,
-		AdapterBlocks: s.AdapterBlocks, AdapterBlocksBitFit: s.AdapterBlocksBitFit, Method: s.Method, Interp: s.Interp, Semantics: s.Semantics}
+// Config is the session's configuration, resolved: the normalisation is the one it runs with,
+// and Out names the run directory once Run has created it.
+func (ss *Session) Config() RunConfig { return ss.s }
+
+// Model is the model the session trains.
+func (ss *Session) Model() *Model { return ss.model }
+
+// Dataset is the dataset the session reads.
+func (ss *Session) Dataset() *data.Dataset { return ss.ds }
+
+// Scan decodes every image of the dataset and records the unreadable ones, which Describe then
+// reports.
+func (ss *Session) Scan() {
+	for _, sp := range ss.ds.Splits {
+		data.Scan(sp, ss.s.Workers, ss.skips)
+	}
 }
 
 // classesPerStep is the number of classes of a batch: batch/k, or every class when there are
 // fewer.
-func (ss *session) classesPerStep() int {
+func (ss *Session) classesPerStep() int {
 	return min(ss.s.Batch/ss.s.K, ss.model.Bias.Value.Dim(0))
 }
 
-// parameters counts the model's trainable values: stored, and reached by one step.
-func (ss *session) parameters() dml.ParameterCounts {
+// Parameters counts the model's trainable values: stored, and reached by one step.
+func (ss *Session) Parameters() ParameterCounts {
 	return ss.model.ParameterCount(ss.classesPerStep())
 }
 
-// describe prints what the run is made of.
-func (ss *session) describe(w io.Writer) {
-	pc := ss.parameters()
+// Describe prints what the run is made of.
+func (ss *Session) Describe(w io.Writer) {
+	pc := ss.Parameters()
 	fmt.Fprintln(w, data.Summarize(ss.ds, ss.skips))
-	fmt.Fprintf(w, "backbone: %s\n", ss.bb.description)
+	fmt.Fprintf(w, "backbone: %s\n", ss.bb.Description)
 	fmt.Fprintf(w, "method %s, preset %s: %d trainable parameters stored, %d per step of %d classes (%s)\n",
-		ss.s.Method, ss.s.Preset, pc.Stored, pc.PerStep, ss.classesPerStep(), pc.Parts)
-	fmt.Fprintf(w, "semantics: %s\n", ss.s.semanticsLine())
+		ss.s.Method, ss.s.Name, pc.Stored, pc.PerStep, ss.classesPerStep(), pc.Parts)
+	fmt.Fprintf(w, "semantics: %s\n", ss.s.SemanticsLine())
 	fmt.Fprintf(w, "%d epochs of %d steps, batch %d (%d classes x %d), %s lr %g, lr_proxy %g; kernels %v, %d threads\n",
-		ss.s.Epochs, ss.trainer.Config.StepsPerEpoch, ss.s.Batch, ss.s.Batch/ss.s.K, ss.s.K, ss.s.Optimizer, ss.s.LR, ss.s.LRProxy,
+		ss.s.Epochs, ss.trainer.StepsPerEpoch, ss.s.Batch, ss.s.Batch/ss.s.K, ss.s.K, ss.s.Optimizer, ss.s.LR, ss.s.LRProxy,
 		kernels.ActiveSIMD(), kernels.Threads())
 }
 
-// close stops the loaders and closes the log.
-func (ss *session) close() {
+// Close stops the loaders, closes the log and releases the run directory.
+func (ss *Session) Close() {
 	ss.feed.stop()
 	ss.loader.Close()
 	ss.eval.close()
@@ -189,16 +221,17 @@ func (ss *session) close() {
 	ss.unlock()
 }
 
-// execute trains the remaining epochs, reports, and writes the run directory. stop is asked
-// after every step.
-func (ss *session) execute(stop func() bool) error {
+// Run creates the run directory (or reopens it, resuming), evaluates the frozen backbone,
+// trains the remaining epochs with an evaluation and checkpoints after each, and writes the
+// summary. Cancelling ctx stops it after the current step, saved first, with ErrStopped.
+func (ss *Session) Run(ctx context.Context) (*Result, error) {
 	resume, err := ss.prepareDir()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	dir := ss.s.Out // prepareDir names it when -out did not
+	stop := func() bool { return ctx.Err() != nil }
 	fmt.Fprintf(ss.stdout, "frozen backbone: %s\n", report.EvalLine(ss.baseline))
-	run := &dml.Run{
+	run := &Loop{
 		Trainer: ss.trainer, Batches: ss.feed.batch, EvalEvery: ss.s.EvalEvery, Resume: resume, Stop: stop,
 		OnStep: func(_, step int, loss float64) { ss.feed.stepDone(step, loss) },
 		Evaluate: func() (float64, error) {
@@ -213,25 +246,22 @@ func (ss *session) execute(stop func() bool) error {
 		Save:    ss.save,
 		OnEpoch: ss.epochDone,
 	}
-	err = run.Execute()
-	if errors.Is(err, dml.ErrStopped) {
-		ss.feed.bar.Done()
-		fmt.Fprintf(ss.stderr, "stopped; the run is saved in %s. Resume with:\n  go run ./cmd/train -resume %s\n", dir, dir)
-		return err
-	}
-	if err != nil {
-		return err
+	if err := run.Execute(); err != nil {
+		if errors.Is(err, ErrStopped) {
+			ss.feed.bar.Done()
+		}
+		return nil, err
 	}
 	return ss.finish()
 }
 
 // finish writes the test embeddings of the best model when asked and prints the summary.
-func (ss *session) finish() error {
-	files := []string{configFile, baselineFile, metricsFile, checkpointFile("best"), checkpointFile("last"), report.LossPlot, report.RecallPlot}
+func (ss *Session) finish() (*Result, error) {
+	files := []string{ConfigFile, BaselineFile, MetricsFile, checkpointFile("best"), checkpointFile("last"), report.LossPlot, report.RecallPlot}
 	if ss.s.Embeddings {
 		written, err := ss.saveEmbeddings()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		files = append(files, written...)
 	}
@@ -242,11 +272,11 @@ func (ss *session) finish() error {
 		fmt.Fprintln(ss.stderr, ss.skips)
 	}
 	report.Summary(ss.stdout, ss.epochs, &ss.baseline, files)
-	return nil
+	return &Result{Dir: ss.s.Out, Baseline: ss.baseline, History: ss.epochs, Parameters: ss.Parameters(), Files: files}, nil
 }
 
 // epochDone logs a completed epoch and redraws the plots.
-func (ss *session) epochDone(e dml.EpochProgress) error {
+func (ss *Session) epochDone(e EpochProgress) error {
 	images, seconds := ss.feed.epochStats()
 	rec := report.EpochRecord{Epoch: e.Epoch, Loss: e.MeanLoss, LR: e.LearningRate, Steps: e.Steps, Images: images,
 		Seconds: seconds, ImagesPerSec: float64(images) / max(seconds, 1e-9), Best: e.Best}
@@ -265,7 +295,7 @@ func (ss *session) epochDone(e dml.EpochProgress) error {
 // epoch's progress display and throughput.
 type batchFeed struct {
 	loader   *data.Loader
-	sampler  *dml.BalancedSampler
+	sampler  *BalancedSampler
 	steps    int // per epoch: the sampler's, or fewer (-steps)
 	progress func(epoch, steps int) *report.Progress
 	cur      *data.BatchStream
@@ -279,7 +309,7 @@ type batchFeed struct {
 	seconds  float64 // the epoch's training time, once its last step is done
 }
 
-// batch implements dml.Run.Batches: a new epoch (or a resumed one starting mid-way) starts the
+// batch implements Loop.Batches: a new epoch (or a resumed one starting mid-way) starts the
 // loader on its remaining batches.
 func (f *batchFeed) batch(epoch, step int) (data.Batch, error) {
 	f.loader.Recycle(f.held)
@@ -323,7 +353,7 @@ func (f *batchFeed) stop() {
 	}
 }
 
-func (ss *session) newProgress(epoch, steps int) *report.Progress {
+func (ss *Session) newProgress(epoch, steps int) *report.Progress {
 	return report.NewProgress(ss.stderr, epoch+1, ss.s.Epochs, steps, ss.s.Batch)
 }
 
@@ -336,20 +366,20 @@ func bestRecall(v float64) *float64 {
 }
 
 // frozenEmbed is the frozen backbone's own embedding, the final-norm CLS token: the baseline.
-func (ss *session) frozenEmbed(tp *autodiff.Tape, images *autodiff.Var) *autodiff.Var {
-	return ss.bb.vit.Embed(tp, images, nil)
+func (ss *Session) frozenEmbed(tp *autodiff.Tape, images *autodiff.Var) *autodiff.Var {
+	return ss.bb.ViT.Embed(tp, images, nil)
 }
 
 // runName is the default run directory.
-func runName(s settings) string {
+func runName(s RunConfig) string {
 	return filepath.Join("runs", fmt.Sprintf("%s-%s-%s", s.Dataset, s.Method, time.Now().Format("20060102-150405")))
 }
 
 // ensureEmptyDir creates dir, refusing one that already holds a run; created says whether dir
 // is new.
 func ensureEmptyDir(dir string) (created bool, err error) {
-	if _, err := os.Stat(filepath.Join(dir, configFile)); err == nil {
-		return false, fmt.Errorf("-out %s already holds a run (its %s); continue it with -resume %s or choose another -out", dir, configFile, dir)
+	if _, err := os.Stat(filepath.Join(dir, ConfigFile)); err == nil {
+		return false, fmt.Errorf("-out %s already holds a run (its %s); continue it with -resume %s or choose another -out", dir, ConfigFile, dir)
 	}
 	_, err = os.Stat(dir)
 	created = errors.Is(err, fs.ErrNotExist)

@@ -1,9 +1,3 @@
-// Command transpose generates the block transposes of package kernels, which pack transposed
-// operands for the SGEMM micro-kernels: one 16x16 block in ZMM registers for AVX-512 and one
-// 8x8 block in YMM registers for AVX2.
-//
-// Run `go generate` in package kernels (or `make generate`) to rewrite transpose_amd64.s and
-// transpose_amd64.go.
 package main
 
 import (
@@ -13,13 +7,6 @@ import (
 	. "github.com/mmcloughlin/avo/operand"
 	. "github.com/mmcloughlin/avo/reg"
 )
-
-func main() {
-	ConstraintExpr("amd64,gc,!purego")
-	transposeKernel("transpose16x16AVX512", 16, func() VecVirtual { return ZMM() })
-	transposeKernel("transpose8x8AVX2", 8, func() VecVirtual { return YMM() })
-	Generate()
-}
 
 // transposeKernel writes the transpose of an n x n block: dst[p*ldd+j] = src[j*lds+p] for
 // j, p < n, with n = lanes (16 for AVX-512, 8 for AVX2). It loads the n rows, transposes them in
@@ -100,6 +87,77 @@ func transposeKernel(name string, lanes int, newVec func() VecVirtual) {
 			ADDQ(ldd, dst)
 		}
 	}
+	VZEROUPPER()
+	RET()
+}
+
+// streamCopyKernel copies n floats (n a multiple of lanes, dst aligned to the vector size) with
+// non-temporal stores, which write whole cache lines to memory without first reading them
+// (no read-for-ownership) and without evicting the cache's working set. Results that are
+// large and not read again soon (an attention output of many megabytes) are written this way.
+// The stores are weakly ordered: callers end with streamFence.
+func streamCopyKernel(name string, lanes int, newVec func() VecVirtual) {
+	TEXT(name, NOSPLIT, "func(dst, src *float32, n int)")
+	Doc(fmt.Sprintf("%s copies n floats (a multiple of %d) from src to dst (%d-byte aligned) with non-temporal stores.", name, lanes, 4*lanes))
+	dst := Load(Param("dst"), GP64())
+	src := Load(Param("src"), GP64())
+	n := Load(Param("n"), GP64())
+	SHRQ(U8(shift(lanes)), n)
+	JZ(LabelRef("done"))
+	v := newVec()
+	Label("loop")
+	VMOVUPS(Mem{Base: src}, v)
+	VMOVNTPS(v, Mem{Base: dst})
+	ADDQ(U32(4*lanes), src)
+	ADDQ(U32(4*lanes), dst)
+	DECQ(n)
+	JNZ(LabelRef("loop"))
+	Label("done")
+	VZEROUPPER()
+	RET()
+}
+
+func shift(lanes int) int {
+	s := 0
+	for 1<<s < lanes {
+		s++
+	}
+	return s
+}
+
+// streamFence orders the non-temporal stores before it with every later store (SFENCE).
+func streamFence() {
+	TEXT("streamFence", NOSPLIT, "func()")
+	Doc("streamFence makes non-temporal stores issued before it visible before any later store.")
+	SFENCE()
+	RET()
+}
+
+// biasRowsKernel adds the same 2*lanes bias values to each of rows rows of a tile of C (rows
+// ldc floats apart): the BiasCols epilogue for one column panel of a finished tile.
+func biasRowsKernel(name string, lanes int, newVec func() VecVirtual) {
+	TEXT(name, NOSPLIT, "func(c *float32, ldc, rows int, bias *float32)")
+	Doc(fmt.Sprintf("%s adds bias[0:%d] to c[r*ldc : r*ldc+%d] for every r < rows (rows may be 0).", name, 2*lanes, 2*lanes))
+	c := Load(Param("c"), GP64())
+	ldc := Load(Param("ldc"), GP64())
+	SHLQ(U8(2), ldc)
+	rows := Load(Param("rows"), GP64())
+	bias := Load(Param("bias"), GP64())
+	b0, b1 := newVec(), newVec()
+	VMOVUPS(Mem{Base: bias}, b0)
+	VMOVUPS(Mem{Base: bias}.Offset(4*lanes), b1)
+	TESTQ(rows, rows)
+	JZ(LabelRef("done"))
+	Label("loop")
+	for i, b := range []VecVirtual{b0, b1} {
+		v := newVec()
+		VADDPS(Mem{Base: c}.Offset(4*lanes*i), b, v)
+		VMOVUPS(v, Mem{Base: c}.Offset(4*lanes*i))
+	}
+	ADDQ(ldc, c)
+	DECQ(rows)
+	JNZ(LabelRef("loop"))
+	Label("done")
 	VZEROUPPER()
 	RET()
 }

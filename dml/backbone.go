@@ -1,0 +1,73 @@
+package dml
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/semprox/semprox/dml/data"
+	"github.com/semprox/semprox/nn"
+	"github.com/semprox/semprox/nn/pretrained"
+	"github.com/semprox/semprox/nn/vision"
+)
+
+// Backbone is the frozen ViT a run fine-tunes, with the normalisation its images get.
+type Backbone struct {
+	ViT         *nn.ViT
+	Description string
+	Mean, Std   vision.Channels
+}
+
+// LoadBackbone reads cfg.Weights with cfg.Heads heads, or the embedded Fashion-MNIST backbone
+// when it is empty. The normalisation is cfg's where it is set (not zero), else the backbone's
+// own: the embedded one's, or 0.5 for a checkpoint (timm's AugReg models).
+func LoadBackbone(cfg RunConfig) (Backbone, error) {
+	var b Backbone
+	if cfg.Weights == "" {
+		vit, info, err := pretrained.FashionMNIST()
+		if err != nil {
+			return Backbone{}, err
+		}
+		b = Backbone{ViT: vit, Mean: info.Mean, Std: info.Std,
+			Description: fmt.Sprintf("embedded %s pretrained on Fashion-MNIST (test accuracy %.1f%%)", info.Arch, 100*info.TestAccuracy)}
+	} else {
+		vit, ck, err := nn.LoadViT(cfg.Weights, nn.LoadOptions{Heads: cfg.Heads})
+		if errors.Is(err, nn.ErrHeads) {
+			return Backbone{}, fmt.Errorf("-heads %d does not divide the width of %s (%w)", cfg.Heads, cfg.Weights, err)
+		}
+		if err != nil {
+			return Backbone{}, err
+		}
+		b = Backbone{ViT: vit, Mean: vision.Channels{0.5, 0.5, 0.5}, Std: vision.Channels{0.5, 0.5, 0.5},
+			Description: fmt.Sprintf("%s (ViT D=%d, depth %d, %d heads, %dpx patches of %dpx images)", cfg.Weights, vit.Dim, vit.Depth, vit.Heads, vit.PatchSize, vit.ImageSize)}
+		if len(ck.Ignored) > 0 {
+			b.Description += fmt.Sprintf("; ignored %d classifier tensors", len(ck.Ignored))
+		}
+	}
+	if cfg.Mean != (vision.Channels{}) {
+		b.Mean = cfg.Mean
+	}
+	if cfg.Std != (vision.Channels{}) {
+		b.Std = cfg.Std
+	}
+	return b, nil
+}
+
+// transforms returns the training augmentation and the evaluation preprocessing of the
+// dataset's images for the backbone's input size. Small gray datasets (MNIST and Fashion-MNIST,
+// 28x28) get a mild augmentation without flips (a flipped digit is another glyph) and no resize
+// margin; photos get the DML reference augmentation and a resize to 8/7 of the crop.
+func transforms(cfg RunConfig, kind data.Kind, b Backbone) (train, eval data.Transform, err error) {
+	interp, err := vision.ParseInterpolation(cfg.Interp)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-interp: %w", err)
+	}
+	size := b.ViT.ImageSize
+	tr := data.NewTrain(size, interp)
+	tr.Mean, tr.Std = b.Mean, b.Std
+	ev := vision.Preprocess{Resize: size * 8 / 7, Crop: size, Interp: interp, Mean: b.Mean, Std: b.Std}
+	if kind.SmallImages {
+		tr.Scale, tr.Ratio, tr.FlipProb = [2]float64{0.7, 1}, [2]float64{0.9, 1.1}, 0
+		ev.Resize = size
+	}
+	return tr, data.EvalTransform{Preprocess: ev}, nil
+}
