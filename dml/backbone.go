@@ -1,7 +1,6 @@
 package dml
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/semprox/semprox/dml/data"
@@ -31,9 +30,6 @@ func LoadBackbone(cfg RunConfig) (Backbone, error) {
 			Description: fmt.Sprintf("embedded %s pretrained on Fashion-MNIST (test accuracy %.1f%%)", info.Arch, 100*info.TestAccuracy)}
 	} else {
 		vit, ck, err := nn.LoadViT(cfg.Weights, nn.LoadOptions{Heads: cfg.Heads})
-		if errors.Is(err, nn.ErrHeads) {
-			return Backbone{}, fmt.Errorf("-heads %d does not divide the width of %s (%w)", cfg.Heads, cfg.Weights, err)
-		}
 		if err != nil {
 			return Backbone{}, err
 		}

@@ -89,7 +89,7 @@ func NewSession(cfg RunConfig, opts Options) (*Session, error) {
 		}
 		ss.runID = rec.Run
 	}
-	if err := ss.s.checkMachine(); err != nil {
+	if err := ss.s.Validate(); err != nil { // before any pool is started with its thread counts
 		return nil, err
 	}
 	vision.MaxPixels = cmp.Or(ss.s.MaxPixels, vision.DefaultMaxPixels)
@@ -113,9 +113,6 @@ func NewSession(cfg RunConfig, opts Options) (*Session, error) {
 		return nil, err
 	}
 	ss.s.Mean, ss.s.Std = ss.bb.Mean, ss.bb.Std
-	if err := ss.s.Validate(); err != nil {
-		return nil, err
-	}
 	if err := ss.build(train); err != nil {
 		return nil, err
 	}
