@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"github.com/semprox/semprox/dml/data"
 	"maps"
 	"math"
 	"math/rand/v2"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/semprox/semprox/dml/data"
 	"github.com/semprox/semprox/nn"
 	"github.com/semprox/semprox/nn/weights"
 	"github.com/semprox/semprox/tensor"

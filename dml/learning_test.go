@@ -1,11 +1,11 @@
 package dml
 
 import (
-	"github.com/semprox/semprox/dml/data"
 	"math/rand/v2"
 	"testing"
 
 	"github.com/semprox/semprox/autodiff"
+	"github.com/semprox/semprox/dml/data"
 	"github.com/semprox/semprox/dml/metrics"
 	"github.com/semprox/semprox/tensor"
 )

@@ -3,8 +3,9 @@ package dml
 import (
 	"errors"
 	"fmt"
-	"github.com/semprox/semprox/dml/data"
 	"math"
+
+	"github.com/semprox/semprox/dml/data"
 )
 
 // EpochProgress is the progress of a training run within or after an epoch.

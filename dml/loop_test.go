@@ -2,12 +2,12 @@ package dml
 
 import (
 	"errors"
-	"github.com/semprox/semprox/dml/data"
 	"math"
 	"path/filepath"
 	"slices"
 	"testing"
 
+	"github.com/semprox/semprox/dml/data"
 	"github.com/semprox/semprox/nn/weights"
 	"github.com/semprox/semprox/tensor"
 )

@@ -1,7 +1,6 @@
 package dml
 
 import (
-	"github.com/semprox/semprox/dml/data"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -9,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/semprox/semprox/dml/data"
 	"github.com/semprox/semprox/nn"
 	"github.com/semprox/semprox/tensor"
 )

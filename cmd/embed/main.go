@@ -20,7 +20,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/semprox/semprox/dml"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -33,6 +32,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/semprox/semprox/autodiff"
+	"github.com/semprox/semprox/dml"
 	"github.com/semprox/semprox/internal/atomicfile"
 	"github.com/semprox/semprox/internal/sysmem"
 	"github.com/semprox/semprox/kernels"

@@ -2,11 +2,11 @@ package main
 
 import (
 	"fmt"
-	"github.com/semprox/semprox/dml"
 	"io"
 	"time"
 
 	"github.com/semprox/semprox/autodiff"
+	"github.com/semprox/semprox/dml"
 	"github.com/semprox/semprox/dml/data"
 	"github.com/semprox/semprox/nn"
 	"github.com/semprox/semprox/tensor"
