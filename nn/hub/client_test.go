@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -517,5 +519,32 @@ func TestModelWeightsWithoutConfig(t *testing.T) {
 	mustRead(t, m.WeightsPath, w)
 	if m.ConfigPath != "" || m.Config != (PretrainedConfig{}) {
 		t.Errorf("config %q %+v, want none", m.ConfigPath, m.Config)
+	}
+}
+
+// TestFilePrivateOrMissing checks the hub's answer to a repository it will not show without a
+// token: 401 with X-Error-Code RepoNotFound.
+func TestFilePrivateOrMissing(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Error-Code", "RepoNotFound")
+		w.Header().Set("X-Error-Message", "Repository not found")
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer srv.Close()
+	c := &Client{Endpoint: srv.URL, CacheDir: t.TempDir()}
+	_, err := c.File(context.Background(), "org/secret", "main", "model.safetensors")
+	if err == nil || !strings.Contains(err.Error(), "no model org/secret on the hub (endpoint "+srv.URL+")") || !strings.Contains(err.Error(), "HF_TOKEN") {
+		t.Errorf("error %v, want one saying there is no such model, or that it is private and to set HF_TOKEN", err)
+	}
+}
+
+// TestFileNotAHub checks an endpoint that answers 200 without the hub's headers.
+func TestFileNotAHub(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("hello")) }))
+	defer srv.Close()
+	c := &Client{Endpoint: srv.URL, CacheDir: t.TempDir()}
+	_, err := c.File(context.Background(), "org/m", "main", "config.json")
+	if err == nil || !strings.Contains(err.Error(), "HF_ENDPOINT") || !strings.Contains(err.Error(), srv.URL) {
+		t.Errorf("error %v, want one naming the endpoint and HF_ENDPOINT", err)
 	}
 }
