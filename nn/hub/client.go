@@ -10,13 +10,15 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/semprox/semprox/internal/httpfetch"
 )
 
 // Client fetches files from the hub into its cache. The zero Client works: a zero field takes
-// its default.
+// its default. A Client may be used by several goroutines at once; so may several processes
+// share a cache (a download takes huggingface_hub's lock file of its blob on Unix systems).
 type Client struct {
 	Endpoint string       // the hub, e.g. https://huggingface.co (default: DefaultEndpoint)
 	Token    string       // an access token, sent as "Authorization: Bearer"; "" sends none
@@ -44,9 +46,12 @@ func (c *Client) cacheDir() string {
 	return c.CacheDir
 }
 
+// defaultHTTP is the client of a Client without HTTP, made once.
+var defaultHTTP = sync.OnceValue(httpfetch.NewClient)
+
 func (c *Client) httpClient() *http.Client {
 	if c.HTTP == nil {
-		c.HTTP = httpfetch.NewClient()
+		return defaultHTTP()
 	}
 	return c.HTTP
 }
@@ -74,6 +79,8 @@ func (c *Client) fileURL(repo, revision, filename string) string {
 type resolved struct {
 	path   string // snapshots/{commit}/{filename}
 	commit string
+	// unreachable is the error of the hub when it could not be asked and the cache answered.
+	unreachable error
 }
 
 // File returns the path of filename, in repo at revision ("" = main), in the cache: the path
@@ -83,11 +90,16 @@ type resolved struct {
 // of the file in the cache for that revision is used, and a line on Progress says so. In offline
 // mode the cache alone answers.
 func (c *Client) File(ctx context.Context, repo, revision, filename string) (path string, err error) {
-	r, err := c.file(ctx, repo, revision, filename)
+	r, err := c.file(ctx, repo, revision, filename, nil)
+	if err == nil && r.unreachable != nil {
+		c.note(fmt.Sprintf("%s: the hub cannot be reached (%v); using the cached %s of commit %s", repo, r.unreachable, filename, short(r.commit)))
+	}
 	return r.path, err
 }
 
-func (c *Client) file(ctx context.Context, repo, revision, filename string) (resolved, error) {
+// file is File without the note. When unreachable is not nil, the hub is known to be out of
+// reach (it failed with that error moments ago): the cache alone answers, as after a failed HEAD.
+func (c *Client) file(ctx context.Context, repo, revision, filename string, unreachable error) (resolved, error) {
 	if revision == "" {
 		revision = DefaultRevision
 	}
@@ -103,17 +115,23 @@ func (c *Client) file(ctx context.Context, repo, revision, filename string) (res
 	rc := newRepoCache(c.cacheDir(), repo)
 	if isCommit(revision) {
 		if p, commit, ok := rc.lookup(revision, filename); ok {
-			return resolved{p, commit}, nil
+			return resolved{path: p, commit: commit}, nil
 		}
 	}
 	if c.Offline {
-		if p, commit, ok := rc.lookup(revision, filename); ok {
-			return resolved{p, commit}, nil
-		} else {
+		p, commit, ok := rc.lookup(revision, filename)
+		if !ok {
 			return resolved{}, c.errorf(errOffline, repo, revision, filename, func(e *hubError) { e.cachePath = p })
 		}
+		return resolved{path: p, commit: commit}, nil
 	}
-	m, err := c.head(ctx, repo, revision, filename)
+	var m meta
+	var err error
+	if unreachable != nil {
+		err = c.errorf(errUnreachable, repo, revision, filename, func(e *hubError) { e.cause = unreachable })
+	} else {
+		m, err = c.head(ctx, repo, revision, filename)
+	}
 	if err != nil {
 		var he *hubError
 		if !errors.As(err, &he) || he.kind != errUnreachable || ctx.Err() != nil {
@@ -124,13 +142,12 @@ func (c *Client) file(ctx context.Context, repo, revision, filename string) (res
 			he.cachePath = p
 			return resolved{}, he
 		}
-		c.note(fmt.Sprintf("%s: the hub cannot be reached (%v); using the cached %s of commit %s", repo, he.cause, filename, short(commit)))
-		return resolved{p, commit}, nil
+		return resolved{path: p, commit: commit, unreachable: he.cause}, nil
 	}
 	pointer := rc.pointer(m.commit, filename)
 	if st, err := os.Stat(pointer); err == nil && !st.IsDir() {
 		rc.writeRef(revision, m.commit)
-		return resolved{pointer, m.commit}, nil
+		return resolved{path: pointer, commit: m.commit}, nil
 	}
 	blob := rc.blob(m.etag)
 	unlock, err := lockFile(ctx, rc.lock(m.etag), func() {
@@ -153,7 +170,7 @@ func (c *Client) file(ctx context.Context, repo, revision, filename string) (res
 	}
 	// A ref that cannot be written costs only the offline lookup of this revision: the file is there.
 	rc.writeRef(revision, m.commit)
-	return resolved{pointer, m.commit}, nil
+	return resolved{path: pointer, commit: m.commit}, nil
 }
 
 // download fetches the file into blob, verified against a sha256 etag and the size.

@@ -385,16 +385,22 @@ func TestFileBranchMoved(t *testing.T) {
 	}
 }
 
-// TestFileConcurrent checks that two downloads of one file at once fetch it once.
+// TestFileConcurrent checks that downloads of one file at once, by one Client and by several,
+// fetch it once.
 func TestFileConcurrent(t *testing.T) {
 	srv, w := fakeHub(t)
 	cache := t.TempDir()
+	shared := testClient(srv, cache)
 	var wg sync.WaitGroup
-	paths := make([]string, 4)
-	errs := make([]error, 4)
+	paths := make([]string, 6)
+	errs := make([]error, 6)
 	for i := range paths {
+		c := shared
+		if i%2 == 1 {
+			c = testClient(srv, cache)
+		}
 		wg.Go(func() {
-			paths[i], errs[i] = testClient(srv, cache).File(context.Background(), vitRepo, "main", "model.safetensors")
+			paths[i], errs[i] = c.File(context.Background(), vitRepo, "main", "model.safetensors")
 		})
 	}
 	wg.Wait()
@@ -546,5 +552,40 @@ func TestFileNotAHub(t *testing.T) {
 	_, err := c.File(context.Background(), "org/m", "main", "config.json")
 	if err == nil || !strings.Contains(err.Error(), "HF_ENDPOINT") || !strings.Contains(err.Error(), srv.URL) {
 		t.Errorf("error %v, want one naming the endpoint and HF_ENDPOINT", err)
+	}
+}
+
+// TestModelHubDown checks that Model asks a failing hub once, takes every file from the cache,
+// and says so in one line.
+func TestModelHubDown(t *testing.T) {
+	srv, w := fakeHub(t)
+	cache := t.TempDir()
+	if _, err := testClient(srv, cache).Model(context.Background(), "vit_small_patch16_224.augreg_in21k"); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	requests := 0
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		requests++
+		mu.Unlock()
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer down.Close()
+	var notes bytes.Buffer
+	c := &Client{Endpoint: down.URL, CacheDir: cache, Progress: &notes}
+	m, err := c.Model(context.Background(), "vit_small_patch16_224.augreg_in21k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustRead(t, m.WeightsPath, w)
+	if m.Config.Architecture != "vit_small_patch16_224" || m.Commit != srv.Commit(vitRepo) {
+		t.Errorf("model %+v", m)
+	}
+	if requests != 1 {
+		t.Errorf("%d requests to the failing hub, want 1", requests)
+	}
+	if s := notes.String(); strings.Count(s, "\n") != 1 || !strings.Contains(s, "503") || !strings.Contains(s, "using the cached files of commit "+srv.Commit(vitRepo)[:7]) {
+		t.Errorf("notes %q, want one line saying the cache is used", s)
 	}
 }

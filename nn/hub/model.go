@@ -38,23 +38,34 @@ func (c *Client) Model(ctx context.Context, ref string) (*Model, error) {
 		return nil, fmt.Errorf("%q is not a model on the hub: give a timm model name with its tag (vit_small_patch16_224.augreg_in21k) or hf-hub:ORG/NAME[@REVISION]", ref)
 	}
 	m := &Model{Repo: repo, Revision: revision}
-	cfg, cfgErr := c.file(ctx, repo, revision, ConfigFile)
+	// Once the hub fails to answer, the other files come from the cache without asking it again.
+	var unreachable error
+	get := func(revision, filename string) (resolved, error) {
+		r, err := c.file(ctx, repo, revision, filename, unreachable)
+		var he *hubError
+		switch {
+		case unreachable != nil:
+		case r.unreachable != nil:
+			unreachable = r.unreachable
+		case errors.As(err, &he) && he.kind == errUnreachable:
+			unreachable = he.cause
+		}
+		return r, err
+	}
+	cfg, cfgErr := get(revision, ConfigFile)
 	if cfgErr != nil && !isKind(cfgErr, errNoFile, errOffline, errUnreachable) {
 		return nil, cfgErr
 	}
-	w, err := c.file(ctx, repo, revision, SafetensorsFile)
+	w, err := get(revision, SafetensorsFile)
 	if err != nil && isKind(err, errNoFile, errOffline, errUnreachable) {
-		w2, err2 := c.file(ctx, repo, revision, PyTorchFile)
+		w2, err2 := get(revision, PyTorchFile)
+		var he *hubError
 		switch {
 		case err2 == nil:
 			w, err = w2, nil
-		case isKind(err, errNoFile) && isKind(err2, errNoFile):
-			var he *hubError
-			errors.As(err, &he)
+		case isKind(err, errNoFile) && isKind(err2, errNoFile) && errors.As(err, &he):
 			he.file = SafetensorsFile + " or " + PyTorchFile
-		case isKind(err2, errOffline, errUnreachable) && !isKind(err, errNoFile):
-			var he *hubError
-			errors.As(err, &he)
+		case !isKind(err, errNoFile) && isKind(err2, errOffline, errUnreachable) && errors.As(err, &he):
 			he.file = SafetensorsFile + " (or " + PyTorchFile + ")"
 		}
 	}
@@ -62,23 +73,21 @@ func (c *Client) Model(ctx context.Context, ref string) (*Model, error) {
 		return nil, err
 	}
 	m.WeightsPath, m.Commit = w.path, w.commit
-	if cfgErr == nil && cfg.commit == w.commit {
+	if cfgErr == nil && cfg.commit != w.commit {
+		// The branch moved between the two requests: take config.json of the weights' commit.
+		cfg, cfgErr = get(w.commit, ConfigFile)
+		if cfgErr != nil && !isKind(cfgErr, errNoFile, errOffline, errUnreachable) {
+			return nil, cfgErr
+		}
+	}
+	if cfgErr == nil {
 		m.ConfigPath = cfg.path
 		if m.Config, err = ReadConfig(cfg.path); err != nil {
 			return nil, fmt.Errorf("model %s: %w", repo, err)
 		}
-	} else if cfgErr == nil {
-		// The branch moved between the two requests: take config.json of the weights' commit.
-		p, err := c.File(ctx, repo, w.commit, ConfigFile)
-		if err != nil && !isKind(err, errNoFile, errOffline, errUnreachable) {
-			return nil, err
-		}
-		if err == nil {
-			m.ConfigPath = p
-			if m.Config, err = ReadConfig(p); err != nil {
-				return nil, fmt.Errorf("model %s: %w", repo, err)
-			}
-		}
+	}
+	if unreachable != nil {
+		c.note(fmt.Sprintf("%s: the hub cannot be reached (%v); using the cached files of commit %s", repo, unreachable, short(m.Commit)))
 	}
 	return m, nil
 }
