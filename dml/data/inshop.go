@@ -1,6 +1,9 @@
 package data
 
 import (
+	"errors"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -8,11 +11,23 @@ import (
 
 const inshopLayout = "a count line, a header line, then lines `image_name item_id train|query|gallery`"
 
-// ReadInShop reads In-Shop Clothes Retrieval from root (the directory holding
-// list_eval_partition.txt and img/): splits train, query and gallery. Query and gallery share
-// one label map (an item has the same label in both), as retrieval between them needs.
+// InShopRoot is the directory the In-Shop Clothes Retrieval Benchmark unpacks to.
+const InShopRoot = "In-shop Clothes Retrieval Benchmark"
+
+// ReadInShop reads In-Shop Clothes Retrieval from root: splits train, query and gallery. Query
+// and gallery share one label map (an item has the same label in both), as retrieval between
+// them needs.
+//
+// root is the directory the benchmark unpacks to ([InShopRoot], holding
+// Eval/list_eval_partition.txt and Img/img/...), or one holding list_eval_partition.txt beside
+// img/. The list is read from root/list_eval_partition.txt, else root/Eval/list_eval_partition.txt.
+// Its image paths (img/...) are resolved against root, else root/Img: whichever holds the first
+// listed image, for the whole list. The Dataset's Root is root.
 func ReadInShop(root string) (*Dataset, error) {
-	list := filepath.Join(root, "list_eval_partition.txt")
+	list, err := inshopList(root)
+	if err != nil {
+		return nil, err
+	}
 	lines, err := readList(list, inshopLayout)
 	if err != nil {
 		return nil, err
@@ -32,7 +47,7 @@ func ReadInShop(root string) (*Dataset, error) {
 		if len(l.fields) != 3 {
 			return nil, &LayoutError{File: list, Line: l.n, Msg: "want 3 fields", Layout: inshopLayout}
 		}
-		s := Sample{Path: filepath.Join(root, filepath.FromSlash(l.fields[0]))}
+		s := Sample{Path: filepath.FromSlash(l.fields[0])} // relative to the image base, for now
 		switch strings.ToLower(l.fields[2]) {
 		case "train":
 			train = append(train, s)
@@ -54,6 +69,17 @@ func ReadInShop(root string) (*Dataset, error) {
 	if n := len(train) + len(eval); n != count {
 		return nil, &LayoutError{File: list, Line: lines[0].n, Msg: "count line says " + strconv.Itoa(count) + " images, list has " + strconv.Itoa(n), Layout: inshopLayout}
 	}
+	base := root
+	if len(lines) > 2 {
+		if base, err = inshopImageBase(root, list, lines[2]); err != nil {
+			return nil, err
+		}
+	}
+	for _, part := range [][]Sample{train, eval} {
+		for i := range part {
+			part[i].Path = filepath.Join(base, part[i].Path)
+		}
+	}
 	if err := checkFiles(train, trainLines, list, inshopLayout); err != nil {
 		return nil, err
 	}
@@ -74,4 +100,35 @@ func ReadInShop(root string) (*Dataset, error) {
 	}
 	ds.Splits = append(ds.Splits, q, g)
 	return ds, nil
+}
+
+// inshopList returns root/list_eval_partition.txt or, if there is none, the archive's
+// root/Eval/list_eval_partition.txt; without either, an error naming both.
+func inshopList(root string) (string, error) {
+	flat := filepath.Join(root, "list_eval_partition.txt")
+	eval := filepath.Join(root, "Eval", "list_eval_partition.txt")
+	_, err := os.Stat(flat)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return flat, nil // readList reports any other trouble with it
+	}
+	if _, err := os.Stat(eval); !errors.Is(err, fs.ErrNotExist) {
+		return eval, nil
+	}
+	return "", &LayoutError{File: flat, Msg: "neither this list file nor " + eval + " exists", Layout: inshopLayout}
+}
+
+// inshopImageBase returns the directory the list's image paths are relative to: root or
+// root/Img, whichever holds the image of first, the list's first image line.
+func inshopImageBase(root, list string, first listLine) (string, error) {
+	rel := filepath.FromSlash(first.fields[0])
+	var tried []string
+	for _, base := range []string{root, filepath.Join(root, "Img")} {
+		p := filepath.Join(base, rel)
+		if _, err := os.Stat(p); err == nil {
+			return base, nil
+		}
+		tried = append(tried, p)
+	}
+	return "", &LayoutError{File: list, Line: first.n, Msg: "listed image " + first.fields[0] + " is at neither " + strings.Join(tried, " nor "),
+		Layout: inshopLayout}
 }
