@@ -37,38 +37,67 @@ var (
 )
 
 func readNPYHeader(r io.Reader) (npyHeader, error) {
+	h, _, err := readNPYHeaderLimit(r, maxNPYHeader)
+	return h, err
+}
+
+// readNPYHeaderLimit reads a .npy preamble and header whose header (the dict after the
+// preamble) is at most limit bytes long, and returns it with the bytes read.
+func readNPYHeaderLimit(r io.Reader, limit int) (npyHeader, int64, error) {
 	var pre [8]byte
 	if _, err := io.ReadFull(r, pre[:]); err != nil {
-		return npyHeader{}, fmt.Errorf("not a .npy file: %w", noEOF(err))
+		return npyHeader{}, 0, fmt.Errorf("not a .npy file: %w", noEOF(err))
 	}
 	if string(pre[:6]) != npyMagic {
-		return npyHeader{}, errors.New("not a .npy file: bad magic")
+		return npyHeader{}, 0, errors.New("not a .npy file: bad magic")
 	}
-	var n int
+	var n, lenBytes int
 	switch pre[6] {
 	case 1:
 		var l [2]byte
 		if _, err := io.ReadFull(r, l[:]); err != nil {
-			return npyHeader{}, fmt.Errorf("truncated header: %w", noEOF(err))
+			return npyHeader{}, 0, fmt.Errorf("truncated header: %w", noEOF(err))
 		}
-		n = int(binary.LittleEndian.Uint16(l[:]))
+		n, lenBytes = int(binary.LittleEndian.Uint16(l[:])), 2
 	case 2, 3:
 		var l [4]byte
 		if _, err := io.ReadFull(r, l[:]); err != nil {
-			return npyHeader{}, fmt.Errorf("truncated header: %w", noEOF(err))
+			return npyHeader{}, 0, fmt.Errorf("truncated header: %w", noEOF(err))
 		}
-		n = int(binary.LittleEndian.Uint32(l[:]))
+		n, lenBytes = int(binary.LittleEndian.Uint32(l[:])), 4
 	default:
-		return npyHeader{}, fmt.Errorf("unsupported .npy version %d.%d", pre[6], pre[7])
+		return npyHeader{}, 0, fmt.Errorf("unsupported .npy version %d.%d", pre[6], pre[7])
 	}
-	if n > maxNPYHeader {
-		return npyHeader{}, fmt.Errorf("header of %d bytes is too long", n)
+	if n > min(limit, maxNPYHeader) {
+		return npyHeader{}, 0, fmt.Errorf("header of %d bytes is too long", n)
 	}
 	buf := make([]byte, n)
 	if _, err := io.ReadFull(r, buf); err != nil {
-		return npyHeader{}, fmt.Errorf("truncated header: %w", noEOF(err))
+		return npyHeader{}, 0, fmt.Errorf("truncated header: %w", noEOF(err))
 	}
-	return parseNPYHeader(string(buf))
+	h, err := parseNPYHeader(string(buf))
+	return h, int64(len(pre) + lenBytes + n), err
+}
+
+// NPYHeader describes the array that a .npy file holds.
+type NPYHeader struct {
+	Descr string // NumPy's element type, such as "<f4" (little-endian float32) or "<f2"
+	Shape []int  // in C (row-major) order; empty for a scalar
+	Len   int64  // bytes from the start of the file to the first element
+}
+
+// ReadNPYHeader reads the preamble and header of a .npy array from r and leaves r at the
+// first element, for a caller that decodes the elements itself. The header (the dict after
+// the preamble) may be at most limit bytes long, and never more than 1 MiB: a longer one is
+// refused before anything is allocated for it. Fortran-ordered arrays are refused. The
+// element type is returned as the file states it, unchecked, and the shape's size is not
+// checked against anything: both are the caller's to validate.
+func ReadNPYHeader(r io.Reader, limit int) (NPYHeader, error) {
+	h, n, err := readNPYHeaderLimit(r, limit)
+	if err != nil {
+		return NPYHeader{}, err
+	}
+	return NPYHeader{Descr: h.descr, Shape: h.shape, Len: n}, nil
 }
 
 func parseNPYHeader(h string) (npyHeader, error) {
