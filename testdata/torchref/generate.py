@@ -13,7 +13,8 @@ Every random number comes from NumPy's PCG64, seeded from --seed and the name of
 fixture group that uses it, so one group's draws do not depend on the others. The
 reference results are computed by PyTorch in float64 on one thread and stored rounded
 to float32. The .npy, .safetensors and .png encoders below are written out in full so
-that those files do not depend on the NumPy or zlib version; vit.pth is torch.save's.
+that those files do not depend on the NumPy or zlib version; vit.pth is torch.save's, and
+vit.npz is a stored zip of such .npy files written with fixed entry dates.
 README.md lists the files and what each holds.
 """
 import argparse
@@ -24,6 +25,7 @@ import os
 import struct
 import sys
 import tempfile
+import zipfile
 import zlib
 
 import numpy as np
@@ -49,7 +51,7 @@ F64 = torch.float64
 
 # ------------------------------------------------------------------ file formats
 
-def write_npy(path, values):
+def npy_bytes(values):
     """NumPy .npy version 1.0 of a little-endian float32 C-order array, laid out as np.save does."""
     a = np.ascontiguousarray(np.asarray(values, dtype="<f4"))
     dims = ", ".join(str(d) for d in a.shape) + ("," if a.ndim == 1 else "")
@@ -57,9 +59,25 @@ def write_npy(path, values):
     if a.ndim:
         header += " " * (21 - len(str(a.shape[0])))  # room for the first axis to grow in place
     header += " " * (64 - (10 + len(header) + 1) % 64) + "\n"  # data starts on a 64-byte boundary
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode("latin-1") + a.tobytes()
+
+
+def write_npy(path, values):
     with open(path, "wb") as f:
-        f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode("latin-1"))
-        f.write(a.tobytes())
+        f.write(npy_bytes(values))
+
+
+def write_npz(path, arrays):
+    """A NumPy .npz archive as np.savez writes one (each array a stored NAME.npy entry), in name
+    order, with a fixed date and fixed attributes on every entry, so that it does not depend on
+    the time or the umask."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as z:
+        for name in sorted(arrays):
+            info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_STORED
+            info.create_system = 3  # Unix
+            info.external_attr = 0o644 << 16
+            z.writestr(info, npy_bytes(arrays[name]))
 
 
 def write_safetensors(path, tensors):
@@ -167,6 +185,39 @@ class ViT(nn.Module):
         return self.norm(x)[:, 0]
 
 
+def augreg_arrays(state, rng):
+    """The ViT's weights in the layout of Google's AugReg .npz checkpoints (the inverse of the
+    mapping timm's _load_weights applies), with a random 5-class classifier head."""
+    d, h = DIM, HEADS
+    a = {
+        "embedding/kernel": state["patch_embed.proj.weight"].permute(2, 3, 1, 0),  # OIHW -> HWIO
+        "embedding/bias": state["patch_embed.proj.bias"],
+        "cls": state["cls_token"],
+        "Transformer/posembed_input/pos_embedding": state["pos_embed"],
+        "Transformer/encoder_norm/scale": state["norm.weight"],
+        "Transformer/encoder_norm/bias": state["norm.bias"],
+        "head/kernel": torch.from_numpy(rng.normal(0.0, 0.1, size=(d, 5))),
+        "head/bias": torch.from_numpy(rng.normal(0.0, 0.1, size=5)),
+    }
+    for i in range(DEPTH):
+        b, src = "Transformer/encoderblock_%d/" % i, "blocks.%d." % i
+        mha, mlp = b + "MultiHeadDotProductAttention_1/", b + "MlpBlock_3/"
+        a[b + "LayerNorm_0/scale"] = state[src + "norm1.weight"]
+        a[b + "LayerNorm_0/bias"] = state[src + "norm1.bias"]
+        a[b + "LayerNorm_2/scale"] = state[src + "norm2.weight"]
+        a[b + "LayerNorm_2/bias"] = state[src + "norm2.bias"]
+        qkv_w, qkv_b = state[src + "attn.qkv.weight"], state[src + "attn.qkv.bias"]
+        for j, part in enumerate(("query", "key", "value")):
+            a[mha + part + "/kernel"] = qkv_w[j * d:(j + 1) * d].T.reshape(d, h, d // h)  # [in, heads, hd]
+            a[mha + part + "/bias"] = qkv_b[j * d:(j + 1) * d].reshape(h, d // h)
+        a[mha + "out/kernel"] = state[src + "attn.proj.weight"].T.reshape(h, d // h, d)  # [heads, hd, out]
+        a[mha + "out/bias"] = state[src + "attn.proj.bias"]
+        for r, fc in enumerate(("fc1", "fc2")):
+            a[mlp + "Dense_%d/kernel" % r] = state[src + "mlp.%s.weight" % fc].T  # [in, out]
+            a[mlp + "Dense_%d/bias" % r] = state[src + "mlp.%s.bias" % fc]
+    return {name: t.numpy() for name, t in a.items()}
+
+
 def init_vit(model, rng):
     """Random weights large enough that every parameter visibly shapes the result."""
     def normal(shape, std):
@@ -216,6 +267,7 @@ def vit_fixtures(out, stream):
     state = {name: t.detach().to(torch.float32).clone() for name, t in model.state_dict().items()}
     write_safetensors(os.path.join(out, "vit.safetensors"), state)
     torch.save(state, os.path.join(out, "vit.pth"))  # a plain dict, in the state dict's order
+    write_npz(os.path.join(out, "vit.npz"), augreg_arrays(state, stream("vit npz head")))
 
     images = make_images(out, stream("images"))
     write_npy(os.path.join(out, "input.npy"), images)
