@@ -18,6 +18,7 @@ type Format int
 const (
 	Safetensors Format = iota + 1 // a .safetensors file
 	PyTorch                       // a torch.save zip archive (.pth, .pt, pytorch_model.bin)
+	NPZ                           // a NumPy .npz archive (np.savez), such as Google's AugReg ViT checkpoints
 )
 
 func (f Format) String() string {
@@ -26,6 +27,8 @@ func (f Format) String() string {
 		return "safetensors"
 	case PyTorch:
 		return "PyTorch zip"
+	case NPZ:
+		return "numpy .npz"
 	}
 	return fmt.Sprintf("Format(%d)", int(f))
 }
@@ -35,7 +38,7 @@ type Checkpoint struct {
 	Path   string
 	Format Format
 	// Names lists every tensor name in file order (header order for safetensors, state
-	// dict order for PyTorch), one entry per key of Tensors.
+	// dict order for PyTorch, archive order for .npz), one entry per key of Tensors.
 	Names []string
 	// Tensors holds each tensor converted to float32, contiguous and row-major, in
 	// storage of its own (no two tensors share memory).
@@ -51,6 +54,10 @@ type Checkpoint struct {
 	// Ignored lists, sorted, the original names of the tensors that [Checkpoint.TimmNames]
 	// dropped (classifier heads). Empty until it is called.
 	Ignored []string
+	// Heads is the number of attention heads when the file records it, which only an AugReg
+	// .npz does (its attention kernels are [D, heads, D/heads]): set by
+	// [Checkpoint.TimmNames]; 0 otherwise.
+	Heads int
 }
 
 // Read reads every tensor of a weight file, detecting its format from its content, not its
@@ -69,8 +76,14 @@ type Checkpoint struct {
 //     checkpoint yields its teacher, as DINO's own evaluation does), else under the only
 //     key that holds one, descending through up to four levels of wrapping dicts; the path
 //     taken is recorded in StateDictKey. Use [ReadKey] to choose another.
-//   - The legacy PyTorch format (before 1.6), TorchScript archives and NumPy .npz files
-//     are refused with a message saying what to do.
+//   - NumPy .npz (np.savez or np.savez_compressed: a zip of .npy arrays, stored or
+//     deflated), such as Google's AugReg ViT checkpoints: float32, float16 and float64
+//     arrays, named as the archive names them less the ".npy" suffix
+//     ("Transformer/encoderblock_0/MlpBlock_3/Dense_0/kernel"), in the file's layout
+//     (Flax's [in, out] kernels); [Checkpoint.TimmNames] converts them to timm's names and
+//     layout. Arrays of any other element type are refused.
+//   - The legacy PyTorch format (before 1.6) and TorchScript archives are refused with a
+//     message saying what to do.
 //
 // Names are kept as the file has them; see [Checkpoint.TimmNames] and [Check]. Every error
 // for a bad file is an *[Error] naming the file and, where there is one, the tensor. No
@@ -80,7 +93,7 @@ func Read(path string) (*Checkpoint, error) { return read(path, "", true) }
 // ReadKey is [Read] with an explicit choice of the state dict inside a PyTorch checkpoint:
 // key is a "/"-separated path of dictionary keys ("teacher", "model/state_dict"), and ""
 // means the saved object itself. Every entry of the chosen dict must be a tensor. A key is
-// an error for a safetensors file, which holds one flat set of tensors.
+// an error for a safetensors or .npz file, which holds one flat set of tensors.
 func ReadKey(path, key string) (*Checkpoint, error) { return read(path, key, false) }
 
 // ReadBytes is [Read] for a weight file held in memory (an embedded file, say); name stands
@@ -120,12 +133,51 @@ func readFrom(r io.ReaderAt, size int64, path, key string, auto bool) (*Checkpoi
 		}
 		return readSafetensors(r, size, path)
 	case sniffZip:
-		return readTorchZip(r, size, path, key, auto)
+		zr, err := zip.NewReader(r, size)
+		if err != nil {
+			return nil, fileErr(path, "reading the zip archive: %v", err)
+		}
+		if isNPZ(zr) {
+			if !auto && key != "" {
+				return nil, fileErr(path, "a NumPy .npz archive holds one flat set of arrays; state dict key %q does not apply", key)
+			}
+			return readNPZ(zr, size, path)
+		}
+		if !hasTorchPickle(zr) {
+			return nil, fileErr(path, "a zip archive without <name>/data.pkl whose entries are not all .npy arrays (%s): "+
+				"neither a PyTorch checkpoint nor a NumPy .npz archive", zipNames(zr))
+		}
+		return readTorchZip(zr, size, path, key, auto)
 	case sniffTorchLegacy:
 		return nil, fileErr(path, "a PyTorch checkpoint in the legacy format (torch.save before 1.6), which this package does not read; "+
 			"convert it with PyTorch >= 1.6: torch.save(torch.load(old), new), or save it as safetensors")
 	}
-	return nil, fileErr(path, "unrecognised weight file (%d bytes): neither safetensors nor a PyTorch zip archive", size)
+	return nil, fileErr(path, "unrecognised weight file (%d bytes): neither safetensors nor a zip archive (PyTorch or NumPy .npz)", size)
+}
+
+// hasTorchPickle reports whether zr has an entry <name>/data.pkl, as a torch.save archive does.
+func hasTorchPickle(zr *zip.Reader) bool {
+	for _, f := range zr.File {
+		if dir, ok := strings.CutSuffix(f.Name, "/data.pkl"); ok && !strings.Contains(dir, "/") {
+			return true
+		}
+	}
+	return false
+}
+
+// zipNames lists the first few entries of zr for a message.
+func zipNames(zr *zip.Reader) string {
+	if len(zr.File) == 0 {
+		return "no entries"
+	}
+	var names []string
+	for _, f := range zr.File[:min(len(zr.File), 3)] {
+		names = append(names, fmt.Sprintf("%.80q", f.Name))
+	}
+	if len(zr.File) > 3 {
+		names = append(names, fmt.Sprintf("and %d more", len(zr.File)-3))
+	}
+	return strings.Join(names, ", ")
 }
 
 type sniffResult int
@@ -159,12 +211,8 @@ func sniff(head []byte, r io.ReaderAt, size int64) sniffResult {
 	return sniffUnknown
 }
 
-// readTorchZip reads a PyTorch zip checkpoint.
-func readTorchZip(r io.ReaderAt, size int64, path, key string, auto bool) (*Checkpoint, error) {
-	zr, err := zip.NewReader(r, size)
-	if err != nil {
-		return nil, fileErr(path, "reading the zip archive: %v", err)
-	}
+// readTorchZip reads a PyTorch zip checkpoint, the zip archive zr of a file of size bytes.
+func readTorchZip(zr *zip.Reader, size int64, path, key string, auto bool) (*Checkpoint, error) {
 	a, err := openTorchZip(zr, size, path)
 	if err != nil {
 		return nil, err

@@ -1,7 +1,7 @@
 // Package weights reads and writes the weight files of the engine's models.
 //
-// It reads the checkpoints users already have for timm and DINO Vision Transformers into
-// named float32 tensors ([Read], [ReadKey]):
+// It reads the checkpoints users already have for timm, DINO and Google's AugReg Vision
+// Transformers into named float32 tensors ([Read], [ReadKey]):
 //
 //   - safetensors files (timm's model.safetensors), with F32, F16, BF16 and F64 tensors
 //     (and integer and BOOL ones) converted to float32;
@@ -9,14 +9,22 @@
 //     pytorch_model.bin, DINO's dino_deitsmall16_pretrain.pth and full training
 //     checkpoints), read without executing the pickle, with strided and offset tensor views
 //     made contiguous and the state dict found inside wrapping dicts such as DINO's
-//     {"teacher": ...}, {"model": ...} or {"state_dict": ...}.
+//     {"teacher": ...}, {"model": ...} or {"state_dict": ...};
+//   - NumPy .npz archives (np.savez or np.savez_compressed: a zip of .npy files, stored or
+//     deflated) of float32, float16 or float64 arrays, such as the AugReg ViT checkpoints
+//     that Google released with its vision_transformer code (the paper's backbones
+//     vit_small_patch16_224_in21k and vit_base_patch16_224_in21k among them), whose arrays
+//     are named like "Transformer/encoderblock_0/MlpBlock_3/Dense_0/kernel".
 //
 // The format is detected from the content, not the name. The legacy (pre-1.6) PyTorch
-// format, TorchScript archives and NumPy .npz files are refused with a message saying how
-// to convert them.
+// format and TorchScript archives are refused with a message saying how to convert them.
 //
 // [Checkpoint.TimmNames] maps wrapper names to timm's ("module." and "backbone." stripped,
-// "head.*" dropped and counted) and [Check] compares a checkpoint with the names and
+// "head.*" dropped and counted), and converts an AugReg checkpoint's Flax names and layout
+// to timm's: the patch kernel from HWIO to OIHW, the per-head query, key and value kernels
+// into one qkv weight, and every [in, out] kernel to an [out, in] weight, moving elements
+// without rounding them, as timm's loader of those files does. [Check] compares a
+// checkpoint with the names and
 // shapes a model expects, reporting every missing, unexpected and wrongly shaped tensor at
 // once; [ReadTimm] does all three. [Save] and [Load] write and read the engine's own
 // checkpoints: one F32 safetensors file, switched into place atomically, that carries the
@@ -27,7 +35,7 @@
 // Every file is treated as untrusted input: headers, pickles and zip entries are validated
 // before anything is allocated from the sizes they claim, which are capped against the
 // file's own length, and every error names the file and, where there is one, the tensor
-// (see [Error]). Both parsers are fuzzed.
+// (see [Error]). The parsers are fuzzed.
 //
 // The package knows tensors and files only; it knows nothing of layers or models, which
 // pass in the shapes they expect.
