@@ -5,7 +5,7 @@ GOFILES    = $(shell find . -name '*.go' -not -path './.git/*')
 GENERATED  = kernels/sgemm_kernel_amd64.s kernels/sgemm_kernel_amd64.go kernels/transpose_amd64.s kernels/transpose_amd64.go kernels/stream_amd64.s kernels/stream_amd64.go kernels/bias_amd64.s kernels/bias_amd64.go kernels/vector_amd64.s kernels/vector_stubs_amd64.go
 BENCHTIME ?= 1s
 
-.PHONY: test no-binaries vet fmt-check unit purego race cgo-free generate generate-check bench results
+.PHONY: test no-binaries vet fmt-check unit purego race cgo-free generate generate-check bench results reproduce
 
 test: no-binaries vet fmt-check unit purego race cgo-free generate-check
 	@echo "make test: all checks passed"
@@ -53,3 +53,14 @@ bench:
 METHODS ?= linear,bitfit,vpt,vptsp-m,vptsp-g,vptsp-g+bitfit,full
 results:
 	$(GO) run ./cmd/train -compare $(METHODS) -out runs/compare
+
+# The paper's row for one dataset: its full preset on the paper's backbone (downloaded from the
+# Hugging Face hub), the summary printing the paper's figures beside the run's. CUB is downloaded
+# too; cars, sop and inshop need DATA=<their directory> (go run ./cmd/train -dataset cars -download
+# says where to get them). SIZE=basic trains the ViT-B/16 preset. See docs/reproduction.md.
+DATASET ?= cub
+SIZE    ?= small
+DATA    ?=
+reproduce:
+	$(GO) run ./cmd/train -dataset $(DATASET) -preset $(if $(filter cub,$(DATASET)),cub200,$(DATASET))_$(SIZE) \
+		$(if $(DATA),-data $(DATA)) -download -out runs/reproduce-$(DATASET)-$(SIZE)

@@ -1,7 +1,9 @@
 package dml
 
 import (
+	"context"
 	"fmt"
+	"io"
 
 	"github.com/semprox/semprox/dml/data"
 	"github.com/semprox/semprox/nn"
@@ -16,12 +18,18 @@ type Backbone struct {
 	Mean, Std   vision.Channels
 }
 
-// LoadBackbone reads cfg.Weights with cfg.Heads heads, or the embedded Fashion-MNIST backbone
-// when it is empty. The normalisation is cfg's where it is set (not zero), else the backbone's
-// own: the embedded one's, or 0.5 for a checkpoint (timm's AugReg models).
-func LoadBackbone(cfg RunConfig) (Backbone, error) {
+// EmbeddedWeights is the RunConfig.Weights (and -weights) that names the embedded backbone, as
+// "" does.
+const EmbeddedWeights = "embedded"
+
+// LoadBackbone reads the backbone cfg.Weights names (see pretrained.Resolve: a file, or a model of
+// the Hugging Face hub, downloaded with progress on progress) with cfg.Heads heads, or the
+// embedded Fashion-MNIST backbone for "" and EmbeddedWeights. The normalisation is cfg's where it
+// is set (not zero), else the backbone's own: the embedded one's, the hub model's pretrained
+// configuration, or 0.5 for a checkpoint file (timm's AugReg models).
+func LoadBackbone(ctx context.Context, cfg RunConfig, progress io.Writer) (Backbone, error) {
 	var b Backbone
-	if cfg.Weights == "" {
+	if cfg.Weights == "" || cfg.Weights == EmbeddedWeights {
 		vit, info, err := pretrained.FashionMNIST()
 		if err != nil {
 			return Backbone{}, err
@@ -29,14 +37,27 @@ func LoadBackbone(cfg RunConfig) (Backbone, error) {
 		b = Backbone{ViT: vit, Mean: info.Mean, Std: info.Std,
 			Description: fmt.Sprintf("embedded %s pretrained on Fashion-MNIST (test accuracy %.1f%%)", info.Arch, 100*info.TestAccuracy)}
 	} else {
-		vit, ck, err := nn.LoadViT(cfg.Weights, nn.LoadOptions{Heads: cfg.Heads})
+		w, err := pretrained.Resolve(ctx, cfg.Weights, progress)
 		if err != nil {
 			return Backbone{}, err
 		}
-		b = Backbone{ViT: vit, Mean: vision.Channels{0.5, 0.5, 0.5}, Std: vision.Channels{0.5, 0.5, 0.5},
-			Description: fmt.Sprintf("%s (ViT D=%d, depth %d, %d heads, %dpx patches of %dpx images)", cfg.Weights, vit.Dim, vit.Depth, vit.Heads, vit.PatchSize, vit.ImageSize)}
+		vit, ck, err := nn.LoadViT(w.Path, nn.LoadOptions{Heads: cfg.Heads})
+		if err != nil {
+			return Backbone{}, err
+		}
+		half := vision.Channels{0.5, 0.5, 0.5}
+		b = Backbone{ViT: vit, Mean: half, Std: half,
+			Description: fmt.Sprintf("%s (ViT D=%d, depth %d, %d heads, %dpx patches of %dpx images)", w, vit.Dim, vit.Depth, vit.Heads, vit.PatchSize, vit.ImageSize)}
 		if len(ck.Ignored) > 0 {
 			b.Description += fmt.Sprintf("; ignored %d classifier tensors", len(ck.Ignored))
+		}
+		if w.Hub != nil {
+			if err := checkInputSize(w, vit); err != nil {
+				return Backbone{}, err
+			}
+			if mean, std, ok := w.Normalization(); ok {
+				b.Mean, b.Std = mean, std
+			}
 		}
 	}
 	if cfg.Mean != (vision.Channels{}) {
@@ -46,6 +67,16 @@ func LoadBackbone(cfg RunConfig) (Backbone, error) {
 		b.Std = cfg.Std
 	}
 	return b, nil
+}
+
+// checkInputSize refuses a hub model whose pretrained configuration gives another input size
+// than its position embedding holds.
+func checkInputSize(w pretrained.Weights, vit *nn.ViT) error {
+	in := w.Hub.Config.InputSize
+	if in != [3]int{} && (in[1] != vit.ImageSize || in[2] != vit.ImageSize) {
+		return fmt.Errorf("%s: config.json gives input size %dx%d, the weights are for %dpx images", w, in[1], in[2], vit.ImageSize)
+	}
+	return nil
 }
 
 // transforms returns the training augmentation and the evaluation preprocessing of the

@@ -19,7 +19,7 @@ import (
 type RunConfig struct {
 	Dataset string `json:"dataset"` // a name of the data.Kinds table
 	Data    string `json:"data"`    // its directory
-	Weights string `json:"weights"` // a ViT checkpoint; "" for the embedded backbone
+	Weights string `json:"weights"` // a ViT checkpoint or hub model name (see LoadBackbone); "" or "embedded" for the embedded backbone
 	Heads   int    `json:"heads"`   // attention heads of Weights (0: width/64)
 	Preset
 	Mean      vision.Channels `json:"mean"` // normalisation; zero: the backbone's own

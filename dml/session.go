@@ -52,6 +52,9 @@ type Options struct {
 	Resume bool
 	// Backbone is the frozen ViT, already loaded with LoadBackbone(cfg); nil: NewSession loads it.
 	Backbone *Backbone
+	// Dataset is cfg's dataset, already read with data.Open(cfg.Dataset, cfg.Data); nil:
+	// NewSession reads it.
+	Dataset *data.Dataset
 	// Output receives the evaluation lines and the summary, Progress the progress display and
 	// notices (nil: discarded).
 	Output, Progress io.Writer
@@ -100,8 +103,10 @@ func NewSession(cfg RunConfig, opts Options) (*Session, error) {
 	if ss.kind, err = data.Lookup(ss.s.Dataset); err != nil {
 		return nil, err
 	}
-	if ss.ds, err = data.Open(ss.s.Dataset, ss.s.Data); err != nil {
-		return nil, err
+	if ss.ds = opts.Dataset; ss.ds == nil {
+		if ss.ds, err = data.Open(ss.s.Dataset, ss.s.Data); err != nil {
+			return nil, err
+		}
 	}
 	train := ss.ds.Split("train")
 	if train == nil {
@@ -109,7 +114,7 @@ func NewSession(cfg RunConfig, opts Options) (*Session, error) {
 	}
 	if opts.Backbone != nil {
 		ss.bb = *opts.Backbone
-	} else if ss.bb, err = LoadBackbone(ss.s); err != nil {
+	} else if ss.bb, err = LoadBackbone(context.Background(), ss.s, ss.stderr); err != nil {
 		return nil, err
 	}
 	ss.s.Mean, ss.s.Std = ss.bb.Mean, ss.bb.Std
@@ -268,7 +273,11 @@ func (ss *Session) finish() (*Result, error) {
 	if n := ss.skips.Total(); n > 0 {
 		fmt.Fprintln(ss.stderr, ss.skips)
 	}
-	report.Summary(ss.stdout, ss.epochs, &ss.baseline, files)
+	report.Summary(ss.stdout, ss.epochs, &ss.baseline, nil)
+	if p, ok := PaperFor(ss.s); ok {
+		writePaperComparison(ss.stdout, p, ss.s, ss.epochs)
+	}
+	report.Written(ss.stdout, files)
 	return &Result{Dir: ss.s.Out, Baseline: ss.baseline, History: ss.epochs, Parameters: ss.Parameters(), Files: files}, nil
 }
 

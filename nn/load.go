@@ -39,9 +39,9 @@ type LoadOptions struct {
 // ErrHeads is wrapped by LoadViT's error when LoadOptions.Heads does not divide the width.
 var ErrHeads = errors.New("nn: attention heads do not divide the width")
 
-// LoadViT reads a timm or DINO ViT checkpoint (.safetensors or PyTorch .pth/.bin) and returns
-// the model with its weights, in the geometry o gives. The checkpoint is returned too, for its
-// metadata (which tensors were ignored, where the state dict was found).
+// LoadViT reads a timm or DINO ViT checkpoint (.safetensors, PyTorch .pth/.bin, or Google's
+// AugReg .npz) and returns the model with its weights, in the geometry o gives. The checkpoint
+// is returned too, for its metadata (which tensors were ignored, where the state dict was found).
 func LoadViT(path string, o LoadOptions) (*ViT, *weights.Checkpoint, error) {
 	ck, err := ReadCheckpoint(path)
 	if err != nil {
@@ -66,7 +66,7 @@ func LoadViT(path string, o LoadOptions) (*ViT, *weights.Checkpoint, error) {
 	return m, ck, nil
 }
 
-// ReadCheckpoint reads a timm or DINO ViT checkpoint and gives its tensors timm's names (see
+// ReadCheckpoint reads a timm, DINO or AugReg ViT checkpoint and gives its tensors timm's names (see
 // weights.Checkpoint.TimmNames).
 func ReadCheckpoint(path string) (*weights.Checkpoint, error) {
 	ck, err := weights.Read(path)
@@ -79,7 +79,8 @@ func ReadCheckpoint(path string) (*weights.Checkpoint, error) {
 	return ck, nil
 }
 
-// CheckpointConfig infers the geometry of the ViT a checkpoint holds (see InferConfig).
+// CheckpointConfig infers the geometry of the ViT a checkpoint holds (see InferConfig), with the
+// checkpoint's own head count where it records one.
 func CheckpointConfig(ck *weights.Checkpoint) (Config, error) {
 	shapes := make(map[string][]int, len(ck.Tensors))
 	for name, t := range ck.Tensors {
@@ -88,6 +89,9 @@ func CheckpointConfig(ck *weights.Checkpoint) (Config, error) {
 	c, err := InferConfig(shapes)
 	if err != nil {
 		return Config{}, fmt.Errorf("%s: %w", ck.Path, err)
+	}
+	if ck.Heads > 0 { // the file says (AugReg's per-head kernels)
+		c.Heads = ck.Heads
 	}
 	return c, nil
 }

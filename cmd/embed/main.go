@@ -17,9 +17,11 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -37,6 +39,7 @@ import (
 	"github.com/semprox/semprox/internal/sysmem"
 	"github.com/semprox/semprox/kernels"
 	"github.com/semprox/semprox/nn"
+	"github.com/semprox/semprox/nn/pretrained"
 	"github.com/semprox/semprox/nn/vision"
 	"github.com/semprox/semprox/tensor"
 )
@@ -60,6 +63,7 @@ type options struct {
 	mean, std                  vision.Channels
 	heads, resize, crop, batch int
 	threads, maxPixels         int
+	set                        map[string]bool // flags given explicitly
 }
 
 func main() {
@@ -72,6 +76,14 @@ func main() {
 func run(args []string) error {
 	o, err := parseFlags(args)
 	if err != nil {
+		return err
+	}
+	w, err := pretrained.Resolve(context.Background(), o.weights, os.Stderr)
+	if err != nil {
+		return err
+	}
+	o = o.withPretrained(w)
+	if err := o.check(); err != nil {
 		return err
 	}
 	runtime.GOMAXPROCS(o.threads)
@@ -117,7 +129,7 @@ func parseFlags(args []string) (options, error) {
 	}
 	var o options
 	var interp string
-	fs.StringVar(&o.weights, "weights", "", "timm/DINO ViT checkpoint (.safetensors, .pth or pytorch_model.bin)")
+	fs.StringVar(&o.weights, "weights", "", "timm/DINO ViT checkpoint (.safetensors, .pth or pytorch_model.bin) or Google's AugReg .npz, or a timm model name on the Hugging Face hub (vit_small_patch16_224.augreg_in21k, hf-hub:ORG/NAME): downloaded into the hub's cache, its pretrained configuration giving the defaults of -mean, -std, -crop, -resize and -interp")
 	fs.StringVar(&o.images, "images", "", "directory of JPEG/PNG/GIF images (regular files, or links to them)")
 	fs.StringVar(&o.out, "out", "emb.npy", "output .npy file; the image names go to the same name with .names.txt")
 	fs.StringVar(&o.arch, "arch", "", "ViT configuration (vit_tiny_patch16_224, vit_small_patch16_224, vit_base_patch16_224); default: inferred from the checkpoint")
@@ -137,17 +149,46 @@ func parseFlags(args []string) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q: every input is a flag", fs.Arg(0))
 	}
+	o.set = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
 	var err error
 	if o.interp, err = vision.ParseInterpolation(interp); err != nil {
 		return o, fmt.Errorf("-interp: %w", err)
-	}
-	if err := o.check(); err != nil {
-		return o, err
 	}
 	if o.threads == 0 {
 		o.threads = runtime.NumCPU()
 	}
 	return o, nil
+}
+
+// withPretrained returns o with the weights' file and, for a model of the Hugging Face hub, the
+// preprocessing of timm's pretrained configuration (mean, std, input size, interpolation and the
+// resize of crop_pct) in place of the flags not given.
+func (o options) withPretrained(w pretrained.Weights) options {
+	o.weights = w.Path
+	if w.Hub == nil {
+		return o
+	}
+	pc := w.Hub.Config
+	if mean, std, ok := w.Normalization(); ok {
+		if !o.set["mean"] {
+			o.mean = mean
+		}
+		if !o.set["std"] {
+			o.std = std
+		}
+	}
+	if interp, err := vision.ParseInterpolation(pc.Interpolation); err == nil && !o.set["interp"] {
+		o.interp = interp
+	}
+	if side := pc.InputSize[1]; side > 0 && !o.set["crop"] {
+		o.crop = side
+	}
+	if pc.CropPct > 0 && !o.set["resize"] {
+		o.resize = int(math.Floor(float64(o.crop) / pc.CropPct))
+	}
+	fmt.Fprintf(os.Stderr, "embed: %s: mean %v, std %v, %s resize to %d, crop %d\n", w, o.mean, o.std, o.interp, o.resize, o.crop)
+	return o
 }
 
 // check validates the flags that need no model or file.

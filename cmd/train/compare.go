@@ -43,12 +43,14 @@ func compare(o options, stdout, stderr io.Writer, stop func() bool) error {
 		}
 		fmt.Fprintf(stderr, "== %s\n", one.Method)
 		start := time.Now()
-		ss, err := newSession(one, stdout, stderr)
+		ss, _, err := newSession(one, stdout, stderr, stop)
 		if err != nil {
 			return fmt.Errorf("-compare %s: %w", one.Method, err)
 		}
 		ss.Describe(stderr)
-		res, err := ss.Run(stopContext(stop))
+		ctx, release := stopContext(stop)
+		res, err := ss.Run(ctx)
+		release()
 		resolved = ss.Config()
 		ss.Close()
 		if err != nil {
@@ -71,17 +73,33 @@ func compare(o options, stdout, stderr io.Writer, stop func() bool) error {
 // resultsTable formats the comparison as Markdown.
 func resultsTable(s dml.RunConfig, baseline report.Retrieval, rows []comparison) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "| method | trainable parameters | per step | R@1 | MAP@R | best epoch | minutes |\n|---|---:|---:|---:|---:|---:|---:|\n")
-	fmt.Fprintf(&b, "| frozen backbone | 0 | 0 | %.4f | %.4f | - | - |\n", baseline.Recall[0], baseline.MAPAtR)
+	fmt.Fprintf(&b, "| method | trainable parameters | per step | R@1 | MAP@R | best epoch | minutes | paper R@1 / MAP@R |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(&b, "| frozen backbone | 0 | 0 | %.4f | %.4f | - | - | |\n", baseline.Recall[0], baseline.MAPAtR)
 	for _, r := range rows {
-		if r.best.Eval == nil {
-			fmt.Fprintf(&b, "| %s | %d | %d | n/a | n/a | - | %.1f |\n", r.method, r.parameters.Stored, r.parameters.PerStep, r.minutes)
-			continue
+		recall, mapr := "n/a", "n/a"
+		epoch := "-"
+		if r.best.Eval != nil {
+			recall, mapr, epoch = fmt.Sprintf("%.4f", r.best.Eval.Recall[0]), fmt.Sprintf("%.4f", r.best.Eval.MAPAtR), fmt.Sprint(r.best.Epoch)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d | %.4f | %.4f | %d | %.1f |\n", r.method, r.parameters.Stored, r.parameters.PerStep,
-			r.best.Eval.Recall[0], r.best.Eval.MAPAtR, r.best.Epoch, r.minutes)
+		fmt.Fprintf(&b, "| %s | %d | %d | %s | %s | %s | %.1f | %s |\n", r.method, r.parameters.Stored, r.parameters.PerStep,
+			recall, mapr, epoch, r.minutes, paperCell(s, r.method))
 	}
 	fmt.Fprintf(&b, "\nDataset %s, preset %s, %d epochs, %d classes a step, seed %d. Trainable parameters count every class's prompts, per step\nonly those of one step's classes; R@1 and MAP@R of the best epoch by R@1.\n",
 		s.Dataset, s.Name, s.Epochs, s.Batch/s.K, s.Seed)
 	return b.String()
+}
+
+// paperCell is the paper's R@1 and MAP@R (in percent, as it prints them) of method on s's
+// dataset and backbone, "" when it publishes none.
+func paperCell(s dml.RunConfig, method string) string {
+	s.Method = method
+	p, ok := dml.PaperFor(s)
+	if !ok {
+		return ""
+	}
+	cell := fmt.Sprintf("%.1f", p.Recall[1])
+	if p.MAPAtR > 0 {
+		cell += fmt.Sprintf(" / %.1f", p.MAPAtR)
+	}
+	return cell + " (" + p.Table + ")"
 }

@@ -22,8 +22,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/semprox/semprox/dml"
+	"github.com/semprox/semprox/dml/data"
 )
 
 func main() {
@@ -57,8 +59,11 @@ func run(args []string, stdout, stderr io.Writer, stop func() bool) error {
 	if o.compare != "" && !o.dryRun {
 		return compare(o, stdout, stderr, stop)
 	}
-	ss, err := newSession(o, stdout, stderr)
+	ss, ds, err := newSession(o, stdout, stderr, stop)
 	if err != nil {
+		if o.dryRun && ds != nil { // what the dataset holds explains most errors of its settings
+			fmt.Fprintln(stdout, data.Summarize(ds, nil))
+		}
 		return err
 	}
 	defer ss.Close()
@@ -70,7 +75,9 @@ func run(args []string, stdout, stderr io.Writer, stop func() bool) error {
 		return nil
 	}
 	ss.Describe(stderr)
-	_, err = ss.Run(stopContext(stop))
+	ctx, release := stopContext(stop)
+	defer release()
+	_, err = ss.Run(ctx)
 	if errors.Is(err, dml.ErrStopped) {
 		dir := ss.Config().Out
 		fmt.Fprintf(stderr, "stopped; the run is saved in %s. Resume with:\n  go run ./cmd/train -resume %s\n", dir, dir)
@@ -80,13 +87,14 @@ func run(args []string, stdout, stderr io.Writer, stop func() bool) error {
 
 // newSession builds the session of the command line: a resumed run's from its config.json
 // (with -threads and -workers), a new one's from the preset of the dataset and the backbone's
-// width, under the flags given.
-func newSession(o options, stdout, stderr io.Writer) (*dml.Session, error) {
+// width, under the flags given. The dataset is returned once read, even when a later step fails.
+// Downloads (-download, weights by name) stop when stop says so.
+func newSession(o options, stdout, stderr io.Writer, stop func() bool) (*dml.Session, *data.Dataset, error) {
 	opts := dml.Options{Resume: o.resume != "", Output: stdout, Progress: stderr}
 	if opts.Resume {
 		cfg, err := dml.ReadRunConfig(o.resume)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if o.set["threads"] {
 			cfg.Threads = o.Threads
@@ -94,35 +102,73 @@ func newSession(o options, stdout, stderr io.Writer) (*dml.Session, error) {
 		if o.set["workers"] {
 			cfg.Workers = o.Workers
 		}
-		return dml.NewSession(cfg, opts)
+		ss, err := dml.NewSession(cfg, opts)
+		return ss, nil, err
 	}
-	bb, err := dml.LoadBackbone(o.RunConfig)
+	ctx, release := stopContext(stop)
+	defer release()
+	if o.download {
+		root, err := data.Download(ctx, o.Dataset, o.Data, stderr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("-download: %w", err)
+		}
+		o.Data = root
+	}
+	ds, err := data.Open(o.Dataset, o.Data)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if !o.set["weights"] {
+		o.Weights = defaultWeights(o)
+	}
+	bb, err := dml.LoadBackbone(ctx, o.RunConfig, stderr)
+	if err != nil {
+		return nil, ds, err
 	}
 	cfg, err := resolvePreset(o, bb.ViT.Dim)
 	if err != nil {
-		return nil, err
+		return nil, ds, err
 	}
-	opts.Backbone = &bb
-	return dml.NewSession(cfg, opts)
+	opts.Backbone, opts.Dataset = &bb, ds
+	ss, err := dml.NewSession(cfg, opts)
+	return ss, ds, err
 }
 
-// stopContext is a context that is cancelled once stop reports true; the session asks its Err
-// after every step, which asks stop.
-func stopContext(stop func() bool) context.Context {
-	return &pollContext{Context: context.Background(), stop: stop, done: make(chan struct{})}
+// stopContext is a context that is cancelled once stop reports true. The session asks its Err
+// after every step, which asks stop; once something waits on Done (a download does), stop is
+// also polled ten times a second until the context is cancelled or release is called.
+func stopContext(stop func() bool) (ctx context.Context, release func()) {
+	c := &pollContext{Context: context.Background(), stop: stop, done: make(chan struct{}), released: make(chan struct{})}
+	return c, sync.OnceFunc(func() { close(c.released) })
 }
 
 // pollContext is cancelled when its stop function says so.
 type pollContext struct {
 	context.Context
-	stop func() bool
-	once sync.Once
-	done chan struct{}
+	stop     func() bool
+	once     sync.Once // closes done
+	polling  sync.Once // starts the poller
+	done     chan struct{}
+	released chan struct{} // ends the poller
 }
 
-func (c *pollContext) Done() <-chan struct{} { return c.done }
+func (c *pollContext) Done() <-chan struct{} {
+	c.polling.Do(func() { go c.poll() })
+	return c.done
+}
+
+// poll asks Err ten times a second until the context is cancelled or released.
+func (c *pollContext) poll() {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for c.Err() == nil {
+		select {
+		case <-c.released:
+			return
+		case <-tick.C:
+		}
+	}
+}
 
 func (c *pollContext) Err() error {
 	select {

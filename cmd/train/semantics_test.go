@@ -132,7 +132,7 @@ func TestPresetSemantics(t *testing.T) {
 			"vptsp-g", "semantics: Proxy-Anchor positives over |P+| (the proxies with positives); class prompts after the dataset prompts, optimizer state per-row; GRU mix paper, dropout 0.25; init semprox; bicubic resizing; BitFit off"},
 		{[]string{"-preset", "cub200_small", "-class-prompt-state", "bank", "-method", "full"}, "full", released + "bank; GRU mix released, dropout 0; init released; bilinear resizing; BitFit (every weight trains)"},
 	} {
-		out := dryRun(t, append([]string{"-dataset", "cub", "-data", cub}, c.args...)...)
+		out := dryRun(t, append([]string{"-dataset", "cub", "-data", cub, "-weights", "embedded"}, c.args...)...)
 		if got := lineOf(out, "semantics: "); got != c.want {
 			t.Errorf("%v:\n got %s\nwant %s", c.args, got, c.want)
 		}
@@ -198,7 +198,7 @@ func TestSemanticsResume(t *testing.T) {
 	if err := run(trainArgs(dataDir, dir, small...), &out, &errOut, stopAfter(4)); !errors.Is(err, dml.ErrStopped) {
 		t.Fatalf("%v\n%s", err, errOut.String())
 	}
-	ss, err := newSession(options{resume: dir, set: map[string]bool{"resume": true}}, &out, &errOut)
+	ss, _, err := newSession(options{resume: dir, set: map[string]bool{"resume": true}}, &out, &errOut, never)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,11 +16,12 @@ import (
 // options are the command line: the settings and what only steers this invocation.
 type options struct {
 	dml.RunConfig
-	resume  string
-	compare string // methods to train one after the other
-	dryRun  bool
-	check   bool
-	set     map[string]bool // flags given explicitly
+	resume   string
+	compare  string // methods to train one after the other
+	dryRun   bool
+	download bool // fetch the dataset first
+	check    bool
+	set      map[string]bool // flags given explicitly
 }
 
 // bindPreset registers the flags whose defaults a preset gives.
@@ -81,7 +82,8 @@ func bindOthers(fs *flag.FlagSet, o *options) {
 	s := &o.RunConfig
 	fs.StringVar(&s.Dataset, "dataset", "mnist", "dataset: "+strings.Join(data.Names(), ", "))
 	fs.StringVar(&s.Data, "data", "", "the dataset's directory in the layout its authors distribute (not needed for mnist)")
-	fs.StringVar(&s.Weights, "weights", "", "timm or DINO ViT checkpoint (.safetensors, .pth, pytorch_model.bin); default: the embedded Fashion-MNIST backbone")
+	fs.StringVar(&s.Weights, "weights", "", "the backbone: a timm or DINO ViT checkpoint (.safetensors, .pth, pytorch_model.bin) or Google's AugReg .npz; a timm model name on the Hugging Face hub (vit_small_patch16_224.augreg_in21k) or hf-hub:ORG/NAME, downloaded into the hub's cache; or \""+dml.EmbeddedWeights+"\" (default: the paper's backbone of the preset for cub, cars, sop and inshop, else the embedded Fashion-MNIST ViT)")
+	fs.BoolVar(&o.download, "download", false, "download the dataset when it is not there yet: CUB from its official archive into $XDG_CACHE_HOME/semprox/datasets (or into -data); for cars, sop and inshop it says where to get them")
 	fs.IntVar(&s.Heads, "heads", 0, "attention heads of the -weights model (default: width/64)")
 	fs.StringVar(&s.Name, "preset", "", "preset of the defaults marked (preset) ("+strings.Join(presetNames(), ", ")+"); default: the dataset's")
 	fs.IntVar(&s.WarmupEpochs, "warmup", 0, "epochs of linear learning-rate warm-up")
@@ -100,6 +102,15 @@ func bindOthers(fs *flag.FlagSet, o *options) {
 	fs.StringVar(&o.resume, "resume", "", "continue the run in this directory from its last checkpoint")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "read the dataset and build the model, print what would run, and exit")
 	fs.BoolVar(&o.check, "check", false, "with -dry-run, decode every image and report the unreadable ones")
+}
+
+// defaultWeights is the backbone of a run without -weights (see dml.DefaultWeights).
+func defaultWeights(o options) string {
+	preset := ""
+	if o.set["preset"] {
+		preset = o.Name
+	}
+	return dml.DefaultWeights(o.Dataset, preset)
 }
 
 // applyPreset returns s with the values of preset p, except the flags set explicitly.

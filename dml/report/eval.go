@@ -103,8 +103,8 @@ func (e Retrieval) first() (k int, r float64, ok bool) {
 	return e.Ks[0], e.Recall[0], true
 }
 
-// recallAt returns Recall@k, or NaN when e has no such K.
-func (e Retrieval) recallAt(k int) float64 {
+// RecallAt returns Recall@k, or NaN when e has no such K.
+func (e Retrieval) RecallAt(k int) float64 {
 	for i, ki := range e.Ks {
 		if ki == k && i < len(e.Recall) {
 			return e.Recall[i]

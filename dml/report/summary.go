@@ -57,11 +57,11 @@ func Summary(w io.Writer, epochs []EpochRecord, baseline *Retrieval, files []str
 		bestR := math.Inf(-1)
 		line := fmt.Sprintf("best R@%d n/a", k)
 		if best, ok := BestEpoch(evaluated, k); ok {
-			bestR = best.Eval.recallAt(k)
+			bestR = best.Eval.RecallAt(k)
 			line = fmt.Sprintf("best R@%d %s (epoch %d)", k, num(bestR), best.Epoch)
 		}
 		if baseline != nil {
-			if b := baseline.recallAt(k); isFinite(b) {
+			if b := baseline.RecallAt(k); isFinite(b) {
 				line += fmt.Sprintf(" vs frozen backbone %.4f", b)
 				if isFinite(bestR) {
 					line += fmt.Sprintf(": %+.4f", bestR-b)
@@ -71,6 +71,11 @@ func Summary(w io.Writer, epochs []EpochRecord, baseline *Retrieval, files []str
 		fmt.Fprintln(w, line)
 	}
 
+	Written(w, files)
+}
+
+// Written lists files under "written:", one a line; nothing when files is empty.
+func Written(w io.Writer, files []string) {
 	if len(files) > 0 {
 		fmt.Fprintln(w, "written:")
 		for _, f := range files {
@@ -83,7 +88,7 @@ func Summary(w io.Writer, epochs []EpochRecord, baseline *Retrieval, files []str
 func row(label, loss string, ks []int, e Retrieval) string {
 	cells := []string{label, loss}
 	for _, k := range ks {
-		cells = append(cells, num(e.recallAt(k)))
+		cells = append(cells, num(e.RecallAt(k)))
 	}
 	cells = append(cells, num(e.MAPAtR), num(e.NMI))
 	return strings.Join(cells, "\t") + "\t"
@@ -106,7 +111,7 @@ func BestEpoch(epochs []EpochRecord, k int) (EpochRecord, bool) {
 		if e.Eval == nil {
 			continue
 		}
-		if r := e.Eval.recallAt(k); r > bestR {
+		if r := e.Eval.RecallAt(k); r > bestR {
 			best, bestR = e, r
 		}
 	}

@@ -64,6 +64,14 @@ func ParseInterpolation(s string) (Interpolation, error) {
 	return 0, fmt.Errorf("vision: unknown interpolation %q: want bicubic or bilinear", s)
 }
 
+// String returns the name ParseInterpolation reads.
+func (i Interpolation) String() string {
+	if i == Bilinear {
+		return "bilinear"
+	}
+	return "bicubic"
+}
+
 func (i Interpolation) kernel() *xdraw.Kernel {
 	if i == Bilinear {
 		return xdraw.BiLinear
