@@ -16,6 +16,10 @@ type Backbone struct {
 	ViT         *nn.ViT
 	Description string
 	Mean, Std   vision.Channels
+	// Pinned is the hub reference of the exact weights read, hf-hub:ORG/NAME@COMMIT, which a
+	// session records in config.json so that a resumed run reads them even after the
+	// repository has moved on; "" for a file and the embedded backbone.
+	Pinned string
 }
 
 // EmbeddedWeights is the RunConfig.Weights (and -weights) that names the embedded backbone, as
@@ -58,6 +62,7 @@ func LoadBackbone(ctx context.Context, cfg RunConfig, progress io.Writer) (Backb
 			if mean, std, ok := w.Normalization(); ok {
 				b.Mean, b.Std = mean, std
 			}
+			b.Pinned = "hf-hub:" + w.Hub.Repo + "@" + w.Hub.Commit
 		}
 	}
 	if cfg.Mean != (vision.Channels{}) {

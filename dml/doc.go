@@ -13,5 +13,7 @@
 // The entry point: Train (or NewSession, Session.Describe, Session.Run) reads the dataset (a
 // row of data.Kinds), loads the backbone, trains into a run directory (config.json, metrics.jsonl,
 // checkpoints, plots), resumes from it, and returns the evaluation history; cmd/train is a layer
-// of flags over it.
+// of flags over it. LoadBackbone reads the backbone from a file or, by its timm name, from the
+// Hugging Face hub; DefaultWeights is the paper's backbone of a preset. PaperResultFor holds the
+// paper's published results, which a run's summary prints beside its own.
 package dml

@@ -117,12 +117,21 @@ func addPaper(dataset, method, backbone string, r PaperResult) {
 }
 
 // PaperResultFor returns the paper's result for dataset (a data.Kind name), method (as
-// ParseMethod reads it) and backbone (a timm model name, with or without "hf-hub:timm/"), and
+// ParseMethod reads it) and backbone (a timm model name, or hf-hub:timm/NAME[@REVISION]), and
 // false when the paper publishes none.
 func PaperResultFor(dataset, method, backbone string) (PaperResult, bool) {
-	backbone = strings.TrimPrefix(strings.TrimPrefix(backbone, "hf-hub:"), "timm/")
-	r, ok := paperResults[paperKey{dataset, method, backbone}]
+	r, ok := paperResults[paperKey{dataset, method, timmName(backbone)}]
 	return r, ok
+}
+
+// timmName is the timm model name of a -weights value naming one of timm's repositories on the
+// hub (hf-hub:timm/NAME@REVISION, timm/NAME or NAME); anything else comes back as it is.
+func timmName(weights string) string {
+	name := strings.TrimPrefix(strings.TrimPrefix(weights, "hf-hub:"), "timm/")
+	if name != weights {
+		name, _, _ = strings.Cut(name, "@")
+	}
+	return name
 }
 
 // PaperBackbone is the backbone the paper trains preset with (PaperViTS for the _small presets,
@@ -177,11 +186,15 @@ func writePaperComparison(w io.Writer, p PaperResult, s RunConfig, epochs []repo
 	}
 	preset := Presets[s.Name]
 	fmt.Fprintf(w, "paper, %s: %s on %s, %s preset (%d epochs)\n", p.Table, p.Method, p.Backbone, s.Name, preset.Epochs)
-	if strings.TrimPrefix(strings.TrimPrefix(s.Weights, "hf-hub:"), "timm/") != p.Backbone {
+	if timmName(s.Weights) != p.Backbone {
 		fmt.Fprintf(w, "  this run's backbone is %s, not the paper's\n", cmp.Or(s.Weights, "the embedded one"))
 	}
 	if s.Epochs != preset.Epochs || s.StepLimit > 0 {
-		fmt.Fprintf(w, "  this run is shorter or longer than the preset: %d epochs, steps limited to %d\n", s.Epochs, s.StepLimit)
+		line := fmt.Sprintf("  this run trains %d epochs", s.Epochs)
+		if s.StepLimit > 0 {
+			line += fmt.Sprintf(" of at most %d steps", s.StepLimit)
+		}
+		fmt.Fprintln(w, line+", not the preset's whole length")
 	}
 	ks := slices.Sorted(maps.Keys(p.Recall))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

@@ -73,13 +73,13 @@ func TestPaperComparison(t *testing.T) {
 			t.Errorf("missing %q in\n%s", want, out)
 		}
 	}
-	if strings.Contains(out, "shorter or longer") {
+	if strings.Contains(out, "whole length") {
 		t.Errorf("a run of the preset's length is called shorter:\n%s", out)
 	}
-	s.Weights, s.Epochs = "hf-hub:timm/"+PaperViTS, 3
+	s.Weights, s.Epochs = "hf-hub:timm/"+PaperViTS+"@0123abcd", 3
 	b.Reset()
 	writePaperComparison(&b, p, s, epochs)
-	if out := b.String(); strings.Contains(out, "not the paper's") || !strings.Contains(out, "3 epochs") {
+	if out := b.String(); strings.Contains(out, "not the paper's") || !strings.Contains(out, "this run trains 3 epochs, not the preset's whole length") {
 		t.Errorf("paper backbone, 3 epochs:\n%s", out)
 	}
 	b.Reset()

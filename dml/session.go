@@ -118,6 +118,7 @@ func NewSession(cfg RunConfig, opts Options) (*Session, error) {
 		return nil, err
 	}
 	ss.s.Mean, ss.s.Std = ss.bb.Mean, ss.bb.Std
+	ss.s.Weights = cmp.Or(ss.bb.Pinned, ss.s.Weights)
 	if err := ss.build(train); err != nil {
 		return nil, err
 	}

@@ -86,6 +86,26 @@ func TestDownloadDryRun(t *testing.T) {
 	if *archiveRequests != 0 || !strings.Contains(out.String(), backbone) {
 		t.Errorf("second run: %d archive requests, output:\n%s", *archiveRequests, out.String())
 	}
+
+	// A short run from the caches records the exact commit it read and ends with the paper's figures.
+	dir := filepath.Join(t.TempDir(), "run")
+	out.Reset()
+	if err := run([]string{"-dataset", "cub", "-download", "-batch", "20", "-k", "2", "-epochs", "1", "-steps", "1", "-out", dir}, &out, &errOut, never); err != nil {
+		t.Fatalf("training from the caches: %v", err)
+	}
+	cfg, err := dml.ReadRunConfig(dir)
+	if pinned := "hf-hub:timm/" + dml.PaperViTS + "@" + hub.Commit("timm/"+dml.PaperViTS); err != nil || cfg.Weights != pinned {
+		t.Errorf("config.json weights %q (%v), want %q", cfg.Weights, err, pinned)
+	}
+	for _, want := range []string{"paper, Table 1 and Table 2: VPTSP-G (B) on " + dml.PaperViTS + ", cub200_small preset (15 epochs)",
+		"this run trains 1 epochs of at most 1 steps, not the preset's whole length", "paper 86.60 91.70 94.80 52.70"} {
+		if !strings.Contains(strings.Join(strings.Fields(out.String()), " "), want) {
+			t.Errorf("summary lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "not the paper's") {
+		t.Errorf("the paper's backbone is called another:\n%s", out.String())
+	}
 }
 
 // A dry run on a dataset too small for its preset prints the split summary first, then an error

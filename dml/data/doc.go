@@ -8,8 +8,8 @@
 //	ReadCUB      CUB-200-2011: images.txt + image_class_labels.txt; classes 1-100 train, 101-200 test
 //	ReadCars     Cars196: cars_annos.mat (MATLAB v5) or images/<class name>/; classes 1-98 / 99-196
 //	ReadSOP      Stanford Online Products: Ebay_train.txt, Ebay_test.txt
-//	ReadInShop   In-Shop: list_eval_partition.txt; splits train, query, gallery (query and gallery
-//	             share one label map)
+//	ReadInShop   In-Shop: Eval/list_eval_partition.txt and Img/img/ as the archive unpacks (or the
+//	             list beside img/); splits train, query, gallery (query and gallery share one label map)
 //	ReadINat     iNaturalist 2018 DML split: Inaturalist_train_set1.txt, Inaturalist_test_set1.txt
 //	ReadFolder   root/<class>/<image>; sorted class names, the first half train
 //	ReadIDXDir   gzip or raw IDX (MNIST, Fashion-MNIST) into in-memory grayscale images
@@ -20,6 +20,12 @@
 // the Recall@K the literature reports for it, its preset family and whether its images are
 // small gray ones. [Open] reads a dataset by name through its row, [Lookup] returns the row and
 // [Names] lists the names for flag help; adding a dataset is one row and its reader.
+//
+// [Download] makes a dataset ready for its reader (cmd/train's -download): a copy already in the
+// given directory or the cache ([DefaultCacheDir]) is used as it is; CUB-200-2011, the one with a
+// stable official archive ([Kind].Source), is fetched resumably, checked against its MD5 and
+// unpacked safely and atomically; the others fail with [ErrNoDownload] and [Kind].GetFrom, which
+// says where to get them and what the directory must hold.
 //
 // A missing list file, a malformed line or a listed path that does not exist is an error
 // ([*LayoutError]) that names the file, the line and the layout the reader expected.
