@@ -14,6 +14,7 @@ import (
 
 	"github.com/semprox/semprox/internal/archive"
 	"github.com/semprox/semprox/internal/httpfetch"
+	"github.com/semprox/semprox/internal/units"
 )
 
 // Source is where a dataset's archive is downloaded from and what it unpacks to. A Source
@@ -260,7 +261,7 @@ func unpack(k Kind, src Source, path, root string, progress io.Writer) error {
 	if err := os.Remove(path); err != nil {
 		return fmt.Errorf("data: %s is ready, but removing the archive failed: %w", root, err)
 	}
-	fmt.Fprintf(progress, "%s: extracted %d files (%s) into %s; removed the archive %s\n", k.Name, st.Files, sizeString(st.Bytes), root, path)
+	fmt.Fprintf(progress, "%s: extracted %d files (%s) into %s; removed the archive %s\n", k.Name, st.Files, units.Bytes(st.Bytes), root, path)
 	return nil
 }
 
@@ -276,17 +277,4 @@ func fileMD5(path string) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// sizeString writes a byte count for people, in binary units: 1.1 GiB, 310.4 KiB, 12 bytes.
-func sizeString(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }

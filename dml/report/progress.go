@@ -8,6 +8,8 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
+
+	"github.com/semprox/semprox/internal/units"
 )
 
 // plainInterval is the least time between two plain progress lines.
@@ -69,7 +71,7 @@ func (p *Progress) Step(loss float64) {
 	}
 	if t := p.now(); t.Sub(p.last) >= p.interval {
 		p.last = t
-		fmt.Fprintf(p.w, "%s eta %s\n", p.line(t), formatDuration(p.eta(t)))
+		fmt.Fprintf(p.w, "%s eta %s\n", p.line(t), units.Duration(p.eta(t)))
 	}
 }
 
@@ -87,7 +89,7 @@ func (p *Progress) Done() {
 		return
 	}
 	t := p.now()
-	fmt.Fprintf(p.w, "%s done in %s\n", p.line(t), formatDuration(t.Sub(p.start)))
+	fmt.Fprintf(p.w, "%s done in %s\n", p.line(t), units.Duration(t.Sub(p.start)))
 }
 
 func (p *Progress) title() string { return fmt.Sprintf("epoch %d/%d", p.epoch, p.epochs) }
@@ -115,21 +117,4 @@ func (p *Progress) eta(t time.Time) time.Duration {
 		return 0
 	}
 	return time.Duration(float64(t.Sub(p.start)) / float64(p.step) * float64(p.steps-p.step))
-}
-
-// formatDuration writes d rounded to the second: 5s, 1m05s, 2h03m04s.
-func formatDuration(d time.Duration) string {
-	s := int64(d.Round(time.Second) / time.Second)
-	if s < 0 {
-		s = 0
-	}
-	h, m, s := s/3600, s/60%60, s%60
-	switch {
-	case h > 0:
-		return fmt.Sprintf("%dh%02dm%02ds", h, m, s)
-	case m > 0:
-		return fmt.Sprintf("%dm%02ds", m, s)
-	default:
-		return fmt.Sprintf("%ds", s)
-	}
 }

@@ -79,20 +79,6 @@ func TestProgressPlainInterval(t *testing.T) {
 	checkLines(t, buf.String(), want)
 }
 
-func TestFormatDuration(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		0:                       "0s",
-		1499 * time.Millisecond: "1s",
-		65 * time.Second:        "1m05s",
-		2*time.Hour + 3*time.Minute + 4*time.Second: "2h03m04s",
-		-time.Second: "0s",
-	} {
-		if got := formatDuration(d); got != want {
-			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
-		}
-	}
-}
-
 func TestProgressNotTerminalFile(t *testing.T) {
 	// A regular file is no terminal: plain lines, no bar.
 	f, err := os.Create(filepath.Join(t.TempDir(), "log"))

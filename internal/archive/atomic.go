@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/semprox/semprox/internal/atomicfile"
 )
 
 // ExtractAtomic extracts r as [Extract] does into a new directory dest, which must not exist:
@@ -75,7 +77,7 @@ func extractAtomic(r io.Reader, dest, top string, lim Limits) (st Stats, err err
 	if err := os.Rename(src, dest); err != nil {
 		return st, fmt.Errorf("archive: %w", err)
 	}
-	syncDir(parent)
+	atomicfile.SyncDir(parent)
 	return st, nil
 }
 
@@ -98,15 +100,4 @@ func topLevel(dir string) string {
 		names = append(names[:10], fmt.Sprintf("and %d more", len(names)-10))
 	}
 	return strings.Join(names, ", ")
-}
-
-// syncDir flushes a directory's entries to disk, best effort: some systems cannot sync a
-// directory.
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	d.Sync()
-	d.Close()
 }

@@ -69,7 +69,7 @@ func writeAtomic(path, previous string, write func(w io.Writer) error) (err erro
 	if err = os.Rename(tmp, path); err != nil {
 		return err
 	}
-	syncDir(dir)
+	SyncDir(dir)
 	return nil
 }
 
@@ -81,9 +81,9 @@ func WriteFile(path string, b []byte) error {
 	})
 }
 
-// syncDir flushes a directory's entries to disk. It is best effort: some systems cannot sync
-// a directory, and the file's own data has been synced already.
-func syncDir(dir string) {
+// SyncDir flushes a directory's entries to disk (a rename or a new file in it). It is best
+// effort: some systems cannot sync a directory.
+func SyncDir(dir string) {
 	d, err := os.Open(dir)
 	if err != nil {
 		return

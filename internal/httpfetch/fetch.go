@@ -18,6 +18,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/semprox/semprox/internal/atomicfile"
+	"github.com/semprox/semprox/internal/units"
 )
 
 // Checksum is a digest the downloaded bytes must match.
@@ -218,7 +221,7 @@ func newFetcher(r Request) (*fetcher, error) {
 		}
 	}
 	if r.MaxBytes > 0 && r.Size > r.MaxBytes {
-		return nil, fmt.Errorf("download of %s: its size, %s, is over the limit of %s", f.what(), formatBytes(r.Size), formatBytes(r.MaxBytes))
+		return nil, fmt.Errorf("download of %s: its size, %s, is over the limit of %s", f.what(), units.Bytes(r.Size), units.Bytes(r.MaxBytes))
 	}
 	f.progress = newProgress(r.Progress, f.label)
 	return f, nil
@@ -427,7 +430,7 @@ func (f *fetcher) check(resp *http.Response, have int64) (start, total int64, er
 		return 0, 0, fmt.Errorf("download of %s: the server's file is %d bytes, expected %d", f.what(), total, f.r.Size)
 	}
 	if f.r.MaxBytes > 0 && total > f.r.MaxBytes {
-		return 0, 0, fmt.Errorf("download of %s: its size, %s, is over the limit of %s", f.what(), formatBytes(total), formatBytes(f.r.MaxBytes))
+		return 0, 0, fmt.Errorf("download of %s: its size, %s, is over the limit of %s", f.what(), units.Bytes(total), units.Bytes(f.r.MaxBytes))
 	}
 	return start, total, nil
 }
@@ -475,7 +478,7 @@ func (f *fetcher) copy(ctx, actx context.Context, file *os.File, body io.Reader,
 			}
 			if f.r.MaxBytes > 0 && n+int64(k) > f.r.MaxBytes {
 				f.have = n
-				return fmt.Errorf("download of %s: it is larger than the limit of %s", f.what(), formatBytes(f.r.MaxBytes))
+				return fmt.Errorf("download of %s: it is larger than the limit of %s", f.what(), units.Bytes(f.r.MaxBytes))
 			}
 			if _, err := file.Write(buf[:k]); err != nil {
 				return fmt.Errorf("download of %s: writing %s: %w", f.what(), f.partial, err)
@@ -498,7 +501,7 @@ func (f *fetcher) copy(ctx, actx context.Context, file *os.File, body io.Reader,
 				return &transientError{fmt.Errorf("download of %s: no data for %s after %d bytes", f.what(), stallTimeout, n)}
 			}
 			return &transientError{fmt.Errorf("download of %s: the connection broke after %s of %s: %w",
-				f.what(), formatBytes(n), formatSize(total), rerr)}
+				f.what(), units.Bytes(n), formatSize(total), rerr)}
 		}
 	}
 	f.have = n
@@ -524,17 +527,7 @@ func (f *fetcher) finish() error {
 	if err := os.Rename(f.partial, f.r.Dest); err != nil {
 		return fmt.Errorf("download of %s: %w", f.what(), err)
 	}
-	syncDir(dir)
+	atomicfile.SyncDir(dir)
 	f.progress.finish(f.have)
 	return nil
-}
-
-// syncDir flushes a directory's entries to disk, best effort (some systems cannot).
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	d.Sync()
-	d.Close()
 }

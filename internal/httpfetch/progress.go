@@ -8,6 +8,8 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
+
+	"github.com/semprox/semprox/internal/units"
 )
 
 // plainInterval is the least time between two plain progress lines; a variable for tests.
@@ -76,9 +78,9 @@ func (p *progress) begin(have, total int64) {
 	p.startedPlain = true
 	switch {
 	case have > 0:
-		fmt.Fprintf(p.w, "%s: resuming at %s of %s\n", p.label, formatBytes(have), formatSize(total))
+		fmt.Fprintf(p.w, "%s: resuming at %s of %s\n", p.label, units.Bytes(have), formatSize(total))
 	case total >= 0:
-		fmt.Fprintf(p.w, "%s: downloading %s\n", p.label, formatBytes(total))
+		fmt.Fprintf(p.w, "%s: downloading %s\n", p.label, units.Bytes(total))
 	default:
 		fmt.Fprintf(p.w, "%s: downloading\n", p.label)
 	}
@@ -97,14 +99,14 @@ func (p *progress) add(n int64) {
 	}
 	if t := time.Now(); t.Sub(p.last) >= plainInterval {
 		p.last = t
-		line := fmt.Sprintf("%s: %s of %s", p.label, formatBytes(p.have), formatSize(p.total))
+		line := fmt.Sprintf("%s: %s of %s", p.label, units.Bytes(p.have), formatSize(p.total))
 		if p.total > 0 {
 			line += fmt.Sprintf(" (%d%%)", p.have*100/p.total)
 		}
 		rate := p.rate(t)
-		line += fmt.Sprintf(" %s/s", formatBytes(int64(rate)))
+		line += fmt.Sprintf(" %s/s", units.Bytes(int64(rate)))
 		if p.total > 0 && rate > 0 {
-			line += " eta " + formatDuration(time.Duration(float64(p.total-p.have)/rate*float64(time.Second)))
+			line += " eta " + units.Duration(time.Duration(float64(p.total-p.have)/rate*float64(time.Second)))
 		}
 		fmt.Fprintln(p.w, line)
 	}
@@ -141,26 +143,12 @@ func (p *progress) finish(size int64) {
 		return
 	}
 	if p.start.IsZero() { // nothing was fetched: the partial file was complete already
-		fmt.Fprintf(p.w, "%s: %s, complete\n", p.label, formatBytes(size))
+		fmt.Fprintf(p.w, "%s: %s, complete\n", p.label, units.Bytes(size))
 		return
 	}
 	t := time.Now()
-	fmt.Fprintf(p.w, "%s: %s done in %s (%s/s)\n", p.label, formatBytes(size),
-		formatDuration(t.Sub(p.start)), formatBytes(int64(p.rate(t))))
-}
-
-// formatBytes writes n in binary units: 512 B, 1.5 KiB, 330.2 MiB, 1.1 GiB.
-func formatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	v, i := float64(n)/unit, 0
-	for v >= unit && i < 4 {
-		v /= unit
-		i++
-	}
-	return fmt.Sprintf("%.1f %ciB", v, "KMGTP"[i])
+	fmt.Fprintf(p.w, "%s: %s done in %s (%s/s)\n", p.label, units.Bytes(size),
+		units.Duration(t.Sub(p.start)), units.Bytes(int64(p.rate(t))))
 }
 
 // formatSize is formatBytes, or "?" for an unknown size (-1).
@@ -168,22 +156,5 @@ func formatSize(n int64) string {
 	if n < 0 {
 		return "?"
 	}
-	return formatBytes(n)
-}
-
-// formatDuration writes d rounded to the second: 5s, 1m05s, 2h03m04s.
-func formatDuration(d time.Duration) string {
-	s := int64(d.Round(time.Second) / time.Second)
-	if s < 0 {
-		s = 0
-	}
-	h, m, s := s/3600, s/60%60, s%60
-	switch {
-	case h > 0:
-		return fmt.Sprintf("%dh%02dm%02ds", h, m, s)
-	case m > 0:
-		return fmt.Sprintf("%dm%02ds", m, s)
-	default:
-		return fmt.Sprintf("%ds", s)
-	}
+	return units.Bytes(n)
 }
