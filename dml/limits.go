@@ -23,8 +23,8 @@ func classPromptBytes(c ModelConfig, classes int, vit nn.Config) float64 {
 }
 
 // CheckBatch refuses a batch that the training images cannot fill (the error says which -batch and
-// -k would fit), and a batch or class prompt
-// bank that could not be held in memory bytes of memory (0: unknown, not checked).
+// -k would fit), and a batch or class prompt bank that could not be held in memory bytes of
+// memory (0: unknown, not checked).
 func CheckBatch(c RunConfig, train *data.Split, vit nn.Config, memory uint64) error {
 	if err := checkBatchFits(c.BatchShape, train); err != nil {
 		return err
@@ -45,14 +45,11 @@ func checkBatchFits(b BatchShape, train *data.Split) error {
 		return nil // Validate names the flags
 	}
 	images := len(train.Samples)
-	classes := 0
 	seen := make(map[int]bool)
 	for _, l := range train.Labels() {
-		if !seen[l] {
-			seen[l] = true
-			classes++
-		}
+		seen[l] = true
 	}
+	classes := len(seen)
 	var problem string
 	switch {
 	case b.Batch > images:

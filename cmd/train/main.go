@@ -107,14 +107,7 @@ func newSession(o options, stdout, stderr io.Writer, stop func() bool) (*dml.Ses
 	}
 	ctx, release := stopContext(stop)
 	defer release()
-	if o.download {
-		root, err := data.Download(ctx, o.Dataset, o.Data, stderr)
-		if err != nil {
-			return nil, nil, fmt.Errorf("-download: %w", err)
-		}
-		o.Data = root
-	}
-	ds, err := data.Open(o.Dataset, o.Data)
+	ds, err := openData(ctx, &o, stderr)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -132,6 +125,20 @@ func newSession(o options, stdout, stderr io.Writer, stop func() bool) (*dml.Ses
 	opts.Backbone, opts.Dataset = &bb, ds
 	ss, err := dml.NewSession(cfg, opts)
 	return ss, ds, err
+}
+
+// openData reads the dataset of o. With -download it first makes it ready (data.Download,
+// which reads it) and sets o.Data to the directory it is in.
+func openData(ctx context.Context, o *options, progress io.Writer) (*data.Dataset, error) {
+	if !o.download {
+		return data.Open(o.Dataset, o.Data)
+	}
+	root, ds, err := data.Download(ctx, o.Dataset, o.Data, progress)
+	if err != nil {
+		return nil, fmt.Errorf("-download: %w", err)
+	}
+	o.Data = root
+	return ds, nil
 }
 
 // stopContext is a context that is cancelled once stop reports true. The session asks its Err

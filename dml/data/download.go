@@ -100,7 +100,7 @@ func source(k Kind) (Source, error) {
 }
 
 // Download makes the dataset called name (a name or alias of [Kinds]) ready to read, and
-// returns the directory its reader reads. dir is the -data directory, "" for
+// returns the directory its reader reads and the dataset read from it. dir is the -data directory, "" for
 // [DefaultCacheDir]. progress receives the download's progress and a line for each step
 // (nil: none).
 //
@@ -115,67 +115,63 @@ func source(k Kind) (Source, error) {
 // that another try does not download it again. The environment may replace the URL and the MD5
 // (see [EnvPrefix]). A dataset without a download source is an error wrapping [ErrNoDownload]
 // that says where to get it.
-func Download(ctx context.Context, name, dir string, progress io.Writer) (root string, err error) {
+func Download(ctx context.Context, name, dir string, progress io.Writer) (root string, ds *Dataset, err error) {
 	k, err := Lookup(name)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if progress == nil {
 		progress = io.Discard
 	}
 	switch {
 	case dir == "" && !k.NeedsDir:
-		if _, err := k.Read(""); err == nil {
-			return "", nil // nothing to download: the reader needs no directory
+		if ds, err := k.Read(""); err == nil {
+			return "", ds, nil // nothing to download: the reader needs no directory
 		}
-		return "", noDownload(k, "")
+		return "", nil, noDownload(k, "")
 	case dir == "":
 		if dir, err = DefaultCacheDir(); err != nil {
-			return "", err
+			return "", nil, err
 		}
 	default:
-		if _, err := k.Read(dir); err == nil {
-			return dir, nil
+		if ds, err := k.Read(dir); err == nil {
+			return dir, ds, nil
 		}
 		if r := k.Source.Root; r != "" {
-			if p := filepath.Join(dir, filepath.FromSlash(r)); isDataset(k, p) {
-				return p, nil // dir is the parent of an unpacked copy
+			p := filepath.Join(dir, filepath.FromSlash(r))
+			if ds, err := k.Read(p); err == nil {
+				return p, ds, nil // dir is the parent of an unpacked copy
 			}
 		}
 	}
 	src, err := source(k)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	kindDir := filepath.Join(dir, k.Name)
 	root = filepath.Join(kindDir, filepath.FromSlash(src.Root))
 	if _, err := os.Lstat(root); err == nil && src.Root != "" {
-		if _, err := k.Read(root); err != nil {
-			return "", fmt.Errorf("data: %s is there but is not a readable %s dataset (remove it to download it again): %w", root, k.Name, err)
+		ds, err := k.Read(root)
+		if err != nil {
+			return "", nil, fmt.Errorf("data: %s is there but is not a readable %s dataset (remove it to download it again): %w", root, k.Name, err)
 		}
-		return root, nil
+		return root, ds, nil
 	}
 	if src.URL == "" {
-		return "", noDownload(k, root)
+		return "", nil, noDownload(k, root)
 	}
 	if err := os.MkdirAll(kindDir, 0o755); err != nil {
-		return "", fmt.Errorf("data: %w", err)
+		return "", nil, fmt.Errorf("data: %w", err)
 	}
 	archivePath := filepath.Join(kindDir, src.Archive)
 	if err := fetchArchive(ctx, k.Name, src, archivePath, progress); err != nil {
 		os.Remove(kindDir) // only if empty
-		return "", err
+		return "", nil, err
 	}
-	if err := unpack(k, src, archivePath, root, progress); err != nil {
-		return "", err
+	if ds, err = unpack(k, src, archivePath, root, progress); err != nil {
+		return "", nil, err
 	}
-	return root, nil
-}
-
-// isDataset reports whether k's reader reads dir.
-func isDataset(k Kind, dir string) bool {
-	_, err := k.Read(dir)
-	return err == nil
+	return root, ds, nil
 }
 
 // noDownload is the error of a dataset without a download source.
@@ -239,30 +235,31 @@ func fetchArchive(ctx context.Context, name string, src Source, path string, pro
 	return nil
 }
 
-// unpack extracts the archive at path into root, checks that k's reader reads it and deletes
-// the archive; on failure it leaves no root and keeps the archive.
-func unpack(k Kind, src Source, path, root string, progress io.Writer) error {
+// unpack extracts the archive at path into root, reads the dataset there and deletes the
+// archive; on failure it leaves no root and keeps the archive.
+func unpack(k Kind, src Source, path, root string, progress io.Writer) (*Dataset, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("data: %w", err)
+		return nil, fmt.Errorf("data: %w", err)
 	}
 	fmt.Fprintf(progress, "%s: extracting %s into %s\n", k.Name, path, root)
 	st, err := archive.ExtractAtomicDir(f, root, src.Root, archive.Limits{MaxBytes: src.MaxBytes, MaxFiles: src.MaxFiles})
 	f.Close()
 	if err != nil {
-		return fmt.Errorf("data: extracting %s: %w (nothing was extracted; the verified archive is kept, so another try will not download it again)", path, err)
+		return nil, fmt.Errorf("data: extracting %s: %w (nothing was extracted; the verified archive is kept, so another try will not download it again)", path, err)
 	}
-	if _, err := k.Read(root); err != nil {
+	ds, err := k.Read(root)
+	if err != nil {
 		if rerr := os.RemoveAll(root); rerr != nil {
-			return fmt.Errorf("data: %s, extracted from %s, is not a readable %s dataset (%v), and removing it failed: %w", root, path, k.Name, err, rerr)
+			return nil, fmt.Errorf("data: %s, extracted from %s, is not a readable %s dataset (%v), and removing it failed: %w", root, path, k.Name, err, rerr)
 		}
-		return fmt.Errorf("data: %s holds no readable %s dataset (what it unpacked to was removed; the archive is kept): %w", path, k.Name, err)
+		return nil, fmt.Errorf("data: %s holds no readable %s dataset (what it unpacked to was removed; the archive is kept): %w", path, k.Name, err)
 	}
 	if err := os.Remove(path); err != nil {
-		return fmt.Errorf("data: %s is ready, but removing the archive failed: %w", root, err)
+		return nil, fmt.Errorf("data: %s is ready, but removing the archive failed: %w", root, err)
 	}
 	fmt.Fprintf(progress, "%s: extracted %d files (%s) into %s; removed the archive %s\n", k.Name, st.Files, units.Bytes(st.Bytes), root, path)
-	return nil
+	return ds, nil
 }
 
 // fileMD5 returns the MD5 of the file at path, hex.

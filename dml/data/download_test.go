@@ -117,7 +117,7 @@ func TestDownloadCUB(t *testing.T) {
 	srv := serveCUB(t, body, sum)
 	dir := t.TempDir()
 	var progress bytes.Buffer
-	root, err := Download(context.Background(), "CUB200", dir, &progress)
+	root, got, err := Download(context.Background(), "CUB200", dir, &progress)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, progress.String())
 	}
@@ -127,6 +127,9 @@ func TestDownloadCUB(t *testing.T) {
 	ds, err := ReadCUB(root)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got == nil || got.Root != root || len(got.Splits) != len(ds.Splits) || len(got.Split("train").Samples) != len(ds.Split("train").Samples) {
+		t.Errorf("Download's dataset %+v differs from ReadCUB's", got)
 	}
 	train, test := ds.Split("train"), ds.Split("test")
 	if train.Classes != 32 || len(train.Samples) != 64 || test.Classes != 32 || len(test.Samples) != 64 {
@@ -148,7 +151,7 @@ func TestDownloadCUB(t *testing.T) {
 	srv.Close()
 	n, _ := srv.requests()
 	for _, d := range []string{dir, root, filepath.Dir(root)} {
-		again, err := Download(context.Background(), "cub", d, nil)
+		again, _, err := Download(context.Background(), "cub", d, nil)
 		if err != nil || again != root {
 			t.Errorf("Download(%s) again: %q, %v; want %q", d, again, err, root)
 		}
@@ -179,7 +182,7 @@ func TestDownloadDefaultCache(t *testing.T) {
 	t.Setenv("XDG_CACHE_HOME", xdg)
 	body, sum := cubArchive(t)
 	serveCUB(t, body, sum)
-	root, err := Download(context.Background(), "cub", "", nil)
+	root, _, err := Download(context.Background(), "cub", "", nil)
 	if want := filepath.Join(xdg, "semprox", "datasets", "cub", "CUB_200_2011"); err != nil || root != want {
 		t.Errorf("Download into the default cache: %q, %v; want %q", root, err, want)
 	}
@@ -192,7 +195,7 @@ func TestDownloadBadMD5(t *testing.T) {
 	want := md5Hex([]byte("another archive"))
 	srv := serveCUB(t, body, want)
 	dir := t.TempDir()
-	_, err := Download(context.Background(), "cub", dir, nil)
+	_, _, err := Download(context.Background(), "cub", dir, nil)
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -214,7 +217,7 @@ func TestDownloadResumes(t *testing.T) {
 	srv.cutFirst = true
 	dir := t.TempDir()
 	var progress bytes.Buffer
-	root, err := Download(context.Background(), "cub", dir, &progress)
+	root, _, err := Download(context.Background(), "cub", dir, &progress)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, progress.String())
 	}
@@ -229,7 +232,7 @@ func TestDownloadResumes(t *testing.T) {
 	dir = t.TempDir()
 	srv = serveCUB(t, body, sum)
 	writeFile(t, filepath.Join(dir, "cub", "CUB_200_2011.tgz.incomplete"), body[:1000])
-	if _, err := Download(context.Background(), "cub", dir, nil); err != nil {
+	if _, _, err := Download(context.Background(), "cub", dir, nil); err != nil {
 		t.Fatal(err)
 	}
 	if n, ranges := srv.requests(); n != 1 || ranges[0] != "bytes=1000-" {
@@ -276,7 +279,7 @@ func TestDownloadHostileArchive(t *testing.T) {
 			base := t.TempDir()
 			dir := filepath.Join(base, "data")
 			for try := range 2 {
-				_, err := Download(context.Background(), "cub", dir, nil)
+				_, _, err := Download(context.Background(), "cub", dir, nil)
 				if !errors.Is(err, c.is) || !strings.Contains(err.Error(), `"`+c.entry.Name+`"`) ||
 					!strings.Contains(err.Error(), "the verified archive is kept") {
 					t.Fatalf("try %d: error %v, want %v naming %q", try, err, c.is, c.entry.Name)
@@ -299,7 +302,7 @@ func TestDownloadUnreadable(t *testing.T) {
 	body := hostileCUB(t)
 	serveCUB(t, body, md5Hex(body))
 	dir := t.TempDir()
-	_, err := Download(context.Background(), "cub", dir, nil)
+	_, _, err := Download(context.Background(), "cub", dir, nil)
 	var le *LayoutError
 	if !errors.As(err, &le) || !strings.Contains(err.Error(), "holds no readable cub dataset") || !strings.Contains(err.Error(), "image_class_labels.txt") {
 		t.Fatalf("error %v", err)
@@ -317,7 +320,7 @@ func TestDownloadKeptArchive(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "cub", "CUB_200_2011.tgz"), body)
 	var progress bytes.Buffer
-	if _, err := Download(context.Background(), "cub", dir, &progress); err != nil {
+	if _, _, err := Download(context.Background(), "cub", dir, &progress); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := srv.requests(); n != 0 || !strings.Contains(progress.String(), "checking the archive kept from an earlier try") {
@@ -327,7 +330,7 @@ func TestDownloadKeptArchive(t *testing.T) {
 	dir = t.TempDir()
 	writeFile(t, filepath.Join(dir, "cub", "CUB_200_2011.tgz"), body[:100])
 	progress.Reset()
-	if _, err := Download(context.Background(), "cub", dir, &progress); err != nil {
+	if _, _, err := Download(context.Background(), "cub", dir, &progress); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := srv.requests(); n != 1 || !strings.Contains(progress.String(), "expected "+sum+"; downloading it again") {
@@ -343,7 +346,7 @@ func TestDownloadExistingBroken(t *testing.T) {
 	dir := t.TempDir()
 	root := filepath.Join(dir, "cub", "CUB_200_2011")
 	writeText(t, filepath.Join(root, "images.txt"), "1 001.A/a.jpg")
-	_, err := Download(context.Background(), "cub", dir, nil)
+	_, _, err := Download(context.Background(), "cub", dir, nil)
 	if err == nil || !strings.Contains(err.Error(), root+" is there but is not a readable cub dataset (remove it to download it again)") {
 		t.Errorf("error %v", err)
 	}
@@ -376,7 +379,7 @@ func TestDownloadEnvironment(t *testing.T) {
 	for v, val := range map[string]string{"SEMPROX_CUB_URL": "ftp://x/y.tgz", "SEMPROX_CUB_MD5": "abc"} {
 		t.Run(v, func(t *testing.T) {
 			t.Setenv(v, val)
-			_, err := Download(context.Background(), "cub", t.TempDir(), nil)
+			_, _, err := Download(context.Background(), "cub", t.TempDir(), nil)
 			if err == nil || !strings.Contains(err.Error(), v+"="+`"`+val+`"`) {
 				t.Errorf("error %v does not name %s", err, v)
 			}
@@ -389,7 +392,7 @@ func TestDownloadEnvironment(t *testing.T) {
 	t.Setenv("SEMPROX_CUB_URL", srv.URL+"/mirror/CUB_200_2011.tgz")
 	t.Setenv("SEMPROX_CUB_MD5", "")
 	dir := t.TempDir()
-	_, err = Download(context.Background(), "cub", dir, nil)
+	_, _, err = Download(context.Background(), "cub", dir, nil)
 	if err == nil || !strings.Contains(err.Error(), srv.URL+"/mirror/CUB_200_2011.tgz") || !strings.Contains(err.Error(), "expected 1150585339") {
 		t.Errorf("mirror of other bytes: %v", err)
 	}
@@ -414,7 +417,7 @@ func TestDownloadNoSource(t *testing.T) {
 		"cars196": {"cars_annos.mat", "car_ims/"},
 		"inat":    {"Inaturalist_train_set1.txt"},
 	} {
-		_, err := Download(context.Background(), name, dir, nil)
+		_, _, err := Download(context.Background(), name, dir, nil)
 		if !errors.Is(err, ErrNoDownload) {
 			t.Errorf("%s: %v, want ErrNoDownload", name, err)
 			continue
@@ -432,14 +435,14 @@ func TestDownloadNoSource(t *testing.T) {
 	root := filepath.Join(dir, "inshop", InShopRoot)
 	writeInShop(t, root, "Eval/list_eval_partition.txt", "Img")
 	for _, d := range []string{dir, root} {
-		if got, err := Download(context.Background(), "inshop", d, nil); err != nil || got != root {
+		if got, _, err := Download(context.Background(), "inshop", d, nil); err != nil || got != root {
 			t.Errorf("In-Shop in %s: %q, %v", d, got, err)
 		}
 	}
-	if got, err := Download(context.Background(), "mnist", "", nil); err != nil || got != "" {
+	if got, _, err := Download(context.Background(), "mnist", "", nil); err != nil || got != "" {
 		t.Errorf("mnist: %q, %v", got, err)
 	}
-	if _, err := Download(context.Background(), "imagenet", dir, nil); err == nil || !strings.Contains(err.Error(), "unknown dataset") {
+	if _, _, err := Download(context.Background(), "imagenet", dir, nil); err == nil || !strings.Contains(err.Error(), "unknown dataset") {
 		t.Errorf("unknown dataset: %v", err)
 	}
 }
@@ -451,7 +454,7 @@ func TestDownloadCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	dir := t.TempDir()
-	if _, err := Download(ctx, "cub", dir, nil); !errors.Is(err, context.Canceled) {
+	if _, _, err := Download(ctx, "cub", dir, nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "cub", "CUB_200_2011")); err == nil {
