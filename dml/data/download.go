@@ -100,9 +100,9 @@ func source(k Kind) (Source, error) {
 }
 
 // Download makes the dataset called name (a name or alias of [Kinds]) ready to read, and
-// returns the directory its reader reads and the dataset read from it. dir is the -data directory, "" for
-// [DefaultCacheDir]. progress receives the download's progress and a line for each step
-// (nil: none).
+// returns the directory its reader reads and the dataset read from it. dir is the -data
+// directory, "" for [DefaultCacheDir]. progress receives the download's progress and a line
+// for each step (nil: none).
 //
 // If dir, when given, holds the dataset itself (its reader succeeds on it) or holds it as
 // dir/<Root> (an unpacked copy), or if dir/<name>/<Root> does (a copy downloaded before), that
