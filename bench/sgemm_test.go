@@ -16,10 +16,10 @@ const vitTokens = 64 * 207
 
 // sgemmShapes are the squares and the matrix products of a ViT-S/16 block at batch 64, as
 // C[M,N] = A[M,K] B[K,N]: qkv, attention projection, fc1 and fc2.
-var sgemmShapes = [][3]int{
-	{256, 256, 256}, {512, 512, 512}, {1024, 1024, 1024}, {2048, 2048, 2048},
-	{vitTokens, 1152, 384}, {vitTokens, 384, 384}, {vitTokens, 1536, 384}, {vitTokens, 384, 1536},
-}
+var sgemmShapes = append([][3]int{{256, 256, 256}, {512, 512, 512}, {1024, 1024, 1024}, {2048, 2048, 2048}}, vitShapes...)
+
+// vitShapes are the four products of a ViT-S/16 block: qkv, attention projection, fc1 and fc2.
+var vitShapes = [][3]int{{vitTokens, 1152, 384}, {vitTokens, 384, 384}, {vitTokens, 1536, 384}, {vitTokens, 384, 1536}}
 
 var benchThreads = []int{1, 2}
 
@@ -27,8 +27,11 @@ type sgemmFunc func(m, n, k int, a, b, c []float32)
 
 // benchmarkSgemm runs f over every shape and thread count, reporting GFLOPS (2mnk per product).
 // Threads are set through both GOMAXPROCS and the kernels' pool, so other libraries get the same.
-func benchmarkSgemm(b *testing.B, f sgemmFunc) {
-	for _, s := range sgemmShapes {
+func benchmarkSgemm(b *testing.B, f sgemmFunc) { benchmarkShapes(b, sgemmShapes, f) }
+
+// benchmarkShapes is benchmarkSgemm over the given shapes.
+func benchmarkShapes(b *testing.B, shapes [][3]int, f sgemmFunc) {
+	for _, s := range shapes {
 		m, n, k := s[0], s[1], s[2]
 		rng := rand.New(rand.NewPCG(1, 1))
 		x, y, z := randomSlice(rng, m*k), randomSlice(rng, k*n), make([]float32, m*n)
@@ -55,6 +58,37 @@ func BenchmarkSgemm(b *testing.B) {
 	benchmarkSgemm(b, func(m, n, k int, a, bb, c []float32) {
 		kernels.Sgemm(false, false, m, n, k, 1, a, k, bb, n, 0, c, n)
 	})
+}
+
+// BenchmarkSgemmFrozen measures the product of a layer with a frozen weight, x W^T with W [N,K]
+// as a ViT stores it, on the four ViT shapes: Sgemm packing W at every call ("fp32-sgemm"), and
+// SgemmPacked with W packed once in float32 ("fp32") and in bf16 ("bf16", the bf16 kernel where
+// the CPU has AVX512_BF16, else plain Go).
+func BenchmarkSgemmFrozen(b *testing.B) {
+	b.Logf("SIMD path: %v", kernels.ActiveSIMD())
+	b.Run("fp32-sgemm", func(b *testing.B) {
+		benchmarkShapes(b, vitShapes, func(m, n, k int, a, w, c []float32) {
+			kernels.Sgemm(false, true, m, n, k, 1, a, k, w, k, 0, c, n)
+		})
+	})
+	for _, p := range []kernels.Precision{kernels.FP32, kernels.BF16} {
+		b.Run(p.String(), func(b *testing.B) {
+			packed := map[*float32]*kernels.PackedB{}
+			benchmarkShapes(b, vitShapes, func(m, n, k int, a, w, c []float32) {
+				pw := packed[&w[0]]
+				if pw == nil || !sameDims(pw, k, n) {
+					pw = kernels.PackB(p, true, k, n, w, k)
+					packed[&w[0]] = pw
+				}
+				kernels.SgemmPacked(nil, m, 1, a, k, pw, 0, c, n)
+			})
+		})
+	}
+}
+
+func sameDims(pb *kernels.PackedB, k, n int) bool {
+	pk, pn := pb.Dims()
+	return pk == k && pn == n
 }
 
 // BenchmarkGonumSgemm measures gonum's pure-Go Sgemm on the same shapes, for comparison.

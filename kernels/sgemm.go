@@ -39,6 +39,7 @@ type gemmProblem struct {
 	a, b, c        []float32
 	lda, ldb, ldc  int
 	ep             Epilogue
+	packed         *PackedB // op(B) packed once (b is then nil), or nil
 }
 
 // check panics, naming the argument, unless every size, leading dimension and slice length is
@@ -56,7 +57,9 @@ func (g *gemmProblem) check(fn string) {
 		bRows, bCols = g.n, g.k
 	}
 	checkMatrix(fn, "a", "lda", g.a, aRows, aCols, g.lda)
-	checkMatrix(fn, "b", "ldb", g.b, bRows, bCols, g.ldb)
+	if g.packed == nil {
+		checkMatrix(fn, "b", "ldb", g.b, bRows, bCols, g.ldb)
+	}
 	checkMatrix(fn, "c", "ldc", g.c, g.m, g.n, g.ldc)
 	if g.ep != nil {
 		if err := g.ep.Validate(g.m, g.n); err != nil {

@@ -12,9 +12,30 @@ type microKernel func(k int, a *float32, aRow, aStep int, b *float32, bStep int,
 
 // gemmKernel is a micro-kernel with the cache blocking that suits it.
 type gemmKernel struct {
-	mr, nr int // the tile of C held in registers
-	kc, nc int // depth and width of a packed block of B (kc*nc floats stay in L2)
+	mr, nr int  // the tile of C held in registers
+	kc, nc int  // depth and width of a packed block of B (kc*nc values stay in L2)
+	pairs  bool // a bf16 kernel: its k counts pairs of depth, each element of A and B two bf16 values
 	fn     microKernel
+}
+
+// blocking returns the width and depth of the blocks of B for op(B) [k,n], evened out so no
+// block is thin; for a pairs kernel the depth is even, so only the last block has an odd one.
+func (kern gemmKernel) blocking(n, k int) (nbMax, kbMax int) {
+	nbMax = roundUp(ceilDiv(n, ceilDiv(n, kern.nc)), kern.nr)
+	kbMax = ceilDiv(k, ceilDiv(k, kern.kc))
+	if kern.pairs {
+		kbMax = roundUp(kbMax, 2)
+	}
+	return nbMax, kbMax
+}
+
+// steps is the number of the kernel's elements along kb values of depth: kb, or kb/2 rounded up
+// for a pairs kernel.
+func (kern gemmKernel) steps(kb int) int {
+	if kern.pairs {
+		return (kb + 1) / 2
+	}
+	return kb
 }
 
 // minTaskFlops is the least work worth one pool task (about 5 µs on one Zen 5 core).
@@ -48,6 +69,13 @@ type gemmRun struct {
 	packedB      [2][]float32
 	workers      []gemmWorkerScratch
 	task         func(worker, task int)
+
+	// For a pairs kernel: A rounded to bf16 pairs before the product, rounded up to whole strips
+	// (the rows past m zero), its rows ldRounded elements apart.
+	roundedA   []float32
+	ldRounded  int
+	roundTasks int
+	roundTask  func(worker, task int)
 }
 
 // blockPlan is how one block of B is split into tasks, with counts of those claimed and done.
@@ -83,18 +111,21 @@ func getGemmRun(g *gemmProblem, kern gemmKernel, workers int) *gemmRun {
 	if r == nil {
 		r = &gemmRun{}
 		r.task = r.runOwner
+		r.roundTask = r.roundRowsOfA
 	}
 	r.gemmProblem = *g
 	r.kern = kern
-	for i := range r.packedB {
-		r.packedB[i] = growAligned(r.packedB[i], kern.kc*roundUp(kern.nc, kern.nr))
+	if g.packed == nil {
+		for i := range r.packedB {
+			r.packedB[i] = growAligned(r.packedB[i], kern.kc*roundUp(kern.nc, kern.nr))
+		}
 	}
 	for len(r.workers) < workers {
 		r.workers = append(r.workers, gemmWorkerScratch{})
 	}
 	for i := range r.workers[:workers] {
 		w := &r.workers[i]
-		w.packedA = growAligned(w.packedA, stripCopyStride(kern.kc)*kern.mr)
+		w.packedA = growAligned(w.packedA, stripCopyStride(kern.steps(kern.kc))*kern.mr)
 		w.edgeB = growAligned(w.edgeB, kern.kc*kern.nr)
 		w.tile = growAligned(w.tile, kern.mr*kern.nr)
 	}
@@ -119,14 +150,19 @@ func (g *gemmProblem) run(p *Pool) {
 		return
 	}
 	kern := sgemmKernelFor(active)
+	if g.packed != nil {
+		kern = g.packed.current().kern
+	}
 	r := getGemmRun(g, kern, p.Size())
 	defer putGemmRun(r)
-	r.directB = !g.transB && g.m <= 4*kern.mr
+	r.directB = g.packed == nil && !g.transB && g.m <= 4*kern.mr
 	r.strips = ceilDiv(g.m, kern.mr)
-	r.nbMax = roundUp(ceilDiv(g.n, ceilDiv(g.n, kern.nc)), kern.nr)
-	r.kbMax = ceilDiv(g.k, ceilDiv(g.k, kern.kc))
+	r.nbMax, r.kbMax = kern.blocking(g.n, g.k)
 	r.depthBlocks = ceilDiv(g.k, r.kbMax)
 	r.plan(ceilDiv(g.n, r.nbMax)*r.depthBlocks, p.Size())
+	if kern.pairs {
+		r.roundA(p)
+	}
 	p.Run(r.owners, r.task)
 }
 
@@ -165,7 +201,8 @@ func resize[T any](s []T, n int) []T {
 	return s[:n]
 }
 
-// block returns block i, columns first, then depth; blocks alternate between the two buffers.
+// block returns block i, columns first, then depth; blocks alternate between the two buffers,
+// unless B came packed.
 func (r *gemmRun) block(i int) gemmBlock {
 	jc, pc := i/r.depthBlocks*r.nbMax, i%r.depthBlocks*r.kbMax
 	blk := gemmBlock{jc: jc, nb: min(r.nbMax, r.n-jc), pc: pc, kb: min(r.kbMax, r.k-pc), beta: r.beta}
@@ -174,14 +211,18 @@ func (r *gemmRun) block(i int) gemmBlock {
 	}
 	blk.last = pc+blk.kb == r.k
 	blk.panels = ceilDiv(blk.nb, r.kern.nr)
-	blk.packed = r.packedB[i%2]
+	if r.packed != nil {
+		blk.packed = r.packed.current().blocks[i]
+	} else {
+		blk.packed = r.packedB[i%2]
+	}
 	return blk
 }
 
 // packShares is the number of tasks that pack block i: its panels split over the workers, one
-// task for a small block, none when B is read in place.
+// task for a small block, none when B is read in place or came packed.
 func (r *gemmRun) packShares(i, workers int) int {
-	if r.directB {
+	if r.directB || r.packed != nil {
 		return 0
 	}
 	blk := r.block(i)
@@ -387,6 +428,31 @@ func (r *gemmRun) copyStripOfA(dst []float32, blk *gemmBlock, i0 int) (ld int) {
 	return ld
 }
 
+// roundA rounds all of A (not transposed) to bf16 pairs in r.roundedA, rows shared out over
+// the pool. A is read once, in order, however many column blocks of B it meets.
+func (r *gemmRun) roundA(p *Pool) {
+	rows := roundUp(r.m, r.kern.mr)
+	r.ldRounded = stripCopyStride(r.kern.steps(r.k))
+	r.roundedA = growAligned(r.roundedA, rows*r.ldRounded)
+	r.roundTasks = min(p.Size(), ceilDiv(rows*r.k, minTaskFlops/8))
+	p.Run(r.roundTasks, r.roundTask)
+}
+
+// roundRowsOfA is task t of roundA: its share of the rows of the rounded A.
+func (r *gemmRun) roundRowsOfA(_, t int) {
+	rows := roundUp(r.m, r.kern.mr)
+	lo, hi := share(t, r.roundTasks, rows)
+	steps := r.kern.steps(r.k)
+	for i := lo; i < hi; i++ {
+		dst := r.roundedA[i*r.ldRounded : i*r.ldRounded+steps]
+		if i >= r.m {
+			clear(dst)
+			continue
+		}
+		roundToPairs(dst, r.a[i*r.lda:i*r.lda+r.k])
+	}
+}
+
 // stripCopyStride is the row stride copyStripOfA uses for kb columns: a multiple of 16 floats
 // (one cache line) that is not a multiple of 256 floats.
 func stripCopyStride(kb int) int {
@@ -435,9 +501,11 @@ const epiloguePanels = 4
 // stripOfA returns where rows i0..i0+rows-1 of op(A) start and their strides: in place for a
 // full strip of A not transposed, copied with a better stride when the rows would alias in L1,
 // else packed into the worker's scratch (an edge strip, or a strip of A transposed, whose values
-// are then read kb times lda apart).
+// are then read kb times lda apart); for a pairs kernel, in A rounded to bf16 (see roundA).
 func (r *gemmRun) stripOfA(ws *gemmWorkerScratch, blk *gemmBlock, i0, rows int) (a *float32, aRow, aStep int) {
 	switch {
+	case r.kern.pairs:
+		return &r.roundedA[i0*r.ldRounded+blk.pc/2], r.ldRounded, 1
 	case rows < r.kern.mr || r.transA:
 		r.packStripOfA(ws.packedA, blk, i0, rows)
 		return &ws.packedA[0], 1, r.kern.mr
@@ -454,7 +522,7 @@ func (r *gemmRun) panelOfB(ws *gemmWorkerScratch, blk *gemmBlock, q, j0, cols in
 	nr := r.kern.nr
 	switch {
 	case !r.directB:
-		return &blk.packed[q*blk.kb*nr], nr
+		return &blk.packed[q*r.kern.steps(blk.kb)*nr], nr
 	case cols < nr:
 		r.packPanelOfB(ws.edgeB, blk, j0, cols)
 		return &ws.edgeB[0], nr
@@ -468,10 +536,11 @@ func (r *gemmRun) panelOfB(ws *gemmWorkerScratch, blk *gemmBlock, q, j0, cols in
 func (r *gemmRun) computeTile(ws *gemmWorkerScratch, blk *gemmBlock, a *float32, aRow, aStep int, b *float32, bStep int, i0, j0, rows, cols int) {
 	mr, nr := r.kern.mr, r.kern.nr
 	c := r.c[i0*r.ldc+j0:]
+	steps := r.kern.steps(blk.kb)
 	if rows == mr && cols == nr {
-		r.kern.fn(blk.kb, a, aRow, aStep, b, bStep, &c[0], r.ldc, r.alpha, blk.beta)
+		r.kern.fn(steps, a, aRow, aStep, b, bStep, &c[0], r.ldc, r.alpha, blk.beta)
 	} else {
-		r.kern.fn(blk.kb, a, aRow, aStep, b, bStep, &ws.tile[0], nr, r.alpha, 0)
+		r.kern.fn(steps, a, aRow, aStep, b, bStep, &ws.tile[0], nr, r.alpha, 0)
 		mergeTile(c, r.ldc, ws.tile, nr, rows, cols, blk.beta)
 	}
 }

@@ -7,6 +7,12 @@ func detectSIMD() SIMD { return Generic }
 // sgemmKernelFor returns the micro-kernel of path s; only the Go one exists in this build.
 func sgemmKernelFor(SIMD) gemmKernel { return genericGemmKernel }
 
+// bf16GemmKernelFor returns the bf16 micro-kernel of path s; only the Go one exists in this build.
+func bf16GemmKernelFor(SIMD) gemmKernel { return genericBF16GemmKernel }
+
+// bf16PairsFor returns no assembly bf16 rounding in this build.
+func bf16PairsFor(SIMD) bf16PairsKernel { return nil }
+
 // transposeBlockFor returns no block transpose: the Go loops do it all in this build.
 func transposeBlockFor(SIMD) transposeBlock { return transposeBlock{} }
 

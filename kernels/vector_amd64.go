@@ -26,7 +26,7 @@ var (
 // vectorAsmFor returns the vector assembly of path s, or nil for the Go versions.
 func vectorAsmFor(s SIMD) *vectorAsm {
 	switch s {
-	case AVX512:
+	case AVX512, AVX512BF16:
 		return &vectorAVX512
 	case AVX2:
 		return &vectorAVX2

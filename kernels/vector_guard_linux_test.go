@@ -78,3 +78,31 @@ func TestVectorStaysInBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestSgemmPackedStaysInBounds runs packed products, in both precisions, with A and C ending at
+// an inaccessible page: the rounding of A to bf16 pairs and the edge tiles must stay inside.
+func TestSgemmPackedStaysInBounds(t *testing.T) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	rng := rand.New(rand.NewPCG(52, 53))
+	for _, mnk := range [][3]int{{1, 1, 1}, {15, 33, 17}, {14, 32, 64}, {29, 45, 95}} {
+		m, n, k := mnk[0], mnk[1], mnk[2]
+		a, c, b := fencedSlice(t, m*k), fencedSlice(t, m*n), make([]float32, n*k)
+		for _, s := range [][]float32{a, b} {
+			for i := range s {
+				s[i] = float32(rng.NormFloat64())
+			}
+		}
+		forEachSIMD(t, func(t *testing.T) {
+			for _, p := range []Precision{FP32, BF16} {
+				func() {
+					defer func() {
+						if r := recover(); r != nil {
+							t.Fatalf("%v m=%d n=%d k=%d: %v", p, m, n, k, r)
+						}
+					}()
+					SgemmPacked(nil, m, 1, a, k, PackB(p, true, k, n, b, k), 0, c, n)
+				}()
+			}
+		})
+	}
+}

@@ -15,6 +15,11 @@
 // Kernels: 14x32 for AVX-512 (28 accumulators in zmm) and 6x16 for AVX2+FMA (12 in ymm). C is
 // walked row by row with a single pointer, so the general registers serve the rows of A.
 //
+// The bf16 kernel (AVX512_BF16) is the 14x32 one over pairs of depth: each 32-bit element of A
+// and B holds two bf16 values of consecutive depth, the broadcast pair of A meets 16 pairs of B
+// in one VDPBF16PS, which adds both products to the float32 accumulator. Go's assembler and avo
+// do not know VDPBF16PS, so it is emitted as bytes by the encoder in evex.go.
+//
 // Run `go generate` in package kernels (or `make generate`) to rewrite sgemm_kernel_amd64.s and
 // sgemm_kernel_amd64.go.
 package main
@@ -28,28 +33,49 @@ import (
 )
 
 // kernelSpec describes one micro-kernel: MR rows of C, vecs vectors of lanes floats per row.
+// fma accumulates one step of the product: acc += a * b, a holding the broadcast value of A.
 type kernelSpec struct {
 	name   string
+	doc    string
 	rows   int
 	vecs   int
 	lanes  int
-	newVec func() VecVirtual
-	zero   func(v VecVirtual)
+	newVec func() vector
+	zero   func(v vector)
+	fma    func(b, a, acc vector)
 }
+
+// fp32Doc and bf16Doc describe what a kernel computes; %[1]s is its name and %[2]d, %[3]d its tile.
+const (
+	fp32Doc = "%[1]s sets C[%[2]d,%[3]d] = alpha*A*B + beta*C with A[r,p] at a[r*aRow+p*aStep] and B[p,j] at b[p*bStep+j] (strides in elements); C rows are ldc elements apart. k may be 0."
+	bf16Doc = "%[1]s sets C[%[2]d,%[3]d] = alpha*A*B + beta*C in bf16 products summed in float32. k counts pairs of depth: the 32-bit element A[r,p] at a[r*aRow+p*aStep] holds A[r,2p] in its low and A[r,2p+1] in its high 16 bits as bf16, and B[p,j] at b[p*bStep+j] holds B[2p,j] and B[2p+1,j] alike (strides in 32-bit elements); C is float32, its rows ldc elements apart. k may be 0."
+)
 
 func main() {
 	ConstraintExpr("amd64,gc,!purego")
 
 	sgemmKernel(kernelSpec{
-		name: "sgemmKernel14x32AVX512", rows: 14, vecs: 2, lanes: 16,
-		newVec: func() VecVirtual { return ZMM() },
-		zero:   func(v VecVirtual) { VPXORD(v, v, v) },
+		name: "sgemmKernel14x32AVX512", doc: fp32Doc, rows: 14, vecs: 2, lanes: 16,
+		newVec: func() vector { return ZMM() },
+		zero:   func(v vector) { VPXORD(v, v, v) },
+		fma:    func(b, a, acc vector) { VFMADD231PS(b, a, acc) },
 	})
 	sgemmKernel(kernelSpec{
-		name: "sgemmKernel6x16AVX2", rows: 6, vecs: 2, lanes: 8,
-		newVec: func() VecVirtual { return YMM() },
-		zero:   func(v VecVirtual) { VXORPS(v, v, v) },
+		name: "sgemmKernel6x16AVX2", doc: fp32Doc, rows: 6, vecs: 2, lanes: 8,
+		newVec: func() vector { return YMM() },
+		zero:   func(v vector) { VXORPS(v, v, v) },
+		fma:    func(b, a, acc vector) { VFMADD231PS(b, a, acc) },
 	})
+	// The bf16 kernel is the same outer product over pairs of depth, VDPBF16PS in place of the
+	// FMA. Its vector registers are physical, as the raw encodings of VDPBF16PS name them.
+	zmm := physicalZMM(14*2 + 2)
+	sgemmKernel(kernelSpec{
+		name: "sgemmKernel14x32BF16AVX512", doc: bf16Doc, rows: 14, vecs: 2, lanes: 16,
+		newVec: zmm,
+		zero:   func(v vector) { VPXORD(v, v, v) },
+		fma:    func(b, a, acc vector) { opVDPBF16PS.emit(acc, b, a) },
+	})
+	bf16Pairs()
 	Generate()
 }
 
@@ -106,8 +132,7 @@ func (ra rowAddressing) advance(step Register) {
 func sgemmKernel(s kernelSpec) {
 	vecBytes := 4 * s.lanes
 	TEXT(s.name, NOSPLIT, "func(k int, a *float32, aRow, aStep int, b *float32, bStep int, c *float32, ldc int, alpha, beta float32)")
-	Doc(fmt.Sprintf("%s sets C[%d,%d] = alpha*A*B + beta*C with A[r,p] at a[r*aRow+p*aStep] and B[p,j] at b[p*bStep+j] (strides in elements); C rows are ldc elements apart. k may be 0.",
-		s.name, s.rows, s.vecs*s.lanes))
+	Doc(fmt.Sprintf(s.doc, s.name, s.rows, s.vecs*s.lanes))
 
 	k := Load(Param("k"), GP64())
 	aBase := Load(Param("a"), GP64())
@@ -128,9 +153,9 @@ func sgemmKernel(s kernelSpec) {
 		}
 	}
 
-	acc := make([][]VecVirtual, s.rows)
+	acc := make([][]vector, s.rows)
 	for r := range acc {
-		acc[r] = make([]VecVirtual, s.vecs)
+		acc[r] = make([]vector, s.vecs)
 		for v := range acc[r] {
 			acc[r][v] = s.newVec()
 			s.zero(acc[r][v])
@@ -138,7 +163,7 @@ func sgemmKernel(s kernelSpec) {
 	}
 
 	aRows := newRowAddressing(s.rows, aBase, aRow)
-	bRow := make([]VecVirtual, s.vecs)
+	bRow := make([]vector, s.vecs)
 	for v := range bRow {
 		bRow[v] = s.newVec()
 	}
@@ -153,7 +178,7 @@ func sgemmKernel(s kernelSpec) {
 		t := s.newVec()
 		VBROADCASTSS(aRows.row(r), t)
 		for v := range bRow {
-			VFMADD231PS(bRow[v], t, acc[r][v])
+			s.fma(bRow[v], t, acc[r][v])
 		}
 	}
 	aRows.advance(aStep)
@@ -203,6 +228,26 @@ func sgemmKernel(s kernelSpec) {
 	}
 	VZEROUPPER()
 	RET()
+}
+
+// physicalZMM returns an allocator of physical zmm registers: the first fixed calls get Z0, Z1, ...
+// in turn (accumulators and rows of B, live through the loop), later ones alternate between the
+// two registers left at the top (short-lived broadcasts and constants).
+func physicalZMM(fixed int) func() vector {
+	next := 0
+	return func() vector {
+		i := next
+		if i >= fixed {
+			i = fixed + (i-fixed)%2
+		}
+		next++
+		return zmmByNumber[i]
+	}
+}
+
+var zmmByNumber = []vector{
+	Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15,
+	Z16, Z17, Z18, Z19, Z20, Z21, Z22, Z23, Z24, Z25, Z26, Z27, Z28, Z29, Z30, Z31,
 }
 
 // cRowPointer loads a pointer to the first row of C and the row stride in bytes. The rows of C
