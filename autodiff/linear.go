@@ -16,7 +16,7 @@ import (
 func (tp *Tape) Linear(x, w, b *Var) *Var {
 	rows, in, out := linearShape("Linear", x, w, b)
 	y := tp.result([]*Var{x, w, b}, withLastDim(x, out)...)
-	linearForward(x, w, b, y, rows, in, out)
+	tp.linearForward(x, w, b, y, rows, in, out)
 	tp.record(y, func() { tp.linearBackward(x, w, b, y.grad.Data(), rows, in, out) }, when(needs(w), x))
 	return y
 }
@@ -41,18 +41,23 @@ func checkBias(op string, b *Var, out int) {
 }
 
 // linearForward writes x w^T + b into y, the bias added as the product is written.
-func linearForward(x, w, b, y *Var, rows, in, out int) {
+func (tp *Tape) linearForward(x, w, b, y *Var, rows, in, out int) {
 	var ep kernels.Epilogue
 	if b != nil {
 		ep = kernels.BiasCols(b.Value.Data())
 	}
-	product(ep, y.Value.Data(), x.Value.Data(), w.Value.Data(), rows, in, out)
+	tp.product(ep, y.Value.Data(), x.Value.Data(), w, rows, in, out)
 }
 
 // product writes x w^T into y, x [rows, in] and w [out, in], with ep applied to each tile of
-// y [rows, out] as it is written.
-func product(ep kernels.Epilogue, y, x, w []float32, rows, in, out int) {
-	kernels.SgemmEpilogue(ep, false, true, rows, out, in, 1, x, in, w, in, 0, y, out)
+// y [rows, out] as it is written; w's packed copy is used where it has one and w is frozen or
+// no gradient is recorded (see Pack).
+func (tp *Tape) product(ep kernels.Epilogue, y, x []float32, w *Var, rows, in, out int) {
+	if pw := w.packing(tp.noGrad); pw != nil {
+		kernels.SgemmPacked(ep, rows, 1, x, in, pw.forward, 0, y, out)
+		return
+	}
+	kernels.SgemmEpilogue(ep, false, true, rows, out, in, 1, x, in, w.Value.Data(), in, 0, y, out)
 }
 
 // linearBackward turns dy [rows, out], the gradient of x w^T + b, into gradients of whichever
@@ -64,7 +69,7 @@ func (tp *Tape) linearBackward(x, w, b *Var, dy []float32, rows, in, out int) {
 		if fresh {
 			beta = 0
 		}
-		inputGrad(nil, dx.Data(), dy, w.Value.Data(), beta, rows, in, out)
+		inputGrad(nil, dx.Data(), dy, w, beta, rows, in, out)
 	}
 	if needs(w) {
 		kernels.Sgemm(true, false, out, in, rows, 1, dy, out, x.Value.Data(), in, 1, tp.gradOf(w).Data(), in)
@@ -75,9 +80,14 @@ func (tp *Tape) linearBackward(x, w, b *Var, dy []float32, rows, in, out int) {
 }
 
 // inputGrad writes dy w + beta dst into dst [rows, in], for dy [rows, out] and w [out, in] (the
-// input gradient of x w^T), with ep applied to each tile as it is written.
-func inputGrad(ep kernels.Epilogue, dst, dy, w []float32, beta float32, rows, in, out int) {
-	kernels.SgemmEpilogue(ep, false, false, rows, in, out, 1, dy, out, w, in, beta, dst, in)
+// input gradient of x w^T), with ep applied to each tile as it is written; a frozen w's packed
+// copy is used where it has one (Pack).
+func inputGrad(ep kernels.Epilogue, dst, dy []float32, w *Var, beta float32, rows, in, out int) {
+	if pw := w.packing(false); pw != nil {
+		kernels.SgemmPacked(ep, rows, 1, dy, out, pw.inputGradient(), beta, dst, in)
+		return
+	}
+	kernels.SgemmEpilogue(ep, false, false, rows, in, out, 1, dy, out, w.Value.Data(), in, beta, dst, in)
 }
 
 // AddBias returns x + b with b repeated over x's leading dimensions: b's shape, leading 1s

@@ -32,8 +32,8 @@ func (tp *Tape) MLP(x, w1, b1, w2, b2 *Var) *Var {
 		pre = tp.temp(rows, hidden)
 		first.Pre = pre.Value.Data()
 	}
-	product(first, g.Value.Data(), x.Value.Data(), w1.Value.Data(), rows, in, hidden)
-	linearForward(g, w2, b2, y, rows, hidden, out)
+	tp.product(first, g.Value.Data(), x.Value.Data(), w1, rows, in, hidden)
+	tp.linearForward(g, w2, b2, y, rows, hidden, out)
 	tp.record(y, func() { tp.mlpBackward(x, w1, b1, w2, b2, g, pre, y.grad.Data()) }, pre, when(needs(w1), x), when(needs(w2), g))
 	tp.release(g)
 	return y
@@ -50,7 +50,7 @@ func (tp *Tape) mlpBackward(x, w1, b1, w2, b2, g, pre *Var, dy []float32) {
 		return
 	}
 	dpre := tp.scratch.GetUninit(rows, hidden)
-	inputGrad(&kernels.GELUGrad{Pre: pre.Value.Data(), Ld: hidden}, dpre.Data(), dy, w2.Value.Data(), 0, rows, hidden, out)
+	inputGrad(&kernels.GELUGrad{Pre: pre.Value.Data(), Ld: hidden}, dpre.Data(), dy, w2, 0, rows, hidden, out)
 	tp.linearBackward(x, w1, b1, dpre.Data(), rows, in, hidden)
 	tp.scratch.Put(dpre)
 }

@@ -22,13 +22,13 @@ func (tp *Tape) PatchEmbed(img, w, b *Var) *Var {
 	cols := colsVar.Value
 	g.unroll(cols.Data(), img.Value.Data())
 	y := tp.result([]*Var{img, w, b}, g.batch, g.patches(), dim)
-	linearForward(colsVar, w, b, y, rows, depth, dim)
+	tp.linearForward(colsVar, w, b, y, rows, depth, dim)
 	tp.record(y, func() {
 		dy := y.grad.Data()
 		tp.linearBackward(colsVar, w, b, dy, rows, depth, dim) // w and b only: cols never needs a gradient
 		if needs(img) {
 			dcols := tp.scratch.Get(rows, depth)
-			inputGrad(nil, dcols.Data(), dy, w.Value.Data(), 0, rows, depth, dim)
+			inputGrad(nil, dcols.Data(), dy, w, 0, rows, depth, dim)
 			g.fold(tp.gradOf(img).Data(), dcols.Data())
 			tp.scratch.Put(dcols)
 		}

@@ -11,10 +11,11 @@ type Var struct {
 
 	grad         *tensor.Tensor
 	requiresGrad bool
-	param        bool // a leaf whose gradient persists across Reset
-	owned        bool // Value is the tape's scratch storage, to give back when unused
-	done         bool // the forward computation will not read Value again (Free)
-	holds        int  // recorded backward steps that still read Value
+	param        bool          // a leaf whose gradient persists across Reset
+	owned        bool          // Value is the tape's scratch storage, to give back when unused
+	done         bool          // the forward computation will not read Value again (Free)
+	holds        int           // recorded backward steps that still read Value
+	packed       *packedWeight // a frozen weight's packed copy (Pack), or nil
 }
 
 // Param returns a trainable leaf holding value. Its gradient is allocated on the first

@@ -28,7 +28,11 @@ type RunConfig struct {
 	Seed      uint64          `json:"seed"`
 	Threads   int             `json:"threads"` // compute threads (0: one per core)
 	Workers   int             `json:"workers"` // image decoding goroutines (0: one per core)
-	EvalEvery int             `json:"eval_every"`
+	// Precision is what the frozen backbone weights multiply in: "fp32", "bf16", or "auto" (and
+	// "") for bf16 where the CPU has AVX512_BF16 (see kernels.ChoosePrecision). Weights that train
+	// stay float32. A session records the precision it chose, so a resumed run keeps it.
+	Precision string `json:"precision,omitempty"`
+	EvalEvery int    `json:"eval_every"`
 	// Embeddings writes the test embeddings of the best model into the run directory.
 	Embeddings bool   `json:"save_embeddings"`
 	Out        string `json:"out"` // the run directory ("": runs/<dataset>-<method>-<time>)
@@ -121,6 +125,9 @@ func (c RunConfig) Validate() error {
 	}
 	if err := c.checkMachine(); err != nil {
 		return err
+	}
+	if _, _, err := kernels.ChoosePrecision(c.Precision); err != nil {
+		return fmt.Errorf("-precision %q: want fp32, bf16 or auto", c.Precision)
 	}
 	if c.Mean != (vision.Channels{}) {
 		if err := c.Mean.Fraction("-mean"); err != nil {

@@ -365,6 +365,9 @@ func readRecord(dir string) (runRecord, error) {
 		return c, fmt.Errorf("-resume: %w", err)
 	}
 	c.Settings.Out = dir
+	if c.Settings.Precision == "" { // a run from before the precision was recorded ran in fp32
+		c.Settings.Precision = kernels.FP32.String()
+	}
 	return c, nil
 }
 

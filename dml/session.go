@@ -17,6 +17,7 @@ import (
 	"github.com/semprox/semprox/dml/data"
 	"github.com/semprox/semprox/dml/report"
 	"github.com/semprox/semprox/internal/sysmem"
+	"github.com/semprox/semprox/internal/units"
 	"github.com/semprox/semprox/kernels"
 	"github.com/semprox/semprox/nn/vision"
 )
@@ -99,7 +100,14 @@ func NewSession(cfg RunConfig, opts Options) (*Session, error) {
 	if ss.s.Threads > 0 {
 		kernels.SetThreads(ss.s.Threads)
 	}
-	var err error
+	precision, warning, err := kernels.ChoosePrecision(ss.s.Precision)
+	if err != nil {
+		return nil, err
+	}
+	if warning != "" {
+		fmt.Fprintf(ss.stderr, "notice: -precision %s: %s\n", precision, warning)
+	}
+	ss.s.Precision = precision.String()
 	if ss.kind, err = data.Lookup(ss.s.Dataset); err != nil {
 		return nil, err
 	}
@@ -149,6 +157,11 @@ func (ss *Session) build(train *data.Split) error {
 	if ss.model, err = NewModel(ss.bb.ViT, s.ModelConfig, train.Classes, rng); err != nil {
 		return err
 	}
+	precision, err := kernels.ParsePrecision(s.Precision)
+	if err != nil {
+		return err
+	}
+	ss.model.ViT.PackFrozen(precision)
 	if ss.sampler, err = NewBalancedSampler(train.Labels(), s.Batch, s.K, s.Seed); err != nil {
 		return fmt.Errorf("-batch %d, -k %d: %w", s.Batch, s.K, err)
 	}
@@ -208,9 +221,9 @@ func (ss *Session) Describe(w io.Writer) {
 	fmt.Fprintf(w, "method %s, preset %s: %d trainable parameters stored, %d per step of %d classes (%s)\n",
 		ss.s.Method, ss.s.Name, pc.Stored, pc.PerStep, ss.classesPerStep(), pc.Parts)
 	fmt.Fprintf(w, "semantics: %s\n", ss.s.SemanticsLine())
-	fmt.Fprintf(w, "%d epochs of %d steps, batch %d (%d classes x %d), %s lr %g, lr_proxy %g; kernels %v, %d threads\n",
+	fmt.Fprintf(w, "%d epochs of %d steps, batch %d (%d classes x %d), %s lr %g, lr_proxy %g; kernels %v, %d threads, %s frozen weights (%s packed)\n",
 		ss.s.Epochs, ss.trainer.StepsPerEpoch, ss.s.Batch, ss.s.Batch/ss.s.K, ss.s.K, ss.s.Optimizer, ss.s.LR, ss.s.LRProxy,
-		kernels.ActiveSIMD(), kernels.Threads())
+		kernels.ActiveSIMD(), kernels.Threads(), ss.s.Precision, units.Bytes(int64(ss.model.ViT.PackedBytes())))
 }
 
 // Close stops the loaders, closes the log and releases the run directory.

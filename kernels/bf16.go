@@ -38,6 +38,29 @@ func ParsePrecision(s string) (Precision, error) {
 	return FP32, fmt.Errorf("kernels: unknown precision %q: want fp32 or bf16", s)
 }
 
+// AutoPrecision is the precision name that ChoosePrecision resolves to the best one here.
+const AutoPrecision = "auto"
+
+// ChoosePrecision returns the precision named by s: "fp32", "bf16", or "auto" (and "") for bf16
+// where the active path multiplies it in assembly (HasBF16) and fp32 elsewhere. Asked for bf16
+// without that assembly, it still returns BF16, with a warning that the products run in plain
+// Go and far slower.
+func ChoosePrecision(s string) (p Precision, warning string, err error) {
+	if t := strings.TrimSpace(s); t == "" || strings.EqualFold(t, AutoPrecision) {
+		if HasBF16() {
+			return BF16, "", nil
+		}
+		return FP32, "", nil
+	}
+	if p, err = ParsePrecision(s); err != nil {
+		return FP32, "", fmt.Errorf("kernels: unknown precision %q: want fp32, bf16 or auto", s)
+	}
+	if p == BF16 && !HasBF16() {
+		warning = fmt.Sprintf("bf16 products run in plain Go on this path (%v, no AVX512_BF16) and are far slower than fp32", active)
+	}
+	return p, warning, nil
+}
+
 // BF16Round returns x rounded to the nearest bfloat16 (ties to even), as a float32: the
 // rounding the bf16 kernels apply to both operands. As the hardware does, a subnormal rounds to
 // zero of its sign and a NaN stays a (quiet) NaN.

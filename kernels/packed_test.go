@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -248,4 +249,28 @@ func floatBits(s []float32) []uint32 {
 		out[i] = math.Float32bits(v)
 	}
 	return out
+}
+
+func TestChoosePrecision(t *testing.T) {
+	saved := ActiveSIMD()
+	defer SetSIMD(saved)
+	for _, s := range supportedSIMDs() {
+		SetSIMD(s)
+		want := FP32
+		if s == AVX512BF16 {
+			want = BF16
+		}
+		for _, name := range []string{"", "auto", " AUTO"} {
+			if p, warn, err := ChoosePrecision(name); p != want || warn != "" || err != nil {
+				t.Errorf("%v: ChoosePrecision(%q) = %v, %q, %v; want %v", s, name, p, warn, err, want)
+			}
+		}
+		p, warn, err := ChoosePrecision("bf16")
+		if p != BF16 || err != nil || (warn == "") != (s == AVX512BF16) {
+			t.Errorf("%v: ChoosePrecision(bf16) = %v, %q, %v", s, p, warn, err)
+		}
+	}
+	if _, _, err := ChoosePrecision("int8"); err == nil || !strings.Contains(err.Error(), "auto") {
+		t.Errorf("ChoosePrecision(int8): %v", err)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/semprox/semprox/autodiff"
+	"github.com/semprox/semprox/kernels"
 	"github.com/semprox/semprox/nn/weights"
 	"github.com/semprox/semprox/tensor"
 )
@@ -167,4 +168,71 @@ func TestTorchrefGRU(t *testing.T) {
 	weightsR := autodiff.Constant(readNPY(t, "gru_loss_weights.npy").Reshape(1, e))
 	tp.Backward(tp.Sum(tp.Mul(h, weightsR)))
 	closeTo(t, "GRU input gradients", x.Grad(), readNPY(t, "gru_grad_inputs.npy"), 1e-3)
+}
+
+// TestTorchrefBF16 runs the fixtures with the frozen weights packed in bf16: every image's
+// embedding, plain and prompted, must keep a cosine of at least 0.999 to PyTorch's float64 one,
+// and the prompt and input gradients (all of them, flattened) at least 0.999. In float32, packed
+// weights keep the fixtures' usual tolerance.
+func TestTorchrefBF16(t *testing.T) {
+	for _, p := range []kernels.Precision{kernels.FP32, kernels.BF16} {
+		m := loadTorchrefViT(t, "vit.safetensors")
+		SetTrainable(m.Parameters(), func(string) bool { return false })
+		if n := m.PackFrozen(p); n != 1+4*m.Depth {
+			t.Fatalf("PackFrozen packed %d matrices, want %d", n, 1+4*m.Depth)
+		}
+		input := autodiff.Param(readNPY(t, "input.npy"))
+		all := readNPY(t, "prompts.npy")
+		prompts := make([]*autodiff.Var, all.Dim(0))
+		for l := range prompts {
+			prompts[l] = autodiff.Param(all.Row(l).Clone().Reshape(1, all.Dim(1), all.Dim(2)))
+		}
+		tp := autodiff.NewTape()
+		plain := m.Embed(tp, input, nil).Value.Clone()
+		tp.Reset()
+		e := m.Embed(tp, input, func(l int) *autodiff.Var { return prompts[l] })
+		tp.Backward(tp.Sum(tp.Mul(e, autodiff.Constant(readNPY(t, "loss_weights.npy")))))
+		gradPrompts := tensor.New(all.Shape()...)
+		for l, pr := range prompts {
+			copy(gradPrompts.Row(l).Data(), pr.Grad().Data())
+		}
+		if p == kernels.FP32 {
+			closeTo(t, "packed fp32 embedding", plain, readNPY(t, "embed.npy"), 1e-4)
+			closeTo(t, "packed fp32 prompt gradients", gradPrompts, readNPY(t, "grad_prompts.npy"), 1e-3)
+			continue
+		}
+		for _, c := range []struct {
+			name      string
+			got, want *tensor.Tensor
+		}{{"embedding", plain, readNPY(t, "embed.npy")}, {"prompted embedding", e.Value, readNPY(t, "embed_prompted.npy")}} {
+			worst := 1.0
+			for i := range c.want.Dim(0) {
+				worst = min(worst, cosine(c.got.Row(i).Data(), c.want.Row(i).Data()))
+			}
+			t.Logf("bf16 %s: least cosine to PyTorch's float64 %.6f over %d images", c.name, worst, c.want.Dim(0))
+			if worst < 0.999 {
+				t.Errorf("bf16 %s: cosine %.6f, want at least 0.999", c.name, worst)
+			}
+		}
+		for _, c := range []struct {
+			name      string
+			got, want *tensor.Tensor
+		}{{"prompt gradients", gradPrompts, readNPY(t, "grad_prompts.npy")}, {"input gradient", input.Grad(), readNPY(t, "grad_input.npy")}} {
+			cos := cosine(c.got.Data(), c.want.Data())
+			t.Logf("bf16 %s: cosine to PyTorch's float64 %.6f", c.name, cos)
+			if cos < 0.999 {
+				t.Errorf("bf16 %s: cosine %.6f, want at least 0.999", c.name, cos)
+			}
+		}
+	}
+}
+
+func cosine(a, b []float32) float64 {
+	var ab, aa, bb float64
+	for i := range a {
+		ab += float64(a[i]) * float64(b[i])
+		aa += float64(a[i]) * float64(a[i])
+		bb += float64(b[i]) * float64(b[i])
+	}
+	return ab / math.Sqrt(aa*bb)
 }

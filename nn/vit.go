@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/semprox/semprox/autodiff"
+	"github.com/semprox/semprox/kernels"
 	"github.com/semprox/semprox/tensor"
 )
 
@@ -168,4 +169,57 @@ func (m *ViT) Parameters() []Named {
 		}
 		m.Norm.parameters("norm.", add)
 	})
+}
+
+// PackFrozen packs each frozen weight matrix of the ViT, the patch embedding's and the blocks'
+// qkv, proj, fc1 and fc2, in the given precision (autodiff.Var.Pack), and unpacks the ones that
+// train, both the copy for the forward pass and the one for the input gradient. Call it once the
+// weights are loaded and frozen (nn.SetTrainable); it returns how many matrices it packed.
+func (v *ViT) PackFrozen(p kernels.Precision) int {
+	return v.pack(p, true, func(w *autodiff.Var) bool { return !w.RequiresGrad() })
+}
+
+// PackAll packs every weight matrix, trainable or not, for passes that record no gradient
+// (inference, evaluation between training steps), for the forward pass only; Unpack drops the
+// copies before the weights change again. It returns how many matrices it packed.
+func (v *ViT) PackAll(p kernels.Precision) int {
+	return v.pack(p, false, func(*autodiff.Var) bool { return true })
+}
+
+// Unpack drops the packed copies of the ViT's weights.
+func (v *ViT) Unpack() {
+	v.pack(kernels.FP32, false, func(*autodiff.Var) bool { return false })
+}
+
+// pack packs the weight matrices for which which holds (with the input gradient's copy when
+// inputGradient is set) and unpacks the others.
+func (v *ViT) pack(p kernels.Precision, inputGradient bool, which func(*autodiff.Var) bool) int {
+	packed := 0
+	for _, w := range v.weightMatrices() {
+		if !which(w) {
+			w.Unpack()
+			continue
+		}
+		w.Pack(p, inputGradient)
+		packed++
+	}
+	return packed
+}
+
+// PackedBytes is the memory the packed copies of the ViT's weights take.
+func (v *ViT) PackedBytes() int {
+	n := 0
+	for _, w := range v.weightMatrices() {
+		n += w.PackedBytes()
+	}
+	return n
+}
+
+// weightMatrices lists the weights of the ViT's linear maps.
+func (v *ViT) weightMatrices() []*autodiff.Var {
+	ws := []*autodiff.Var{v.PatchWeight}
+	for _, b := range v.Blocks {
+		ws = append(ws, b.Attn.QKV.Weight, b.Attn.Proj.Weight, b.MLP.FC1.Weight, b.MLP.FC2.Weight)
+	}
+	return ws
 }

@@ -59,6 +59,7 @@ Flags:
 
 type options struct {
 	weights, images, out, arch string
+	precision                  string
 	interp                     vision.Interpolation
 	mean, std                  vision.Channels
 	heads, resize, crop, batch int
@@ -104,8 +105,13 @@ func run(args []string) error {
 	if err := checkBatch(model.Config, o.batch, sysmem.Total()); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "embed: %d images, ViT D=%d depth=%d heads=%d patch=%d, input %dx%d\n",
-		len(names), model.Dim, model.Depth, model.Heads, model.PatchSize, o.crop, o.crop)
+	precision, warning, _ := kernels.ChoosePrecision(o.precision)
+	if warning != "" {
+		fmt.Fprintf(os.Stderr, "embed: notice: -precision %s: %s\n", precision, warning)
+	}
+	model.PackAll(precision)
+	fmt.Fprintf(os.Stderr, "embed: %d images, ViT D=%d depth=%d heads=%d patch=%d, input %dx%d, %s weights\n",
+		len(names), model.Dim, model.Depth, model.Heads, model.PatchSize, o.crop, o.crop, precision)
 	emb, err := embedAll(model, o, names)
 	if err != nil {
 		return err
@@ -142,6 +148,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.crop, "crop", 224, "center crop of this size (the model's input size)")
 	fs.StringVar(&interp, "interp", "bicubic", "resize interpolation: bicubic or bilinear")
 	fs.IntVar(&o.batch, "batch", 32, "images per forward pass (at most the number of images; refused if its activations would not fit in the machine's memory)")
+	fs.StringVar(&o.precision, "precision", kernels.AutoPrecision, "what the weights multiply in: fp32, bf16 (8-bit mantissas, float32 sums; AVX512_BF16), or auto: bf16 where the CPU has AVX512_BF16")
 	fs.IntVar(&o.threads, "threads", 0, fmt.Sprintf("worker threads (0: one per core; at most %d)", kernels.MaxThreads))
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -211,6 +218,9 @@ func (o options) check() error {
 	}
 	if err := kernels.CheckThreads("-threads", o.threads); err != nil {
 		return err
+	}
+	if _, _, err := kernels.ChoosePrecision(o.precision); err != nil {
+		return fmt.Errorf("-precision %q: want fp32, bf16 or auto", o.precision)
 	}
 	if err := o.mean.Fraction("-mean"); err != nil {
 		return err

@@ -12,34 +12,53 @@ import (
 
 const torchref = "../../testdata/torchref"
 
-// Embedding the reference images gives PyTorch's embeddings, in file-name order.
+// Embedding the reference images gives PyTorch's embeddings, in file-name order: in fp32 within
+// the fixtures' tolerance, in bf16 with a cosine of at least 0.999 for every image.
 func TestEmbedTorchref(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "emb.npy")
-	err := run([]string{"-weights", filepath.Join(torchref, "vit.pth"), "-images", filepath.Join(torchref, "images"),
-		"-out", out, "-heads", "2", "-resize", "64", "-crop", "32", "-batch", "1", "-threads", "2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := tensor.ReadNPY(out)
-	if err != nil {
-		t.Fatal(err)
-	}
 	want, err := tensor.ReadNPY(filepath.Join(torchref, "embed.npy"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Dim(0) != want.Dim(0) || got.Dim(1) != want.Dim(1) {
-		t.Fatalf("shape %v, want %v", got.Shape(), want.Shape())
-	}
-	for i, w := range want.Data() {
-		if math.Abs(float64(got.Data()[i]-w)) > 1e-4*3 {
-			t.Fatalf("element %d: %v, want %v", i, got.Data()[i], w)
+	for _, precision := range []string{"fp32", "bf16"} {
+		out := filepath.Join(t.TempDir(), "emb.npy")
+		err := run([]string{"-weights", filepath.Join(torchref, "vit.pth"), "-images", filepath.Join(torchref, "images"),
+			"-out", out, "-heads", "2", "-resize", "64", "-crop", "32", "-batch", "1", "-threads", "2", "-precision", precision})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := tensor.ReadNPY(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Dim(0) != want.Dim(0) || got.Dim(1) != want.Dim(1) {
+			t.Fatalf("%s: shape %v, want %v", precision, got.Shape(), want.Shape())
+		}
+		for i := range want.Dim(0) {
+			g, w := got.Row(i).Data(), want.Row(i).Data()
+			if cos := cosine(g, w); cos < 0.999 {
+				t.Errorf("%s: image %d: cosine %.6f to PyTorch's, want at least 0.999", precision, i, cos)
+			}
+			for j := range w {
+				if precision == "fp32" && math.Abs(float64(g[j]-w[j])) > 1e-4*3 {
+					t.Fatalf("image %d, element %d: %v, want %v", i, j, g[j], w[j])
+				}
+			}
+		}
+		names, err := os.ReadFile(filepath.Join(filepath.Dir(out), "emb.names.txt"))
+		if err != nil || string(names) != "000.png\n001.png\n" {
+			t.Errorf("names file %q, %v", names, err)
 		}
 	}
-	names, err := os.ReadFile(filepath.Join(filepath.Dir(out), "emb.names.txt"))
-	if err != nil || string(names) != "000.png\n001.png\n" {
-		t.Errorf("names file %q, %v", names, err)
+}
+
+func cosine(a, b []float32) float64 {
+	var ab, aa, bb float64
+	for i := range a {
+		ab += float64(a[i]) * float64(b[i])
+		aa += float64(a[i]) * float64(a[i])
+		bb += float64(b[i]) * float64(b[i])
 	}
+	return ab / math.Sqrt(aa*bb)
 }
 
 func TestEmbedErrors(t *testing.T) {
@@ -53,6 +72,7 @@ func TestEmbedErrors(t *testing.T) {
 		"-crop 224 does not match": {"-weights", weights, "-images", dir, "-heads", "2"},
 		"-mean":                    {"-weights", weights, "-images", dir, "-mean", "1,2"},
 		"vit_huge":                 {"-weights", weights, "-images", dir, "-arch", "vit_huge"},
+		"-precision":               {"-weights", weights, "-images", dir, "-precision", "int8"},
 		"missing.pth":              {"-weights", filepath.Join(dir, "missing.pth"), "-images", dir},
 	}
 	for want, args := range cases {

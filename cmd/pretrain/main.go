@@ -41,6 +41,8 @@ const DefaultOut = "nn/pretrained/fashion_mnist_vit.safetensors"
 // options are the command's flags.
 type options struct {
 	data, arch, out string
+	precision       string            // the flag
+	evalPrecision   kernels.Precision // what it resolved to
 	epochs, batch   int
 	lr, wd          float64
 	seed            uint64
@@ -75,8 +77,11 @@ func run(args []string, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(log, "pretrain: %s, %d training and %d test images, %s (D=%d depth=%d heads=%d patch=%d), %d threads\n",
-		o.data, len(train.Samples), len(test.Samples), o.arch, o.cfg.Dim, o.cfg.Depth, o.cfg.Heads, o.cfg.PatchSize, kernels.Threads())
+	if _, warning, _ := kernels.ChoosePrecision(o.precision); warning != "" {
+		fmt.Fprintf(log, "pretrain: notice: -precision %s: %s\n", o.evalPrecision, warning)
+	}
+	fmt.Fprintf(log, "pretrain: %s, %d training and %d test images, %s (D=%d depth=%d heads=%d patch=%d), %d threads, tests in %s\n",
+		o.data, len(train.Samples), len(test.Samples), o.arch, o.cfg.Dim, o.cfg.Depth, o.cfg.Heads, o.cfg.PatchSize, kernels.Threads(), o.evalPrecision)
 	start := time.Now()
 	m := newModel(o.cfg, classes, o.seed)
 	acc, err := fit(m, train, test, o, log)
@@ -105,6 +110,7 @@ func parseFlags(args []string, log io.Writer) (options, error) {
 	fs.Float64Var(&o.wd, "wd", 0.05, "AdamW weight decay of the weight matrices (none on biases, norms, class token and position embedding)")
 	fs.Uint64Var(&o.seed, "seed", 0, "seed of the initialisation, the shuffling and the augmentation")
 	fs.IntVar(&o.threads, "threads", 0, "worker threads (0: all cores)")
+	fs.StringVar(&o.precision, "precision", kernels.AutoPrecision, "what the weights multiply in during the test passes (training is always fp32): fp32, bf16 (8-bit mantissas, float32 sums; AVX512_BF16), or auto: bf16 where the CPU has AVX512_BF16")
 	fs.StringVar(&o.out, "out", DefaultOut, "output checkpoint (.safetensors; the metadata goes beside it as .json)")
 	fs.IntVar(&o.limit, "limit", 0, "use only the first N training images (0: all)")
 	if err := fs.Parse(args); err != nil {
@@ -136,6 +142,10 @@ func (o *options) check() error {
 	}
 	if err := kernels.CheckThreads("-threads", o.threads); err != nil {
 		return err
+	}
+	var err error
+	if o.evalPrecision, _, err = kernels.ChoosePrecision(o.precision); err != nil {
+		return fmt.Errorf("-precision %q: want fp32, bf16 or auto", o.precision)
 	}
 	cfg, err := nn.ConfigNamed(o.arch)
 	if err != nil {

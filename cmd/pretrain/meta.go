@@ -21,6 +21,7 @@ type Meta struct {
 	WeightDecay  float64    `json:"weight_decay"`
 	Batch        int        `json:"batch"`
 	Threads      int        `json:"threads"`
+	Precision    string     `json:"precision"` // of the test passes
 	TestAccuracy float64    `json:"test_accuracy"`
 	WallSeconds  float64    `json:"wall_seconds"`
 	Command      string     `json:"command"`
@@ -32,7 +33,7 @@ func newMeta(o options, trainImages int, acc float64, wall time.Duration, thread
 	return Meta{
 		Arch: o.arch, Config: o.cfg, Mean: mean, Std: std, Classes: classes, Data: o.data,
 		TrainImages: trainImages, Seed: o.seed, Epochs: o.epochs, LR: o.lr, WeightDecay: o.wd,
-		Batch: o.batch, Threads: threads, TestAccuracy: acc, WallSeconds: wall.Seconds(),
+		Batch: o.batch, Threads: threads, Precision: o.evalPrecision.String(), TestAccuracy: acc, WallSeconds: wall.Seconds(),
 		Command: o.commandLine,
 	}
 }

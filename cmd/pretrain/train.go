@@ -119,8 +119,11 @@ func countCorrect(logits *tensor.Tensor, labels []int) int {
 	return n
 }
 
-// evaluate returns the accuracy of m on split, without augmentation.
+// evaluate returns the accuracy of m on split, without augmentation, its weights packed in the
+// -precision for the pass.
 func evaluate(m *model, split *data.Split, o options) (float64, error) {
+	m.vit.PackAll(o.evalPrecision)
+	defer m.vit.Unpack()
 	loader := data.NewLoader(data.LoaderConfig{Split: split, Transform: evalTransform(o.cfg.ImageSize), Seed: o.seed})
 	defer loader.Close()
 	logits, labels, err := dml.EmbedSplit(loader, len(split.Samples), 256, func(tp *autodiff.Tape, images *autodiff.Var) *autodiff.Var {

@@ -13,6 +13,7 @@ import (
 	"github.com/semprox/semprox/dml"
 	"github.com/semprox/semprox/dml/data"
 	"github.com/semprox/semprox/dml/report"
+	"github.com/semprox/semprox/kernels"
 	"github.com/semprox/semprox/nn/weights"
 )
 
@@ -92,7 +93,7 @@ func TestFlagsAndPresets(t *testing.T) {
 		{"-batch", "10", "-k", "3"}, {"-method", "lora"}, {"-alpha", "2"}, {"-preset", "cub"}, {"-std", "1,0,1"},
 		{"-epochs", "0"}, {"-lr", "-1"}, {"stray"},
 		{"-lr", "NaN"}, {"-lr-proxy", "+Inf"}, {"-alpha", "NaN"}, {"-wd", "NaN"}, {"-wd", "-1"}, {"-clip", "NaN"},
-		{"-max-pixels", "-1"}, {"-mean", "-1,0.5,0.5"}, {"-cosine-min", "Inf"}, {"-embed-dim", "1000000"}, {"-prompts", "5000"}, {"-class-prompts", "5000"},
+		{"-max-pixels", "-1"}, {"-precision", "fp16"}, {"-mean", "-1,0.5,0.5"}, {"-cosine-min", "Inf"}, {"-embed-dim", "1000000"}, {"-prompts", "5000"}, {"-class-prompts", "5000"},
 	} {
 		_, err := resolve(96, bad...)
 		if err == nil || !strings.Contains(err.Error(), strings.TrimPrefix(bad[0], "-")) {
@@ -177,10 +178,23 @@ func readRun(t *testing.T, dir string) []report.EpochRecord {
 // step, or killed mid-epoch, resumes to the same final metrics as an uninterrupted one.
 func TestTrainResumeEndToEnd(t *testing.T) {
 	dataDir := smallMNIST(t, 200, 60)
+	for _, p := range []kernels.Precision{kernels.FP32, kernels.BF16} {
+		t.Run(p.String(), func(t *testing.T) { checkTrainResume(t, dataDir, p) })
+	}
+}
+
+// checkTrainResume trains in the given precision, whole and stopped and resumed, and compares.
+func checkTrainResume(t *testing.T, dataDir string, p kernels.Precision) {
 	var out, errOut bytes.Buffer
 	whole := filepath.Join(t.TempDir(), "whole")
-	if err := run(trainArgs(dataDir, whole), &out, &errOut, never); err != nil {
+	if err := run(trainArgs(dataDir, whole, "-precision", p.String()), &out, &errOut, never); err != nil {
 		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	if cfg, err := dml.ReadRunConfig(whole); err != nil || cfg.Precision != p.String() {
+		t.Errorf("config.json records precision %q (%v), want %s", cfg.Precision, err, p)
+	}
+	if !strings.Contains(errOut.String(), p.String()+" frozen weights") {
+		t.Errorf("the description does not name the precision %s:\n%s", p, errOut.String())
 	}
 	for _, f := range []string{dml.ConfigFile, dml.BaselineFile, dml.MetricsFile, "best.safetensors", "best.json", "last.safetensors", "last.json", "loss.png", "recall.png"} {
 		if _, err := os.Stat(filepath.Join(whole, f)); err != nil {
@@ -202,7 +216,7 @@ func TestTrainResumeEndToEnd(t *testing.T) {
 
 	for _, stop := range []int{2, 3, 4} {
 		dir := filepath.Join(t.TempDir(), "parts")
-		err := run(trainArgs(dataDir, dir), &out, &errOut, stopAfter(stop))
+		err := run(trainArgs(dataDir, dir, "-precision", p.String()), &out, &errOut, stopAfter(stop))
 		if !errors.Is(err, dml.ErrStopped) {
 			t.Fatalf("stop after %d steps: %v", stop, err)
 		}
