@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/semprox/semprox/autodiff"
+	"github.com/semprox/semprox/kernels"
 	"github.com/semprox/semprox/nn"
 	"github.com/semprox/semprox/tensor"
 )
@@ -72,7 +73,8 @@ func (s *vitStep) trainStep() {
 
 // BenchmarkViTS16 measures ViT-S/16 inference and the VPTSP training step at 224x224,
 // reporting images per second and the process's peak resident memory (as the PyTorch anchor
-// does; run one sub-benchmark alone for a clean peak).
+// does; run one sub-benchmark alone for a clean peak). The frozen weights are packed once in
+// fp32 or bf16 (precision=...), or read as they are, packed at every product (precision=fp32-unpacked).
 func BenchmarkViTS16(b *testing.B) {
 	const batch = 32
 	s := newViTStep(batch)
@@ -80,20 +82,33 @@ func BenchmarkViTS16(b *testing.B) {
 		name string
 		run  func()
 	}{{"forward", s.forward}, {"train-step", s.trainStep}} {
-		for _, threads := range []int{2} {
-			b.Run(fmt.Sprintf("%s/batch=%d/threads=%d", pass.name, batch, threads), func(b *testing.B) {
-				withBenchThreads(threads, func() {
-					pass.run()
-					b.ResetTimer()
-					for b.Loop() {
+		for _, precision := range []string{"fp32-unpacked", "fp32", "bf16"} {
+			for _, threads := range []int{2} {
+				b.Run(fmt.Sprintf("%s/batch=%d/threads=%d/precision=%s", pass.name, batch, threads, precision), func(b *testing.B) {
+					s.pack(precision)
+					withBenchThreads(threads, func() {
 						pass.run()
-					}
-					b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "img/s")
-					b.ReportMetric(float64(peakRSS()), "peak-bytes")
+						b.ResetTimer()
+						for b.Loop() {
+							pass.run()
+						}
+						b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "img/s")
+						b.ReportMetric(float64(peakRSS()), "peak-bytes")
+					})
 				})
-			})
+			}
 		}
 	}
+}
+
+// pack packs the frozen weights in the named precision, or unpacks them for "fp32-unpacked".
+func (s *vitStep) pack(precision string) {
+	p, err := kernels.ParsePrecision(precision)
+	if err != nil {
+		s.model.Unpack()
+		return
+	}
+	s.model.PackFrozen(p)
 }
 
 // peakRSS is the process's peak resident set size in bytes.

@@ -70,8 +70,10 @@ type gemmRun struct {
 	workers      []gemmWorkerScratch
 	task         func(worker, task int)
 
-	// For a pairs kernel: A rounded to bf16 pairs before the product, rounded up to whole strips
-	// (the rows past m zero), its rows ldRounded elements apart.
+	// For a pairs kernel over several blocks of B: A rounded to bf16 pairs before the
+	// product, rounded up to whole strips (the rows past m zero), its rows ldRounded elements
+	// apart. With a single block, each strip is rounded as it is used instead.
+	roundWhole bool
 	roundedA   []float32
 	ldRounded  int
 	roundTasks int
@@ -160,7 +162,8 @@ func (g *gemmProblem) run(p *Pool) {
 	r.nbMax, r.kbMax = kern.blocking(g.n, g.k)
 	r.depthBlocks = ceilDiv(g.k, r.kbMax)
 	r.plan(ceilDiv(g.n, r.nbMax)*r.depthBlocks, p.Size())
-	if kern.pairs {
+	r.roundWhole = kern.pairs && (r.nbMax < g.n || r.kbMax < g.k)
+	if r.roundWhole {
 		r.roundA(p)
 	}
 	p.Run(r.owners, r.task)
@@ -428,6 +431,23 @@ func (r *gemmRun) copyStripOfA(dst []float32, blk *gemmBlock, i0 int) (ld int) {
 	return ld
 }
 
+// roundStripOfA rounds rows i0..i0+rows-1 of A (not transposed), columns pc..pc+kb-1, to bf16
+// pairs in dst, mr rows ld elements apart, the rows past the last zero; it returns ld.
+func (r *gemmRun) roundStripOfA(dst []float32, blk *gemmBlock, i0, rows int) (ld int) {
+	steps := r.kern.steps(blk.kb)
+	ld = stripCopyStride(steps)
+	for i := range r.kern.mr {
+		row := dst[i*ld : i*ld+steps]
+		if i >= rows {
+			clear(row)
+			continue
+		}
+		off := (i0+i)*r.lda + blk.pc
+		roundToPairs(row, r.a[off:off+blk.kb])
+	}
+	return ld
+}
+
 // roundA rounds all of A (not transposed) to bf16 pairs in r.roundedA, rows shared out over
 // the pool. A is read once, in order, however many column blocks of B it meets.
 func (r *gemmRun) roundA(p *Pool) {
@@ -504,8 +524,10 @@ const epiloguePanels = 4
 // are then read kb times lda apart); for a pairs kernel, in A rounded to bf16 (see roundA).
 func (r *gemmRun) stripOfA(ws *gemmWorkerScratch, blk *gemmBlock, i0, rows int) (a *float32, aRow, aStep int) {
 	switch {
-	case r.kern.pairs:
+	case r.roundWhole:
 		return &r.roundedA[i0*r.ldRounded+blk.pc/2], r.ldRounded, 1
+	case r.kern.pairs:
+		return &ws.packedA[0], r.roundStripOfA(ws.packedA, blk, i0, rows), 1
 	case rows < r.kern.mr || r.transA:
 		r.packStripOfA(ws.packedA, blk, i0, rows)
 		return &ws.packedA[0], 1, r.kern.mr

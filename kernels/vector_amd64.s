@@ -2107,6 +2107,232 @@ biasGELUPre_done:
 	VZEROUPPER
 	RET
 
+// func biasGELUPreNTAVX512(dst *float32, ldd int, pre *float32, ldp int, bias *float32, rows int, cols int)
+// Requires: AVX, AVX512DQ, AVX512F, MMX+
+TEXT ·biasGELUPreNTAVX512(SB), NOSPLIT, $0-56
+	MOVQ    dst+0(FP), AX
+	MOVQ    ldd+8(FP), CX
+	MOVQ    pre+16(FP), DX
+	MOVQ    ldp+24(FP), BX
+	MOVQ    bias+32(FP), SI
+	VMOVUPS vec_zero<>+0(SB), Z0
+	VMOVUPS vec_one<>+0(SB), Z1
+	VMOVUPS vec_absMask<>+0(SB), Z2
+	VMOVUPS vec_geluClamp<>+0(SB), Z3
+	VMOVUPS vec_expLo<>+0(SB), Z4
+	VMOVUPS vec_minusHalf<>+0(SB), Z5
+	VMOVUPS vec_geluK<>+0(SB), Z6
+	VMOVUPS vec_log2e<>+0(SB), Z7
+	VMOVUPS vec_ln2Hi<>+0(SB), Z8
+	VMOVUPS vec_ln2Lo<>+0(SB), Z9
+	VMOVUPS vec_exp6<>+0(SB), Z10
+	VMOVUPS vec_exp5<>+0(SB), Z11
+	VMOVUPS vec_exp4<>+0(SB), Z12
+	VMOVUPS vec_exp3<>+0(SB), Z13
+	MOVQ    rows+40(FP), DI
+	MOVQ    cols+48(FP), R8
+	SHLQ    $0x02, CX
+	SHLQ    $0x02, BX
+
+row:
+	MOVQ R8, R9
+	XORQ R10, R10
+	CMPQ R9, $0x00000020
+	JB   biasGELUPreNT_single
+
+biasGELUPreNT_unrolled:
+	VMOVUPS      (AX)(R10*1), Z14
+	VADDPS       (SI)(R10*1), Z14, Z14
+	VMOVNTPS     Z14, (DX)(R10*1)
+	VANDPS       Z2, Z14, Z15
+	VMINPS       Z15, Z3, Z15
+	VMULPS       Z5, Z15, Z16
+	VMULPS       Z16, Z15, Z17
+	VMOVAPS      Z17, Z18
+	VFMSUB231PS  Z16, Z15, Z18
+	VMAXPS       Z17, Z4, Z17
+	VMULPS       Z7, Z17, Z16
+	VRNDSCALEPS  $0x00, Z16, Z16
+	VFNMADD231PS Z8, Z16, Z17
+	VADDPS       Z18, Z17, Z17
+	VFNMADD231PS Z9, Z16, Z17
+	VMOVAPS      Z10, Z18
+	VFMADD213PS  Z11, Z17, Z18
+	VFMADD213PS  Z12, Z17, Z18
+	VFMADD213PS  Z13, Z17, Z18
+	VFMADD213PS  vec_exp2<>+0(SB), Z17, Z18
+	VFMADD213PS  vec_exp1<>+0(SB), Z17, Z18
+	VFMADD213PS  Z1, Z17, Z18
+	VSCALEFPS    Z16, Z18, Z18
+	VMOVAPS      Z15, Z16
+	VFMADD132PS  Z6, Z1, Z16
+	VDIVPS       Z16, Z1, Z16
+	VMOVUPS      vec_gelu9<>+0(SB), Z17
+	VFMADD213PS  vec_gelu8<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu7<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu6<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu5<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu4<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu3<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu2<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu1<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu0<>+0(SB), Z16, Z17
+	VMULPS       Z16, Z17, Z17
+	VMULPS       Z18, Z17, Z17
+	VMAXPS       Z14, Z0, Z14
+	VFNMADD231PS Z17, Z15, Z14
+	VMOVUPS      Z14, (AX)(R10*1)
+	VMOVUPS      64(AX)(R10*1), Z14
+	VADDPS       64(SI)(R10*1), Z14, Z14
+	VMOVNTPS     Z14, 64(DX)(R10*1)
+	VANDPS       Z2, Z14, Z15
+	VMINPS       Z15, Z3, Z15
+	VMULPS       Z5, Z15, Z16
+	VMULPS       Z16, Z15, Z17
+	VMOVAPS      Z17, Z18
+	VFMSUB231PS  Z16, Z15, Z18
+	VMAXPS       Z17, Z4, Z17
+	VMULPS       Z7, Z17, Z16
+	VRNDSCALEPS  $0x00, Z16, Z16
+	VFNMADD231PS Z8, Z16, Z17
+	VADDPS       Z18, Z17, Z17
+	VFNMADD231PS Z9, Z16, Z17
+	VMOVAPS      Z10, Z18
+	VFMADD213PS  Z11, Z17, Z18
+	VFMADD213PS  Z12, Z17, Z18
+	VFMADD213PS  Z13, Z17, Z18
+	VFMADD213PS  vec_exp2<>+0(SB), Z17, Z18
+	VFMADD213PS  vec_exp1<>+0(SB), Z17, Z18
+	VFMADD213PS  Z1, Z17, Z18
+	VSCALEFPS    Z16, Z18, Z18
+	VMOVAPS      Z15, Z16
+	VFMADD132PS  Z6, Z1, Z16
+	VDIVPS       Z16, Z1, Z16
+	VMOVUPS      vec_gelu9<>+0(SB), Z17
+	VFMADD213PS  vec_gelu8<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu7<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu6<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu5<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu4<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu3<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu2<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu1<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu0<>+0(SB), Z16, Z17
+	VMULPS       Z16, Z17, Z17
+	VMULPS       Z18, Z17, Z17
+	VMAXPS       Z14, Z0, Z14
+	VFNMADD231PS Z17, Z15, Z14
+	VMOVUPS      Z14, 64(AX)(R10*1)
+	ADDQ         $0x00000080, R10
+	SUBQ         $0x00000020, R9
+	CMPQ         R9, $0x00000020
+	JAE          biasGELUPreNT_unrolled
+
+biasGELUPreNT_single:
+	CMPQ         R9, $0x00000010
+	JB           biasGELUPreNT_tail
+	VMOVUPS      (AX)(R10*1), Z14
+	VADDPS       (SI)(R10*1), Z14, Z14
+	VMOVNTPS     Z14, (DX)(R10*1)
+	VANDPS       Z2, Z14, Z15
+	VMINPS       Z15, Z3, Z15
+	VMULPS       Z5, Z15, Z16
+	VMULPS       Z16, Z15, Z17
+	VMOVAPS      Z17, Z18
+	VFMSUB231PS  Z16, Z15, Z18
+	VMAXPS       Z17, Z4, Z17
+	VMULPS       Z7, Z17, Z16
+	VRNDSCALEPS  $0x00, Z16, Z16
+	VFNMADD231PS Z8, Z16, Z17
+	VADDPS       Z18, Z17, Z17
+	VFNMADD231PS Z9, Z16, Z17
+	VMOVAPS      Z10, Z18
+	VFMADD213PS  Z11, Z17, Z18
+	VFMADD213PS  Z12, Z17, Z18
+	VFMADD213PS  Z13, Z17, Z18
+	VFMADD213PS  vec_exp2<>+0(SB), Z17, Z18
+	VFMADD213PS  vec_exp1<>+0(SB), Z17, Z18
+	VFMADD213PS  Z1, Z17, Z18
+	VSCALEFPS    Z16, Z18, Z18
+	VMOVAPS      Z15, Z16
+	VFMADD132PS  Z6, Z1, Z16
+	VDIVPS       Z16, Z1, Z16
+	VMOVUPS      vec_gelu9<>+0(SB), Z17
+	VFMADD213PS  vec_gelu8<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu7<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu6<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu5<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu4<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu3<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu2<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu1<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu0<>+0(SB), Z16, Z17
+	VMULPS       Z16, Z17, Z17
+	VMULPS       Z18, Z17, Z17
+	VMAXPS       Z14, Z0, Z14
+	VFNMADD231PS Z17, Z15, Z14
+	VMOVUPS      Z14, (AX)(R10*1)
+	ADDQ         $0x00000040, R10
+	SUBQ         $0x00000010, R9
+	JMP          biasGELUPreNT_single
+
+biasGELUPreNT_tail:
+	TESTQ        R9, R9
+	JZ           biasGELUPreNT_done
+	VPBROADCASTD R9, Z14
+	VPCMPGTD     vec_iota<>+0(SB), Z14, K1
+	VMOVUPS.Z    (AX)(R10*1), K1, Z14
+	VMOVUPS.Z    (SI)(R10*1), K1, Z15
+	VADDPS       Z15, Z14, Z14
+	VMOVUPS      Z14, K1, (DX)(R10*1)
+	VANDPS       Z2, Z14, Z15
+	VMINPS       Z15, Z3, Z15
+	VMULPS       Z5, Z15, Z16
+	VMULPS       Z16, Z15, Z17
+	VMOVAPS      Z17, Z18
+	VFMSUB231PS  Z16, Z15, Z18
+	VMAXPS       Z17, Z4, Z17
+	VMULPS       Z7, Z17, Z16
+	VRNDSCALEPS  $0x00, Z16, Z16
+	VFNMADD231PS Z8, Z16, Z17
+	VADDPS       Z18, Z17, Z17
+	VFNMADD231PS Z9, Z16, Z17
+	VMOVAPS      Z10, Z18
+	VFMADD213PS  Z11, Z17, Z18
+	VFMADD213PS  Z12, Z17, Z18
+	VFMADD213PS  Z13, Z17, Z18
+	VFMADD213PS  vec_exp2<>+0(SB), Z17, Z18
+	VFMADD213PS  vec_exp1<>+0(SB), Z17, Z18
+	VFMADD213PS  Z1, Z17, Z18
+	VSCALEFPS    Z16, Z18, Z18
+	VMOVAPS      Z15, Z16
+	VFMADD132PS  Z6, Z1, Z16
+	VDIVPS       Z16, Z1, Z16
+	VMOVUPS      vec_gelu9<>+0(SB), Z17
+	VFMADD213PS  vec_gelu8<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu7<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu6<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu5<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu4<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu3<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu2<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu1<>+0(SB), Z16, Z17
+	VFMADD213PS  vec_gelu0<>+0(SB), Z16, Z17
+	VMULPS       Z16, Z17, Z17
+	VMULPS       Z18, Z17, Z17
+	VMAXPS       Z14, Z0, Z14
+	VFNMADD231PS Z17, Z15, Z14
+	VMOVUPS      Z14, K1, (AX)(R10*1)
+
+biasGELUPreNT_done:
+	ADDQ CX, AX
+	ADDQ BX, DX
+	DECQ DI
+	JNZ  row
+	SFENCE
+	VZEROUPPER
+	RET
+
 // func geluGradAVX512(dst *float32, ldd int, x *float32, ldx int, rows int, cols int)
 // Requires: AVX, AVX512DQ, AVX512F
 TEXT ·geluGradAVX512(SB), NOSPLIT, $0-48
@@ -4116,6 +4342,151 @@ biasGELUPre_done:
 	ADDQ BX, DX
 	DECQ DI
 	JNZ  row
+	VZEROUPPER
+	RET
+
+// func biasGELUPreNTAVX2(dst *float32, ldd int, pre *float32, ldp int, bias *float32, rows int, cols int)
+// Requires: AVX, AVX2, FMA3, MMX+
+TEXT ·biasGELUPreNTAVX2(SB), NOSPLIT, $0-56
+	MOVQ    dst+0(FP), AX
+	MOVQ    ldd+8(FP), CX
+	MOVQ    pre+16(FP), DX
+	MOVQ    ldp+24(FP), BX
+	MOVQ    bias+32(FP), SI
+	VMOVUPS vec_zero<>+0(SB), Y0
+	VMOVUPS vec_one<>+0(SB), Y1
+	VMOVUPS vec_absMask<>+0(SB), Y2
+	VMOVUPS vec_geluClamp<>+0(SB), Y3
+	VMOVUPS vec_expLo<>+0(SB), Y4
+	VMOVUPS vec_minusHalf<>+0(SB), Y5
+	MOVQ    rows+40(FP), DI
+	MOVQ    cols+48(FP), R8
+	SHLQ    $0x02, CX
+	SHLQ    $0x02, BX
+
+row:
+	MOVQ R8, R9
+	XORQ R10, R10
+
+biasGELUPreNT_single:
+	CMPQ         R9, $0x00000008
+	JB           biasGELUPreNT_tail
+	VMOVUPS      (AX)(R10*1), Y6
+	VADDPS       (SI)(R10*1), Y6, Y6
+	VMOVNTPS     Y6, (DX)(R10*1)
+	VANDPS       Y2, Y6, Y7
+	VMINPS       Y7, Y3, Y7
+	VMULPS       Y5, Y7, Y8
+	VMULPS       Y8, Y7, Y9
+	VMOVAPS      Y9, Y10
+	VFMSUB231PS  Y8, Y7, Y10
+	VMAXPS       Y9, Y4, Y9
+	VMULPS       vec_log2e<>+0(SB), Y9, Y8
+	VROUNDPS     $0x00, Y8, Y8
+	VFNMADD231PS vec_ln2Hi<>+0(SB), Y8, Y9
+	VADDPS       Y10, Y9, Y9
+	VFNMADD231PS vec_ln2Lo<>+0(SB), Y8, Y9
+	VMOVUPS      vec_exp6<>+0(SB), Y10
+	VFMADD213PS  vec_exp5<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_exp4<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_exp3<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_exp2<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_exp1<>+0(SB), Y9, Y10
+	VFMADD213PS  Y1, Y9, Y10
+	VCVTPS2DQ    Y8, Y8
+	VPSRAD       $0x01, Y8, Y9
+	VPSUBD       Y9, Y8, Y8
+	VPADDD       vec_expBias<>+0(SB), Y9, Y9
+	VPSLLD       $0x17, Y9, Y9
+	VPADDD       vec_expBias<>+0(SB), Y8, Y8
+	VPSLLD       $0x17, Y8, Y8
+	VMULPS       Y9, Y10, Y10
+	VMULPS       Y8, Y10, Y10
+	VMOVAPS      Y7, Y8
+	VFMADD132PS  vec_geluK<>+0(SB), Y1, Y8
+	VDIVPS       Y8, Y1, Y8
+	VMOVUPS      vec_gelu9<>+0(SB), Y9
+	VFMADD213PS  vec_gelu8<>+0(SB), Y8, Y9
+	VFMADD213PS  vec_gelu7<>+0(SB), Y8, Y9
+	VFMADD213PS  vec_gelu6<>+0(SB), Y8, Y9
+	VFMADD213PS  vec_gelu5<>+0(SB), Y8, Y9
+	VFMADD213PS  vec_gelu4<>+0(SB), Y8, Y9
+	VFMADD213PS  vec_gelu3<>+0(SB), Y8, Y9
+	VFMADD213PS  vec_gelu2<>+0(SB), Y8, Y9
+	VFMADD213PS  vec_gelu1<>+0(SB), Y8, Y9
+	VFMADD213PS  vec_gelu0<>+0(SB), Y8, Y9
+	VMULPS       Y8, Y9, Y9
+	VMULPS       Y10, Y9, Y9
+	VMAXPS       Y6, Y0, Y6
+	VFNMADD231PS Y9, Y7, Y6
+	VMOVUPS      Y6, (AX)(R10*1)
+	ADDQ         $0x00000020, R10
+	SUBQ         $0x00000008, R9
+	JMP          biasGELUPreNT_single
+
+biasGELUPreNT_tail:
+	TESTQ        R9, R9
+	JZ           biasGELUPreNT_done
+	VMOVD        R9, X6
+	VPBROADCASTD X6, Y6
+	VPCMPGTD     vec_iota<>+0(SB), Y6, Y6
+	VMASKMOVPS   (AX)(R10*1), Y6, Y7
+	VMASKMOVPS   (SI)(R10*1), Y6, Y8
+	VADDPS       Y8, Y7, Y7
+	VMASKMOVPS   Y7, Y6, (DX)(R10*1)
+	VANDPS       Y2, Y7, Y8
+	VMINPS       Y8, Y3, Y8
+	VMULPS       Y5, Y8, Y9
+	VMULPS       Y9, Y8, Y10
+	VMOVAPS      Y10, Y11
+	VFMSUB231PS  Y9, Y8, Y11
+	VMAXPS       Y10, Y4, Y10
+	VMULPS       vec_log2e<>+0(SB), Y10, Y9
+	VROUNDPS     $0x00, Y9, Y9
+	VFNMADD231PS vec_ln2Hi<>+0(SB), Y9, Y10
+	VADDPS       Y11, Y10, Y10
+	VFNMADD231PS vec_ln2Lo<>+0(SB), Y9, Y10
+	VMOVUPS      vec_exp6<>+0(SB), Y11
+	VFMADD213PS  vec_exp5<>+0(SB), Y10, Y11
+	VFMADD213PS  vec_exp4<>+0(SB), Y10, Y11
+	VFMADD213PS  vec_exp3<>+0(SB), Y10, Y11
+	VFMADD213PS  vec_exp2<>+0(SB), Y10, Y11
+	VFMADD213PS  vec_exp1<>+0(SB), Y10, Y11
+	VFMADD213PS  Y1, Y10, Y11
+	VCVTPS2DQ    Y9, Y9
+	VPSRAD       $0x01, Y9, Y10
+	VPSUBD       Y10, Y9, Y9
+	VPADDD       vec_expBias<>+0(SB), Y10, Y10
+	VPSLLD       $0x17, Y10, Y10
+	VPADDD       vec_expBias<>+0(SB), Y9, Y9
+	VPSLLD       $0x17, Y9, Y9
+	VMULPS       Y10, Y11, Y11
+	VMULPS       Y9, Y11, Y11
+	VMOVAPS      Y8, Y9
+	VFMADD132PS  vec_geluK<>+0(SB), Y1, Y9
+	VDIVPS       Y9, Y1, Y9
+	VMOVUPS      vec_gelu9<>+0(SB), Y10
+	VFMADD213PS  vec_gelu8<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_gelu7<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_gelu6<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_gelu5<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_gelu4<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_gelu3<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_gelu2<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_gelu1<>+0(SB), Y9, Y10
+	VFMADD213PS  vec_gelu0<>+0(SB), Y9, Y10
+	VMULPS       Y9, Y10, Y10
+	VMULPS       Y11, Y10, Y10
+	VMAXPS       Y7, Y0, Y7
+	VFNMADD231PS Y10, Y8, Y7
+	VMASKMOVPS   Y7, Y6, (AX)(R10*1)
+
+biasGELUPreNT_done:
+	ADDQ CX, AX
+	ADDQ BX, DX
+	DECQ DI
+	JNZ  row
+	SFENCE
 	VZEROUPPER
 	RET
 
