@@ -1,11 +1,11 @@
 package autodiff
 
 import (
-	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
 
+	"github.com/semprox/semprox/internal/numcheck"
 	"github.com/semprox/semprox/kernels"
 	"github.com/semprox/semprox/tensor"
 )
@@ -79,7 +79,7 @@ func TestPackBF16(t *testing.T) {
 		if slices.Equal(c.want, c.got) {
 			t.Errorf("%s: bf16 gives exactly the float32 values", c.name)
 		}
-		if cos := cosine(c.want, c.got); cos < 0.9999 {
+		if cos := numcheck.Cosine(c.want, c.got); cos < 0.9999 {
 			t.Errorf("%s: cosine to float32 %.6f, want at least 0.9999", c.name, cos)
 		}
 	}
@@ -101,7 +101,7 @@ func TestPackIgnoredWhenTrained(t *testing.T) {
 		v.Unpack()
 	}
 	y0, _ := n.run()
-	if cosine(y0, y1) < 0.9999 {
+	if numcheck.Cosine(y0, y1) < 0.9999 {
 		t.Error("a trained weight's stale packed copy was used")
 	}
 	if _, ok := w.Packed(); ok {
@@ -116,14 +116,4 @@ func TestPackRejectsVector(t *testing.T) {
 		}
 	}()
 	Param(tensor.New(4)).Pack(kernels.FP32, true)
-}
-
-func cosine(a, b []float32) float64 {
-	var ab, aa, bb float64
-	for i := range a {
-		ab += float64(a[i]) * float64(b[i])
-		aa += float64(a[i]) * float64(a[i])
-		bb += float64(b[i]) * float64(b[i])
-	}
-	return ab / math.Sqrt(aa*bb)
 }

@@ -108,20 +108,13 @@ func TestSgemmPackedFP32(t *testing.T) {
 		withThreads(3, func() {
 			rng := rand.New(rand.NewPCG(42, 43))
 			for _, transB := range []bool{false, true} {
-				for _, s := range sweepSizes {
-					dims := [3]int{s, sweepSizes[rng.IntN(len(sweepSizes))], sweepSizes[rng.IntN(len(sweepSizes))]}
-					for rot := range 3 {
-						m, n, k := dims[rot], dims[(rot+1)%3], dims[(rot+2)%3]
-						if raceEnabled && m*n*k > 1<<18 {
-							continue
-						}
-						g := newGemmCase(rng, false, transB, m, n, k, 1.5, 0.5, rng.IntN(4))
-						want, got := g.run(nil), g.runPacked(FP32, nil)
-						if !slices.Equal(floatBits(got), floatBits(want)) {
-							t.Fatalf("%v: packed product differs from Sgemm's", g)
-						}
+				sweepShapes(rng, func(m, n, k int) {
+					g := newGemmCase(rng, false, transB, m, n, k, 1.5, 0.5, rng.IntN(4))
+					want, got := g.run(nil), g.runPacked(FP32, nil)
+					if !slices.Equal(floatBits(got), floatBits(want)) {
+						t.Fatalf("%v: packed product differs from Sgemm's", g)
 					}
-				}
+				})
 			}
 		})
 	})

@@ -17,20 +17,28 @@ func TestSgemmSweep(t *testing.T) {
 		withThreads(3, func() {
 			rng := rand.New(rand.NewPCG(1, 2))
 			for _, tr := range transposes {
-				for _, s := range sweepSizes {
-					dims := [3]int{s, sweepSizes[rng.IntN(len(sweepSizes))], sweepSizes[rng.IntN(len(sweepSizes))]}
-					for rot := range 3 {
-						m, n, k := dims[rot], dims[(rot+1)%3], dims[(rot+2)%3]
-						if raceEnabled && m*n*k > 1<<18 {
-							continue
-						}
-						g := newGemmCase(rng, tr[0], tr[1], m, n, k, 1, 0, rng.IntN(4))
-						g.check(t, g.run(nil), nil)
-					}
-				}
+				sweepShapes(rng, func(m, n, k int) {
+					g := newGemmCase(rng, tr[0], tr[1], m, n, k, 1, 0, rng.IntN(4))
+					g.check(t, g.run(nil), nil)
+				})
 			}
 		})
 	})
+}
+
+// sweepShapes calls f with each size of the sweep in each dimension, the other two drawn from the
+// sweep (the largest left out under the race detector).
+func sweepShapes(rng *rand.Rand, f func(m, n, k int)) {
+	for _, s := range sweepSizes {
+		dims := [3]int{s, sweepSizes[rng.IntN(len(sweepSizes))], sweepSizes[rng.IntN(len(sweepSizes))]}
+		for rot := range 3 {
+			m, n, k := dims[rot], dims[(rot+1)%3], dims[(rot+2)%3]
+			if raceEnabled && m*n*k > 1<<18 {
+				continue
+			}
+			f(m, n, k)
+		}
+	}
 }
 
 // TestSgemmAlphaBeta covers the scalar cases: beta = 0 overwrites NaN, beta = 1 accumulates,

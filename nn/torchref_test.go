@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/semprox/semprox/autodiff"
+	"github.com/semprox/semprox/internal/numcheck"
 	"github.com/semprox/semprox/kernels"
 	"github.com/semprox/semprox/nn/weights"
 	"github.com/semprox/semprox/tensor"
@@ -207,7 +208,7 @@ func TestTorchrefBF16(t *testing.T) {
 		}{{"embedding", plain, readNPY(t, "embed.npy")}, {"prompted embedding", e.Value, readNPY(t, "embed_prompted.npy")}} {
 			worst := 1.0
 			for i := range c.want.Dim(0) {
-				worst = min(worst, cosine(c.got.Row(i).Data(), c.want.Row(i).Data()))
+				worst = min(worst, numcheck.Cosine(c.got.Row(i).Data(), c.want.Row(i).Data()))
 			}
 			t.Logf("bf16 %s: least cosine to PyTorch's float64 %.6f over %d images", c.name, worst, c.want.Dim(0))
 			if worst < 0.999 {
@@ -218,21 +219,11 @@ func TestTorchrefBF16(t *testing.T) {
 			name      string
 			got, want *tensor.Tensor
 		}{{"prompt gradients", gradPrompts, readNPY(t, "grad_prompts.npy")}, {"input gradient", input.Grad(), readNPY(t, "grad_input.npy")}} {
-			cos := cosine(c.got.Data(), c.want.Data())
+			cos := numcheck.Cosine(c.got.Data(), c.want.Data())
 			t.Logf("bf16 %s: cosine to PyTorch's float64 %.6f", c.name, cos)
 			if cos < 0.999 {
 				t.Errorf("bf16 %s: cosine %.6f, want at least 0.999", c.name, cos)
 			}
 		}
 	}
-}
-
-func cosine(a, b []float32) float64 {
-	var ab, aa, bb float64
-	for i := range a {
-		ab += float64(a[i]) * float64(b[i])
-		aa += float64(a[i]) * float64(a[i])
-		bb += float64(b[i]) * float64(b[i])
-	}
-	return ab / math.Sqrt(aa*bb)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/semprox/semprox/internal/numcheck"
 	"github.com/semprox/semprox/tensor"
 )
 
@@ -35,7 +36,7 @@ func TestEmbedTorchref(t *testing.T) {
 		}
 		for i := range want.Dim(0) {
 			g, w := got.Row(i).Data(), want.Row(i).Data()
-			if cos := cosine(g, w); cos < 0.999 {
+			if cos := numcheck.Cosine(g, w); cos < 0.999 {
 				t.Errorf("%s: image %d: cosine %.6f to PyTorch's, want at least 0.999", precision, i, cos)
 			}
 			for j := range w {
@@ -49,16 +50,6 @@ func TestEmbedTorchref(t *testing.T) {
 			t.Errorf("names file %q, %v", names, err)
 		}
 	}
-}
-
-func cosine(a, b []float32) float64 {
-	var ab, aa, bb float64
-	for i := range a {
-		ab += float64(a[i]) * float64(b[i])
-		aa += float64(a[i]) * float64(a[i])
-		bb += float64(b[i]) * float64(b[i])
-	}
-	return ab / math.Sqrt(aa*bb)
 }
 
 func TestEmbedErrors(t *testing.T) {
