@@ -47,7 +47,6 @@ type vectorAsm struct {
 	geluBackward      func(dx, dy, x *float32, n int)
 	biasGELU          func(dst *float32, ldd int, bias *float32, rows, cols int)
 	biasGELUPre       func(dst *float32, ldd int, pre *float32, ldp int, bias *float32, rows, cols int)
-	biasGELUPreNT     func(dst *float32, ldd int, pre *float32, ldp int, bias *float32, rows, cols int)
 	geluGrad          func(dst *float32, ldd int, x *float32, ldx int, rows, cols int)
 	layerNorm         func(y, mean, rstd, x, gamma, beta *float32, rows, cols int, eps float32)
 	layerNormNT       func(y, mean, rstd, x, gamma, beta *float32, rows, cols int, eps float32)
@@ -337,11 +336,7 @@ func biasGELURows(dst []float32, ldd int, pre []float32, ldp int, bias []float32
 			return
 		}
 		_ = pre[(r0+n-1)*ldp+cols-1]
-		fn := k.biasGELUPre
-		if IsAligned(pre[r0*ldp:]) && ldp%(Alignment/4) == 0 {
-			fn = k.biasGELUPreNT // the pre-activation is read back only in the backward pass
-		}
-		fn(&dst[r0*ldd], ldd, &pre[r0*ldp], ldp, &bias[0], n, cols)
+		k.biasGELUPre(&dst[r0*ldd], ldd, &pre[r0*ldp], ldp, &bias[0], n, cols)
 	})
 }
 

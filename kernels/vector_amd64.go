@@ -9,7 +9,7 @@ var (
 		add: addAVX512, scale: scaleAVX512, axpy: axpyAVX512, addScaledMul: addScaledMulAVX512,
 		sum: sumAVX512, dot: dotAVX512, max: maxAVX512,
 		exp: expAVX512, expSum: expSumAVX512,
-		gelu: geluAVX512, geluBackward: geluBackwardAVX512, biasGELU: biasGELUAVX512, biasGELUPre: biasGELUPreAVX512, biasGELUPreNT: biasGELUPreNTAVX512,
+		gelu: geluAVX512, geluBackward: geluBackwardAVX512, biasGELU: biasGELUAVX512, biasGELUPre: biasGELUPreAVX512,
 		geluGrad:  geluGradAVX512,
 		layerNorm: layerNormAVX512, layerNormNT: layerNormNTAVX512, layerNormBackward: layerNormBackwardAVX512,
 	}
@@ -17,7 +17,7 @@ var (
 		add: addAVX2, scale: scaleAVX2, axpy: axpyAVX2, addScaledMul: addScaledMulAVX2,
 		sum: sumAVX2, dot: dotAVX2, max: maxAVX2,
 		exp: expAVX2, expSum: expSumAVX2,
-		gelu: geluAVX2, geluBackward: geluBackwardAVX2, biasGELU: biasGELUAVX2, biasGELUPre: biasGELUPreAVX2, biasGELUPreNT: biasGELUPreNTAVX2,
+		gelu: geluAVX2, geluBackward: geluBackwardAVX2, biasGELU: biasGELUAVX2, biasGELUPre: biasGELUPreAVX2,
 		geluGrad:  geluGradAVX2,
 		layerNorm: layerNormAVX2, layerNormNT: layerNormNTAVX2, layerNormBackward: layerNormBackwardAVX2,
 	}

@@ -43,9 +43,6 @@ func biasGELUAVX512(dst *float32, ldd int, bias *float32, rows int, cols int)
 // biasGELUPreAVX512 sets pre[r*ldp+j] = dst[r*ldd+j] + bias[j] and dst[r*ldd+j] = GELU(pre[r*ldp+j]) for r < rows, j < cols (both > 0).
 func biasGELUPreAVX512(dst *float32, ldd int, pre *float32, ldp int, bias *float32, rows int, cols int)
 
-// biasGELUPreNTAVX512 is biasGELUPre writing pre with non-temporal stores: pre and every row of it (ldp) must be aligned to a vector.
-func biasGELUPreNTAVX512(dst *float32, ldd int, pre *float32, ldp int, bias *float32, rows int, cols int)
-
 // geluGradAVX512 multiplies dst[r*ldd+j] by GELU'(x[r*ldx+j]) for r < rows, j < cols (both > 0).
 func geluGradAVX512(dst *float32, ldd int, x *float32, ldx int, rows int, cols int)
 
@@ -96,9 +93,6 @@ func biasGELUAVX2(dst *float32, ldd int, bias *float32, rows int, cols int)
 
 // biasGELUPreAVX2 sets pre[r*ldp+j] = dst[r*ldd+j] + bias[j] and dst[r*ldd+j] = GELU(pre[r*ldp+j]) for r < rows, j < cols (both > 0).
 func biasGELUPreAVX2(dst *float32, ldd int, pre *float32, ldp int, bias *float32, rows int, cols int)
-
-// biasGELUPreNTAVX2 is biasGELUPre writing pre with non-temporal stores: pre and every row of it (ldp) must be aligned to a vector.
-func biasGELUPreNTAVX2(dst *float32, ldd int, pre *float32, ldp int, bias *float32, rows int, cols int)
 
 // geluGradAVX2 multiplies dst[r*ldd+j] by GELU'(x[r*ldx+j]) for r < rows, j < cols (both > 0).
 func geluGradAVX2(dst *float32, ldd int, x *float32, ldx int, rows int, cols int)

@@ -267,18 +267,13 @@ func geluBackwardKernel(w width) {
 }
 
 // biasGELUKernel emits biasGELU, or with withPre biasGELUPre, over a tile of rows x cols
-// (GEMM epilogues): the constants are loaded once per tile, not once per row. With nt,
-// biasGELUPreNT writes the pre-activation with non-temporal stores: it is read back only in the
-// backward pass, long after, so its lines need not be fetched into the cache first.
-func biasGELUKernel(w width, withPre, nt bool) {
+// (GEMM epilogues): the constants are loaded once per tile, not once per row.
+func biasGELUKernel(w width, withPre bool) {
 	name, sig := "biasGELU", "func(dst *float32, ldd int, bias *float32, rows, cols int)"
 	doc := "sets dst[r*ldd+j] = GELU(dst[r*ldd+j] + bias[j]) for r < rows, j < cols (both > 0)."
 	if withPre {
 		name, sig = "biasGELUPre", "func(dst *float32, ldd int, pre *float32, ldp int, bias *float32, rows, cols int)"
 		doc = "sets pre[r*ldp+j] = dst[r*ldd+j] + bias[j] and dst[r*ldd+j] = GELU(pre[r*ldp+j]) for r < rows, j < cols (both > 0)."
-	}
-	if nt {
-		name, doc = "biasGELUPreNT", "is biasGELUPre writing pre with non-temporal stores: pre and every row of it (ldp) must be aligned to a vector."
 	}
 	textf(w, name, sig, doc)
 	ptrs, strides := []Register{Load(Param("dst"), GP64())}, []Register{Load(Param("ldd"), GP64())}
@@ -291,18 +286,12 @@ func biasGELUKernel(w width, withPre, nt bool) {
 	w.tileLoop(name, ptrs, strides, unroll, func(it iter) {
 		x := it.load(ptrs[0])
 		VADDPS(it.src(bias), x, x)
-		switch {
-		case nt && it.m == nil:
-			VMOVNTPS(x, it.at(ptrs[1]))
-		case withPre:
+		if withPre {
 			it.store(x, ptrs[1])
 		}
 		gelu(w, x, c)
 		it.store(x, ptrs[0])
 	})
-	if nt {
-		SFENCE() // order the non-temporal stores before whatever follows
-	}
 	finish()
 }
 
