@@ -67,6 +67,7 @@ type gemmRun struct {
 	ranges       []atomic.Uint64 // the unclaimed tasks of owner o in block i at [i*owners+o]: front | back<<32
 	stripDone    []atomic.Int32  // pieces of each strip of C finished, over all blocks so far
 	packedB      [2][]float32
+	prepacked    *packing // the blocks of B when it came packed (gemmProblem.packed), or nil
 	workers      []gemmWorkerScratch
 	task         func(worker, task int)
 
@@ -136,6 +137,7 @@ func getGemmRun(g *gemmProblem, kern gemmKernel, workers int) *gemmRun {
 
 func putGemmRun(r *gemmRun) {
 	r.gemmProblem = gemmProblem{}
+	r.prepacked = nil
 	gemmRuns.Put(r)
 }
 
@@ -152,11 +154,14 @@ func (g *gemmProblem) run(p *Pool) {
 		return
 	}
 	kern := sgemmKernelFor(active)
+	var prepacked *packing
 	if g.packed != nil {
-		kern = g.packed.current().kern
+		prepacked = g.packed.current()
+		kern = prepacked.kern
 	}
 	r := getGemmRun(g, kern, p.Size())
 	defer putGemmRun(r)
+	r.prepacked = prepacked
 	r.directB = g.packed == nil && !g.transB && g.m <= 4*kern.mr
 	r.strips = ceilDiv(g.m, kern.mr)
 	r.nbMax, r.kbMax = kern.blocking(g.n, g.k)
@@ -214,8 +219,8 @@ func (r *gemmRun) block(i int) gemmBlock {
 	}
 	blk.last = pc+blk.kb == r.k
 	blk.panels = ceilDiv(blk.nb, r.kern.nr)
-	if r.packed != nil {
-		blk.packed = r.packed.current().blocks[i]
+	if r.prepacked != nil {
+		blk.packed = r.prepacked.blocks[i]
 	} else {
 		blk.packed = r.packedB[i%2]
 	}
@@ -225,7 +230,7 @@ func (r *gemmRun) block(i int) gemmBlock {
 // packShares is the number of tasks that pack block i: its panels split over the workers, one
 // task for a small block, none when B is read in place or came packed.
 func (r *gemmRun) packShares(i, workers int) int {
-	if r.directB || r.packed != nil {
+	if r.directB || r.prepacked != nil {
 		return 0
 	}
 	blk := r.block(i)
@@ -521,7 +526,8 @@ const epiloguePanels = 4
 // stripOfA returns where rows i0..i0+rows-1 of op(A) start and their strides: in place for a
 // full strip of A not transposed, copied with a better stride when the rows would alias in L1,
 // else packed into the worker's scratch (an edge strip, or a strip of A transposed, whose values
-// are then read kb times lda apart); for a pairs kernel, in A rounded to bf16 (see roundA).
+// are then read kb times lda apart); for a pairs kernel, in A rounded to bf16 pairs (roundA) or
+// in the strip rounded now (roundStripOfA).
 func (r *gemmRun) stripOfA(ws *gemmWorkerScratch, blk *gemmBlock, i0, rows int) (a *float32, aRow, aStep int) {
 	switch {
 	case r.roundWhole:

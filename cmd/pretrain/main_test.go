@@ -70,11 +70,14 @@ func TestRunWritesLoadableCheckpoint(t *testing.T) {
 	procs, threads := runtime.GOMAXPROCS(0), kernels.Threads()
 	t.Cleanup(func() { runtime.GOMAXPROCS(procs); kernels.SetThreads(threads) })
 	outDir := t.TempDir()
+	// The two runs test in different precisions: the weights they train must still be the same,
+	// as training is always fp32.
+	precisions := []string{"fp32", "bf16"}
 	tensors := make([]map[string][]float32, 2)
 	for i := range tensors {
 		out := filepath.Join(outDir, "run"+string(rune('a'+i))+".safetensors")
 		var log bytes.Buffer
-		args := []string{"-data", dir, "-limit", "32", "-batch", "16", "-epochs", "2", "-threads", "1", "-seed", "7", "-out", out}
+		args := []string{"-data", dir, "-limit", "32", "-batch", "16", "-epochs", "2", "-threads", "1", "-seed", "7", "-out", out, "-precision", precisions[i]}
 		if err := run(args, &log); err != nil {
 			t.Fatalf("run: %v\n%s", err, log.String())
 		}
@@ -91,7 +94,7 @@ func TestRunWritesLoadableCheckpoint(t *testing.T) {
 		}
 		if meta.Arch != "vit_micro_patch4_28" || meta.Config != nn.Configs[meta.Arch] || meta.TrainImages != 32 ||
 			meta.Epochs != 2 || meta.Seed != 7 || meta.Mean != mean || !strings.Contains(meta.Command, "-limit 32") ||
-			meta.TestAccuracy < 0 || meta.TestAccuracy > 1 {
+			meta.TestAccuracy < 0 || meta.TestAccuracy > 1 || meta.Precision != precisions[i] {
 			t.Errorf("metadata %+v", meta)
 		}
 		tensors[i] = map[string][]float32{}
@@ -131,6 +134,7 @@ func TestRunErrors(t *testing.T) {
 		{[]string{"-lr", "NaN", "-out", out}, "-lr NaN"},
 		{[]string{"-lr", "Inf", "-out", out}, "-lr +Inf"},
 		{[]string{"-wd", "NaN", "-out", out}, "-wd NaN"},
+		{[]string{"-precision", "fp64", "-out", out}, "-precision"},
 	} {
 		err := run(c.args, &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
