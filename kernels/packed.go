@@ -62,7 +62,12 @@ func (pb *PackedB) Dims() (k, n int) { return pb.k, pb.n }
 func (pb *PackedB) Precision() Precision { return pb.precision }
 
 // Bytes is the memory the packed copy takes.
-func (pb *PackedB) Bytes() int { return 4 * pb.current().size }
+func (pb *PackedB) Bytes() int {
+	if p := pb.packing.Load(); p != nil {
+		return 4 * p.size
+	}
+	return 0
+}
 
 // Repack packs B again, for the active SIMD path, after its values changed.
 func (pb *PackedB) Repack() {
