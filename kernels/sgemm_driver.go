@@ -71,9 +71,10 @@ type gemmRun struct {
 	workers      []gemmWorkerScratch
 	task         func(worker, task int)
 
-	// For a pairs kernel over several blocks of B: A rounded to bf16 pairs before the
+	// For a pairs kernel over several column blocks of B: A rounded to bf16 pairs before the
 	// product, rounded up to whole strips (the rows past m zero), its rows ldRounded elements
-	// apart. With a single block, each strip is rounded as it is used instead.
+	// apart. With one column block, each strip is rounded as it is used instead (once per depth
+	// block, so every value of A once either way).
 	roundWhole bool
 	roundedA   []float32
 	ldRounded  int
@@ -167,7 +168,7 @@ func (g *gemmProblem) run(p *Pool) {
 	r.nbMax, r.kbMax = kern.blocking(g.n, g.k)
 	r.depthBlocks = ceilDiv(g.k, r.kbMax)
 	r.plan(ceilDiv(g.n, r.nbMax)*r.depthBlocks, p.Size())
-	r.roundWhole = kern.pairs && (r.nbMax < g.n || r.kbMax < g.k)
+	r.roundWhole = kern.pairs && r.nbMax < g.n
 	if r.roundWhole {
 		r.roundA(p)
 	}
@@ -454,7 +455,7 @@ func (r *gemmRun) roundStripOfA(dst []float32, blk *gemmBlock, i0, rows int) (ld
 }
 
 // roundA rounds all of A (not transposed) to bf16 pairs in r.roundedA, rows shared out over
-// the pool. A is read once, in order, however many column blocks of B it meets.
+// the pool. A is read once, in order, however many column blocks of B meet it.
 func (r *gemmRun) roundA(p *Pool) {
 	rows := roundUp(r.m, r.kern.mr)
 	r.ldRounded = stripCopyStride(r.kern.steps(r.k))
