@@ -127,7 +127,7 @@ func (c RunConfig) Validate() error {
 		return err
 	}
 	if _, _, err := kernels.ChoosePrecision(c.Precision); err != nil {
-		return fmt.Errorf("-precision %q: want fp32, bf16 or auto", c.Precision)
+		return fmt.Errorf("-precision: %w", err)
 	}
 	if c.Mean != (vision.Channels{}) {
 		if err := c.Mean.Fraction("-mean"); err != nil {

@@ -220,7 +220,7 @@ func (o options) check() error {
 		return err
 	}
 	if _, _, err := kernels.ChoosePrecision(o.precision); err != nil {
-		return fmt.Errorf("-precision %q: want fp32, bf16 or auto", o.precision)
+		return fmt.Errorf("-precision: %w", err)
 	}
 	if err := o.mean.Fraction("-mean"); err != nil {
 		return err

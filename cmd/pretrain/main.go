@@ -43,6 +43,7 @@ type options struct {
 	data, arch, out string
 	precision       string            // the flag
 	evalPrecision   kernels.Precision // what it resolved to
+	precisionNote   string            // ChoosePrecision's warning about it, if any
 	epochs, batch   int
 	lr, wd          float64
 	seed            uint64
@@ -77,8 +78,8 @@ func run(args []string, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, warning, _ := kernels.ChoosePrecision(o.precision); warning != "" {
-		fmt.Fprintf(log, "pretrain: notice: -precision %s: %s\n", o.evalPrecision, warning)
+	if o.precisionNote != "" {
+		fmt.Fprintf(log, "pretrain: notice: -precision %s: %s\n", o.evalPrecision, o.precisionNote)
 	}
 	fmt.Fprintf(log, "pretrain: %s, %d training and %d test images, %s (D=%d depth=%d heads=%d patch=%d), %d threads, tests in %s\n",
 		o.data, len(train.Samples), len(test.Samples), o.arch, o.cfg.Dim, o.cfg.Depth, o.cfg.Heads, o.cfg.PatchSize, kernels.Threads(), o.evalPrecision)
@@ -144,8 +145,8 @@ func (o *options) check() error {
 		return err
 	}
 	var err error
-	if o.evalPrecision, _, err = kernels.ChoosePrecision(o.precision); err != nil {
-		return fmt.Errorf("-precision %q: want fp32, bf16 or auto", o.precision)
+	if o.evalPrecision, o.precisionNote, err = kernels.ChoosePrecision(o.precision); err != nil {
+		return fmt.Errorf("-precision: %w", err)
 	}
 	cfg, err := nn.ConfigNamed(o.arch)
 	if err != nil {
