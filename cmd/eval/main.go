@@ -9,7 +9,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -79,7 +78,7 @@ func run(args []string, stdout io.Writer) error {
 		return err
 	}
 	if o.json {
-		return writeJSON(stdout, res)
+		return res.WriteJSON(stdout)
 	}
 	mode := "query -> gallery"
 	if self {
@@ -205,27 +204,4 @@ func sortedKs(res metrics.Result) []int {
 	}
 	slices.Sort(ks)
 	return ks
-}
-
-// writeJSON prints the result as one JSON object; a NaN metric is null.
-func writeJSON(w io.Writer, res metrics.Result) error {
-	num := func(v float64) any {
-		if math.IsNaN(v) {
-			return nil
-		}
-		return v
-	}
-	recall := map[string]any{}
-	for k, v := range res.RecallAtK {
-		recall[strconv.Itoa(k)] = num(v)
-	}
-	return json.NewEncoder(w).Encode(map[string]any{
-		"precision_at_1": num(res.PrecisionAt1),
-		"r_precision":    num(res.RPrecision),
-		"map_at_r":       num(res.MAPAtR),
-		"map":            num(res.MAP),
-		"nmi":            num(res.NMI),
-		"recall_at_k":    recall,
-		"queries":        res.Queries,
-	})
 }

@@ -81,18 +81,50 @@ const blockRows = 512
 // the queries and references scaled by a common power of two (see L2). The result itself takes
 // queries x k x 8 bytes.
 func KNN(query, ref Matrix, k int, metric Metric, self bool) (Neighbors, error) {
-	nb := Neighbors{Queries: query.Rows}
-	err := forEachBlock(query, ref, k, metric, self, func(q0 int, blk Neighbors) {
+	return collect(query.Rows, k, candidates(ref.Rows, self), func(fn func(int, Neighbors)) error {
+		return forEachBlock(query, ref, k, metric, self, fn)
+	})
+}
+
+// KNNShard returns, for every query, the k nearest references of one shard of a reference set
+// split by rows: ref holds the references refOffset, refOffset+1, ... of the whole set, and the
+// neighbours' Index are indices into the whole set. With self, the queries are references of the
+// whole set too, query i being reference queryOffset+i, which it never lists. k is capped at
+// ref.Rows (ref.Rows-1 when the queries are the shard itself); a query that is in the shard then lists k-1 references and ends in one entry
+// of Index -1 (score NaN). Merged across shards, best score first and equal scores by smaller
+// index, the lists are KNN's on the whole set: every score is computed from the same two rows
+// as KNN computes it (see MergeNeighbors). Cosine scores are those of the embeddings as given:
+// L2-normalise them first (Normalize), as Evaluate does. Memory is that of KNN for these
+// queries and this shard alone.
+func KNNShard(query Matrix, queryOffset int, ref Matrix, refOffset, k int, metric Metric, self bool) (Neighbors, error) {
+	ex := exclusion{on: self, offset: queryOffset - refOffset}
+	return collect(query.Rows, k, candidates(ref.Rows, ex.same(query, ref)), func(fn func(int, Neighbors)) error {
+		return forEachBlockExcluding(query, ref, k, metric, ex, func(q0 int, blk Neighbors) {
+			for i, j := range blk.Index {
+				if j >= 0 {
+					blk.Index[i] = j + int32(refOffset)
+				}
+			}
+			fn(q0, blk)
+		})
+	})
+}
+
+// collect gathers the blocks that run hands to its function into one Neighbors of queries rows
+// and depth min(k, candidates).
+func collect(queries, k, candidates int, run func(fn func(q0 int, blk Neighbors)) error) (Neighbors, error) {
+	nb := Neighbors{Queries: queries}
+	err := run(func(q0 int, blk Neighbors) {
 		if nb.Index == nil {
 			nb.K = blk.K
-			nb.Index = make([]int32, query.Rows*blk.K)
-			nb.Score = make([]float32, query.Rows*blk.K)
+			nb.Index = make([]int32, queries*blk.K)
+			nb.Score = make([]float32, queries*blk.K)
 		}
 		copy(nb.Index[q0*nb.K:], blk.Index)
 		copy(nb.Score[q0*nb.K:], blk.Score)
 	})
 	if nb.Index == nil {
-		nb.K = max(0, min(k, candidates(ref.Rows, self)))
+		nb.K = max(0, min(k, candidates))
 	}
 	return nb, err
 }
@@ -107,6 +139,23 @@ func candidates(refs int, self bool) int {
 // forEachBlock computes the neighbours of consecutive blocks of at most blockRows queries and
 // hands each to fn with the index of its first query, in order. blk is reused between calls.
 func forEachBlock(query, ref Matrix, k int, metric Metric, self bool, fn func(q0 int, blk Neighbors)) error {
+	if self && query.Rows != ref.Rows {
+		return fmt.Errorf("self-retrieval needs the queries to be the references: %d queries, %d references", query.Rows, ref.Rows)
+	}
+	if self && metric == Cosine && k >= 1 && min(k, ref.Rows-1) <= maxSymmetricK {
+		if err := checkPair(query, ref); err != nil {
+			return err
+		}
+		if k = min(k, ref.Rows-1); k >= 1 && query.Rows > 0 {
+			forEachSelfBlock(query, k, fn)
+		}
+		return nil
+	}
+	return forEachBlockExcluding(query, ref, k, metric, exclusion{on: self}, fn)
+}
+
+// checkPair checks that query and ref hold finite values in the same number of columns.
+func checkPair(query, ref Matrix) error {
 	if err := query.Check("query embeddings"); err != nil {
 		return err
 	}
@@ -116,18 +165,22 @@ func forEachBlock(query, ref Matrix, k int, metric Metric, self bool, fn func(q0
 	if query.Cols != ref.Cols {
 		return fmt.Errorf("query embeddings have %d dimensions, reference embeddings %d", query.Cols, ref.Cols)
 	}
-	if self && query.Rows != ref.Rows {
-		return fmt.Errorf("self-retrieval needs the queries to be the references: %d queries, %d references", query.Rows, ref.Rows)
+	return nil
+}
+
+// forEachBlockExcluding is forEachBlock on the general path, each query skipping the reference
+// ex names. k is capped at the references left to a query that skips one of them (self-retrieval)
+// or at all of them.
+func forEachBlockExcluding(query, ref Matrix, k int, metric Metric, ex exclusion, fn func(q0 int, blk Neighbors)) error {
+	if err := checkPair(query, ref); err != nil {
+		return err
 	}
 	if k < 1 {
 		return fmt.Errorf("k = %d, want at least 1", k)
 	}
+	self := ex.same(query, ref)
 	k = min(k, candidates(ref.Rows, self))
 	if k < 1 || query.Rows == 0 {
-		return nil
-	}
-	if self && metric == Cosine && k <= maxSymmetricK {
-		forEachSelfBlock(query, k, fn)
 		return nil
 	}
 	unscale := 1.0
@@ -162,7 +215,7 @@ func forEachBlock(query, ref Matrix, k int, metric Metric, self bool, fn func(q0
 		m := min(rows, query.Rows-q0)
 		kernels.SgemmEpilogue(ep, false, true, m, n, d, alpha, query.Data[q0*d:], d, ref.Data, d, 0, sim, n)
 		blk.Queries = m
-		sel.selectRows(sim, n, m, q0, self, blk.Index, blk.Score)
+		sel.selectRows(sim, n, m, q0, ex, blk.Index, blk.Score)
 		if metric == L2 {
 			for i := range m {
 				for j := range k {

@@ -1,9 +1,12 @@
 package metrics
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"slices"
+	"strconv"
 )
 
 // Options selects what Evaluate computes.
@@ -87,7 +90,7 @@ func Evaluate(query Matrix, queryLabels []int64, ref Matrix, refLabels []int64, 
 	for _, k := range opt.Ks {
 		depth = max(depth, k)
 	}
-	acc := newAccumulator(opt.Ks)
+	acc := NewTally(opt.Ks)
 	match := []bool{}
 	err := forEachBlock(query, ref, depth, opt.Metric, self, func(q0 int, blk Neighbors) {
 		for i := range blk.Queries {
@@ -96,47 +99,41 @@ func Evaluate(query Matrix, queryLabels []int64, ref Matrix, refLabels []int64, 
 			for _, j := range idx {
 				match = append(match, refLabels[j] == queryLabels[q0+i])
 			}
-			acc.add(match, rOf(q0+i))
+			acc.Add(ScoreQuery(match, rOf(q0+i), opt.Ks))
 		}
 	})
 	if err != nil {
 		return Result{}, err
 	}
-	res := acc.result()
+	res := acc.Result()
 	res.Depth = min(depth, candidates(ref.Rows, self))
-	res.NMI = math.NaN()
 	if !opt.SkipNMI && query.Rows > 0 {
 		res.NMI, err = ClusterNMI(query, queryLabels, opt.Seed)
 	}
 	return res, err
 }
 
-// accumulator sums per-query metrics.
-type accumulator struct {
-	ks                       []int
-	n                        int
-	p1, rPrec, mapR, mapFull float64
-	recall                   []float64
+// QueryScore is one query's part of a Result: whether it counts (its R is at least 1), whether
+// its nearest neighbour and some neighbour among each K nearest are of its class, and its
+// R-precision, average precision at R and average precision over the retrieved depth.
+type QueryScore struct {
+	Counted           bool
+	Hit1              bool
+	RecallHit         []bool // one per K of the Tally's Ks
+	RPrecision, APAtR float64
+	AveragePrecision  float64
 }
 
-func newAccumulator(ks []int) *accumulator {
-	return &accumulator{ks: slices.Clone(ks), recall: make([]float64, len(ks))}
-}
-
-// add counts one query: match[j] says whether its j-th nearest neighbour is of its class, r is
-// its R. A query with r = 0 is left out.
-func (a *accumulator) add(match []bool, r int) {
+// ScoreQuery scores one query: match[j] says whether its j-th nearest neighbour is of its
+// class, r is its R (the references of its class, itself left out), ks the K of Recall@K. A
+// query with r = 0 does not count.
+func ScoreQuery(match []bool, r int, ks []int) QueryScore {
 	if r == 0 {
-		return
+		return QueryScore{}
 	}
-	a.n++
-	if match[0] {
-		a.p1++
-	}
-	for i, k := range a.ks {
-		if slices.Contains(match[:min(k, len(match))], true) {
-			a.recall[i]++
-		}
+	qs := QueryScore{Counted: true, Hit1: match[0], RecallHit: make([]bool, len(ks))}
+	for i, k := range ks {
+		qs.RecallHit[i] = slices.Contains(match[:min(k, len(match))], true)
 	}
 	hits, sumPrec, sumPrecR, hitsR := 0, 0.0, 0.0, 0
 	for j, m := range match {
@@ -151,14 +148,49 @@ func (a *accumulator) add(match []bool, r int) {
 			sumPrecR += p
 		}
 	}
-	a.rPrec += float64(hitsR) / float64(r)
-	a.mapR += sumPrecR / float64(r)
+	qs.RPrecision = float64(hitsR) / float64(r)
+	qs.APAtR = sumPrecR / float64(r)
 	if hits > 0 {
-		a.mapFull += sumPrec / float64(hits)
+		qs.AveragePrecision = sumPrec / float64(hits)
 	}
+	return qs
 }
 
-func (a *accumulator) result() Result {
+// Tally sums QueryScores in the order they are added: added in query order, the Result is
+// Evaluate's bit for bit (NMI and Depth aside, which it leaves NaN and 0).
+type Tally struct {
+	ks                       []int
+	n                        int
+	p1, rPrec, mapR, mapFull float64
+	recall                   []float64
+}
+
+// NewTally starts a Tally for the K of Recall@K ks (those given to ScoreQuery).
+func NewTally(ks []int) *Tally {
+	return &Tally{ks: slices.Clone(ks), recall: make([]float64, len(ks))}
+}
+
+// Add counts one query's score; one that does not count is left out.
+func (a *Tally) Add(qs QueryScore) {
+	if !qs.Counted {
+		return
+	}
+	a.n++
+	if qs.Hit1 {
+		a.p1++
+	}
+	for i, hit := range qs.RecallHit {
+		if hit {
+			a.recall[i]++
+		}
+	}
+	a.rPrec += qs.RPrecision
+	a.mapR += qs.APAtR
+	a.mapFull += qs.AveragePrecision
+}
+
+// Result is the mean of every counted query's scores; NMI is NaN.
+func (a *Tally) Result() Result {
 	n := float64(a.n)
 	if a.n == 0 {
 		n = math.NaN()
@@ -170,9 +202,34 @@ func (a *accumulator) result() Result {
 		MAPAtR:       a.mapR / n,
 		MAP:          a.mapFull / n,
 		RecallAtK:    map[int]float64{},
+		NMI:          math.NaN(),
 	}
 	for i, k := range a.ks {
 		res.RecallAtK[k] = a.recall[i] / n
 	}
 	return res
+}
+
+// WriteJSON writes the result as one JSON object, the one `cmd/eval -json` prints: a NaN
+// metric is null, Recall@K is keyed by K.
+func (r Result) WriteJSON(w io.Writer) error {
+	num := func(v float64) any {
+		if math.IsNaN(v) {
+			return nil
+		}
+		return v
+	}
+	recall := map[string]any{}
+	for k, v := range r.RecallAtK {
+		recall[strconv.Itoa(k)] = num(v)
+	}
+	return json.NewEncoder(w).Encode(map[string]any{
+		"precision_at_1": num(r.PrecisionAt1),
+		"r_precision":    num(r.RPrecision),
+		"map_at_r":       num(r.MAPAtR),
+		"map":            num(r.MAP),
+		"nmi":            num(r.NMI),
+		"recall_at_k":    recall,
+		"queries":        r.Queries,
+	})
 }

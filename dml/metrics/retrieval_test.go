@@ -18,7 +18,7 @@ func mean(v ...float64) float64 {
 // pytorch-metric-learning's tests/utils/test_calculate_accuracies.py: five queries, their
 // neighbours' labels and the reference class sizes, with and without the query among the
 // references (then its first neighbour, itself, is dropped and R is one less).
-func TestAccumulatorPMLExample(t *testing.T) {
+func TestTallyPMLExample(t *testing.T) {
 	queryLabels := []int64{1, 1, 2, 3, 4}
 	knn := [][]int64{{0, 1, 1, 2, 2}, {1, 0, 1, 1, 3}, {4, 4, 4, 4, 2}, {3, 1, 3, 1, 3}, {0, 0, 4, 2, 2}}
 	counts := map[int64]int{1: 3, 2: 5, 3: 4, 4: 5}
@@ -34,7 +34,7 @@ func TestAccumulatorPMLExample(t *testing.T) {
 			mean(1, (1.0/2+2.0/3)/2, 1.0/4, (1.0/2+2.0/4)/2, 1.0/2)},
 	}
 	for self, w := range cases {
-		acc := newAccumulator([]int{1, 2})
+		acc := NewTally([]int{1, 2})
 		for q, row := range knn {
 			r := counts[queryLabels[q]]
 			if self {
@@ -44,9 +44,9 @@ func TestAccumulatorPMLExample(t *testing.T) {
 			for j, l := range row {
 				match[j] = l == queryLabels[q]
 			}
-			acc.add(match, r)
+			acc.Add(ScoreQuery(match, r, []int{1, 2}))
 		}
-		got := acc.result()
+		got := acc.Result()
 		if got.Queries != 5 || !near(got.PrecisionAt1, w.p1) || !near(got.RPrecision, w.rPrec) ||
 			!near(got.MAPAtR, w.mapR) || !near(got.MAP, w.mapAll) || !near(got.RecallAtK[1], w.p1) {
 			t.Errorf("self=%v: got %+v, want %+v", self, got, w)
@@ -140,9 +140,9 @@ func TestMAPAtRByHand(t *testing.T) {
 		{[]bool{true, true}, 2, 1, 1, 1},
 		{[]bool{false, false}, 2, 0, 0, 0},
 	} {
-		acc := newAccumulator(nil)
-		acc.add(tc.match, tc.r)
-		got := acc.result()
+		acc := NewTally(nil)
+		acc.Add(ScoreQuery(tc.match, tc.r, nil))
+		got := acc.Result()
 		if !near(got.MAPAtR, tc.mapR) || !near(got.RPrecision, tc.rPrec) || !near(got.MAP, tc.ap) {
 			t.Errorf("%v R=%d: MAP@R %v R-precision %v MAP %v, want %v %v %v", tc.match, tc.r, got.MAPAtR, got.RPrecision, got.MAP, tc.mapR, tc.rPrec, tc.ap)
 		}

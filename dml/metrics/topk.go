@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"math"
 	"sync"
 )
 
@@ -21,8 +22,9 @@ func newSelector(k, workers int) *selector {
 
 // selectRows writes the k best references of each of the m rows of sim (row i is
 // sim[i*n:(i+1)*n], the scores of query q0+i) to index and score, best first, equal scores by
-// smaller index. With self, reference q0+i is skipped for row i.
-func (s *selector) selectRows(sim []float32, n, m, q0 int, self bool, index []int32, score []float32) {
+// smaller index. With ex.on, reference q0+i+ex.offset is skipped for row i; a row left with
+// fewer than k references ends in entries of index -1 and score NaN.
+func (s *selector) selectRows(sim []float32, n, m, q0 int, ex exclusion, index []int32, score []float32) {
 	workers := min(len(s.heaps), m)
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -31,11 +33,15 @@ func (s *selector) selectRows(sim []float32, n, m, q0 int, self bool, index []in
 			h := &s.heaps[w]
 			for i := lo; i < hi; i++ {
 				skip := -1
-				if self {
-					skip = q0 + i
+				if ex.on {
+					skip = q0 + i + ex.offset
 				}
 				h.selectRow(sim[i*n:(i+1)*n], skip, s.k)
-				h.drain(index[i*s.k:(i+1)*s.k], score[i*s.k:(i+1)*s.k])
+				idx, sc := index[i*s.k:(i+1)*s.k], score[i*s.k:(i+1)*s.k]
+				for t := len(h.idx); t < s.k; t++ {
+					idx[t], sc[t] = -1, float32(math.NaN())
+				}
+				h.drain(idx, sc)
 			}
 		})
 	}
@@ -68,6 +74,9 @@ func (h *topK) selectRow(row []float32, skip, k int) {
 	}
 	for i := len(h.idx)/2 - 1; i >= 0; i-- {
 		h.down(i, len(h.idx))
+	}
+	if len(h.idx) < k {
+		return // the row had no more candidates
 	}
 	thr := h.score[0]
 	for ; j < len(row); j++ {
@@ -149,4 +158,18 @@ func (h *topK) partitionBest(k int) {
 			hi = p - 1
 		}
 	}
+}
+
+// exclusion says which reference a query row may not list: with on, query q skips reference
+// q + offset (self-retrieval: offset 0; a shard of the references: the queries' first global
+// index minus the shard's).
+type exclusion struct {
+	on     bool
+	offset int
+}
+
+// same reports whether the queries are the references themselves, row for row, each skipping
+// its own row.
+func (ex exclusion) same(query, ref Matrix) bool {
+	return ex.on && ex.offset == 0 && query.Rows == ref.Rows
 }
