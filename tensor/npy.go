@@ -190,6 +190,25 @@ func decodeNPY(r io.Reader, h npyHeader, limit int64) ([]float64, error) {
 	return out, nil
 }
 
+// DecodeNPY reads a .npy array of floats or integers from r, which holds at most size bytes
+// (a header claiming more elements is refused before anything is allocated for them), into a
+// float32 tensor of its shape. Errors name the file as name.
+func DecodeNPY(r io.Reader, size int64, name string) (*Tensor, error) {
+	br := bufio.NewReader(r)
+	h, err := readNPYHeader(br)
+	if err == nil {
+		var vals []float64
+		if vals, err = decodeNPY(br, h, size); err == nil {
+			t := New(h.shape...)
+			for i, v := range vals {
+				t.data[i] = float32(v)
+			}
+			return t, nil
+		}
+	}
+	return nil, fmt.Errorf("%s: %w", name, err)
+}
+
 // ReadNPY reads a .npy file of floats or integers into a float32 tensor of its shape.
 // Errors name the file.
 func ReadNPY(path string) (*Tensor, error) {
@@ -246,13 +265,14 @@ func readNPYFile(path string) ([]float64, []int, error) {
 // WriteNPY writes t as a little-endian float32 .npy file, atomically: to a temporary file in
 // the same directory, then renamed over path, so a failure leaves no partial file.
 func WriteNPY(path string, t *Tensor) error {
-	if err := atomicfile.Write(path, func(w io.Writer) error { return encodeNPY(w, t) }); err != nil {
+	if err := atomicfile.Write(path, func(w io.Writer) error { return EncodeNPY(w, t) }); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
 }
 
-func encodeNPY(w io.Writer, t *Tensor) error {
+// EncodeNPY writes t to w as a little-endian float32 .npy file, the bytes WriteNPY writes.
+func EncodeNPY(w io.Writer, t *Tensor) error {
 	dims := make([]string, len(t.shape))
 	for i, d := range t.shape {
 		dims[i] = strconv.Itoa(d)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -116,4 +117,27 @@ func FuzzReadNPY(f *testing.F) {
 			t.Fatalf("shape %v decoded to %d values from %d bytes", h.shape, len(vals), len(b))
 		}
 	})
+}
+
+// DecodeNPY reads what EncodeNPY writes, and refuses a truncated stream or a header that claims
+// more than the stream's size, naming it.
+func TestDecodeNPY(t *testing.T) {
+	want := FromSlice([]float32{1, -2.5, 3, 0, 5, 6}, 2, 3)
+	var buf bytes.Buffer
+	if err := EncodeNPY(&buf, want); err != nil {
+		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	got, err := DecodeNPY(bytes.NewReader(b), int64(len(b)), "mem.npy")
+	if err != nil || !slices.Equal(got.Shape(), want.Shape()) || !slices.Equal(got.Data(), want.Data()) {
+		t.Fatalf("round trip: %v %v, %v", got, err, want)
+	}
+	for name, c := range map[string]struct {
+		b    []byte
+		size int64
+	}{"truncated": {b[:len(b)-3], int64(len(b))}, "claims more than its size": {b, 10}, "empty": {nil, 0}} {
+		if _, err := DecodeNPY(bytes.NewReader(c.b), c.size, "gs://b/x.npy"); err == nil || !strings.Contains(err.Error(), "gs://b/x.npy") {
+			t.Errorf("%s: error %v, want one naming the file", name, err)
+		}
+	}
 }

@@ -21,7 +21,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -33,14 +32,11 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/semprox/semprox/autodiff"
 	"github.com/semprox/semprox/dml"
+	"github.com/semprox/semprox/dml/embedder"
 	"github.com/semprox/semprox/internal/atomicfile"
 	"github.com/semprox/semprox/internal/sysmem"
 	"github.com/semprox/semprox/kernels"
-	"github.com/semprox/semprox/nn"
-	"github.com/semprox/semprox/nn/pretrained"
-	"github.com/semprox/semprox/nn/vision"
 	"github.com/semprox/semprox/tensor"
 )
 
@@ -58,13 +54,9 @@ Flags:
 `
 
 type options struct {
-	weights, images, out, arch string
-	precision                  string
-	interp                     vision.Interpolation
-	mean, std                  vision.Channels
-	heads, resize, crop, batch int
-	threads, maxPixels         int
-	set                        map[string]bool // flags given explicitly
+	embedder.Options
+	images, out    string
+	batch, threads int
 }
 
 func main() {
@@ -79,17 +71,11 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	w, err := pretrained.Resolve(context.Background(), o.weights, os.Stderr)
-	if err != nil {
-		return err
-	}
-	o = o.withPretrained(w)
 	if err := o.check(); err != nil {
 		return err
 	}
 	runtime.GOMAXPROCS(o.threads)
 	kernels.SetThreads(o.threads)
-	vision.MaxPixels = o.maxPixels
 	names, err := listImages(o.images)
 	if err != nil {
 		return err
@@ -97,22 +83,20 @@ func run(args []string) error {
 	if err := checkOutputs(o, names); err != nil {
 		return err
 	}
-	model, err := loadModel(o)
+	e, err := embedder.Load(context.Background(), o.Options, os.Stderr)
 	if err != nil {
 		return err
 	}
+	o.Options = e.Options
+	tr := e.Preprocess
+	fmt.Fprintf(os.Stderr, "embed: %s\nembed: mean %v, std %v, %s resize to %d, crop %d, %s weights\n",
+		e.Description, o.Mean, o.Std, tr.Interp, tr.Resize, tr.Crop, e.Precision)
 	o.batch = min(o.batch, len(names))
-	if err := checkBatch(model.Config, o.batch, sysmem.Total()); err != nil {
+	if err := checkBatch(e.ViT.Config, o.batch, sysmem.Total()); err != nil {
 		return err
 	}
-	precision, warning, _ := kernels.ChoosePrecision(o.precision)
-	if warning != "" {
-		fmt.Fprintf(os.Stderr, "embed: notice: -precision %s: %s\n", precision, warning)
-	}
-	model.PackAll(precision)
-	fmt.Fprintf(os.Stderr, "embed: %d images, ViT D=%d depth=%d heads=%d patch=%d, input %dx%d, %s weights\n",
-		len(names), model.Dim, model.Depth, model.Heads, model.PatchSize, o.crop, o.crop, precision)
-	emb, err := embedAll(model, o, names)
+	fmt.Fprintf(os.Stderr, "embed: %d images\n", len(names))
+	emb, err := embedAll(e, o, names)
 	if err != nil {
 		return err
 	}
@@ -134,21 +118,10 @@ func parseFlags(args []string) (options, error) {
 		fs.PrintDefaults()
 	}
 	var o options
-	var interp string
-	fs.StringVar(&o.weights, "weights", "", "timm/DINO ViT checkpoint (.safetensors, .pth or pytorch_model.bin) or Google's AugReg .npz, or a timm model name on the Hugging Face hub (vit_small_patch16_224.augreg_in21k, hf-hub:ORG/NAME): downloaded into the hub's cache, its pretrained configuration giving the defaults of -mean, -std, -crop, -resize and -interp")
+	o.Register(fs)
 	fs.StringVar(&o.images, "images", "", "directory of JPEG/PNG/GIF images (regular files, or links to them)")
 	fs.StringVar(&o.out, "out", "emb.npy", "output .npy file; the image names go to the same name with .names.txt")
-	fs.StringVar(&o.arch, "arch", "", "ViT configuration (vit_tiny_patch16_224, vit_small_patch16_224, vit_base_patch16_224); default: inferred from the checkpoint")
-	fs.IntVar(&o.heads, "heads", 0, "attention heads when inferring the architecture (default: width/64)")
-	o.mean, o.std = vision.Channels{0.5, 0.5, 0.5}, vision.Channels{0.5, 0.5, 0.5}
-	fs.Var(&o.mean, "mean", "per-channel mean of the normalisation, each in [0, 1] (ImageNet's is 0.485,0.456,0.406)")
-	fs.Var(&o.std, "std", "per-channel standard deviation, each positive (ImageNet's is 0.229,0.224,0.225)")
-	fs.IntVar(&o.resize, "resize", 256, "resize the shorter side to this many pixels (at least -crop; a square of this side must fit -max-pixels)")
-	fs.IntVar(&o.maxPixels, "max-pixels", vision.DefaultMaxPixels, "refuse images whose header declares more pixels than this, or that a resize would make larger (image bombs)")
-	fs.IntVar(&o.crop, "crop", 224, "center crop of this size (the model's input size)")
-	fs.StringVar(&interp, "interp", "bicubic", "resize interpolation: bicubic or bilinear")
 	fs.IntVar(&o.batch, "batch", 32, "images per forward pass (at most the number of images; refused if its activations would not fit in the machine's memory)")
-	fs.StringVar(&o.precision, "precision", kernels.AutoPrecision, "what the weights multiply in: fp32, bf16 (8-bit mantissas, float32 sums; AVX512_BF16), or auto: bf16 where the CPU has AVX512_BF16")
 	fs.IntVar(&o.threads, "threads", 0, fmt.Sprintf("worker threads (0: one per core; at most %d)", kernels.MaxThreads))
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -156,76 +129,22 @@ func parseFlags(args []string) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q: every input is a flag", fs.Arg(0))
 	}
-	o.set = map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
-	var err error
-	if o.interp, err = vision.ParseInterpolation(interp); err != nil {
-		return o, fmt.Errorf("-interp: %w", err)
-	}
+	o.Parsed(fs)
 	if o.threads == 0 {
 		o.threads = runtime.NumCPU()
 	}
 	return o, nil
 }
 
-// withPretrained returns o with the weights' file and, for a model of the Hugging Face hub, the
-// preprocessing of timm's pretrained configuration (mean, std, input size, interpolation and the
-// resize of crop_pct) in place of the flags not given.
-func (o options) withPretrained(w pretrained.Weights) options {
-	o.weights = w.Path
-	if w.Hub == nil {
-		return o
-	}
-	pc := w.Hub.Config
-	if mean, std, ok := w.Normalization(); ok {
-		if !o.set["mean"] {
-			o.mean = mean
-		}
-		if !o.set["std"] {
-			o.std = std
-		}
-	}
-	if interp, err := vision.ParseInterpolation(pc.Interpolation); err == nil && !o.set["interp"] {
-		o.interp = interp
-	}
-	if side := pc.InputSize[1]; side > 0 && !o.set["crop"] {
-		o.crop = side
-	}
-	if pc.CropPct > 0 && !o.set["resize"] {
-		o.resize = int(math.Floor(float64(o.crop) / pc.CropPct))
-	}
-	fmt.Fprintf(os.Stderr, "embed: %s: mean %v, std %v, %s resize to %d, crop %d\n", w, o.mean, o.std, o.interp, o.resize, o.crop)
-	return o
-}
-
-// check validates the flags that need no model or file.
+// check validates the flags of the command itself; embedder.Load checks the others.
 func (o options) check() error {
 	switch {
-	case o.weights == "":
-		return errors.New("-weights is required")
 	case o.images == "":
 		return errors.New("-images is required")
 	case o.batch < 1:
 		return fmt.Errorf("-batch %d: want at least 1", o.batch)
-	case o.heads < 0:
-		return fmt.Errorf("-heads %d: want 0 (width/64) or more", o.heads)
-	case o.crop < 1 || o.crop > o.resize:
-		return fmt.Errorf("-crop %d, -resize %d: want 1 <= crop <= resize", o.crop, o.resize)
-	case o.maxPixels < 1:
-		return fmt.Errorf("-max-pixels %d: want at least 1", o.maxPixels)
-	case o.resize > o.maxPixels/o.resize:
-		return fmt.Errorf("-resize %d: a square of that side is over the limit of %d pixels (-max-pixels)", o.resize, o.maxPixels)
 	}
-	if err := kernels.CheckThreads("-threads", o.threads); err != nil {
-		return err
-	}
-	if _, _, err := kernels.ChoosePrecision(o.precision); err != nil {
-		return fmt.Errorf("-precision: %w", err)
-	}
-	if err := o.mean.Fraction("-mean"); err != nil {
-		return err
-	}
-	return o.std.Positive("-std")
+	return kernels.CheckThreads("-threads", o.threads)
 }
 
 var imageExts = []string{".jpg", ".jpeg", ".png", ".gif"}
@@ -296,7 +215,10 @@ func checkName(dir, name string) error {
 // with os.SameFile, which sees through links.
 func checkOutputs(o options, names []string) error {
 	for _, out := range []string{o.out, namesFile(o.out)} {
-		for _, in := range []string{o.weights, o.images} {
+		for _, in := range []string{o.Weights, o.Run, o.images} {
+			if in == "" {
+				continue
+			}
 			if sameFile(out, in) {
 				return fmt.Errorf("-out %s: writing %s would replace the input %s", o.out, out, in)
 			}
@@ -321,38 +243,10 @@ func sameFile(a, b string) bool {
 	return errA == nil && errB == nil && os.SameFile(sa, sb)
 }
 
-// loadModel reads -weights in the -arch geometry, or the one its tensors imply with -heads.
-func loadModel(o options) (*nn.ViT, error) {
-	var lo nn.LoadOptions
-	if o.arch != "" {
-		c, err := nn.ConfigNamed(o.arch)
-		if err != nil {
-			return nil, err
-		}
-		lo.Config = &c
-	} else {
-		lo.Heads = o.heads
-	}
-	m, ck, err := nn.LoadViT(o.weights, lo)
-	if errors.Is(err, nn.ErrHeads) {
-		return nil, fmt.Errorf("-heads %d does not divide the width of %s (%w)", o.heads, o.weights, err)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if len(ck.Ignored) > 0 {
-		fmt.Fprintf(os.Stderr, "embed: ignored %d classifier-head tensors of %s\n", len(ck.Ignored), o.weights)
-	}
-	if m.ImageSize != o.crop {
-		return nil, fmt.Errorf("-crop %d does not match the model's input size %d", o.crop, m.ImageSize)
-	}
-	return m, nil
-}
-
 // embedAll runs the images through the model batch by batch, decoding each batch on all
 // threads, and returns the embeddings [N, D]. An image that cannot be read is an error naming it.
-func embedAll(m *nn.ViT, o options, names []string) (*tensor.Tensor, error) {
-	tr := vision.Preprocess{Resize: o.resize, Crop: o.crop, Interp: o.interp, Mean: o.mean, Std: o.std}
+func embedAll(e *embedder.Embedder, o options, names []string) (*tensor.Tensor, error) {
+	tr := e.Preprocess
 	start, lo := time.Now(), 0
 	next := func() (*tensor.Tensor, []int, error) {
 		if lo > 0 {
@@ -362,7 +256,7 @@ func embedAll(m *nn.ViT, o options, names []string) (*tensor.Tensor, error) {
 			return nil, nil, nil
 		}
 		hi := min(lo+o.batch, len(names))
-		batch := tensor.New(hi-lo, 3, o.crop, o.crop)
+		batch := tensor.New(hi-lo, 3, tr.Crop, tr.Crop)
 		var g errgroup.Group
 		g.SetLimit(o.threads)
 		for i := lo; i < hi; i++ {
@@ -372,9 +266,7 @@ func embedAll(m *nn.ViT, o options, names []string) (*tensor.Tensor, error) {
 		lo = hi
 		return batch, nil, g.Wait()
 	}
-	out, _, err := dml.EmbedBatches(len(names), next, func(tp *autodiff.Tape, images *autodiff.Var) *autodiff.Var {
-		return m.Embed(tp, images, nil)
-	})
+	out, _, err := dml.EmbedBatches(len(names), next, e.Forward)
 	fmt.Fprintln(os.Stderr)
 	return out, err
 }

@@ -57,14 +57,14 @@ func TestEmbedErrors(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "broken.png"), []byte("not a png"), 0o644)
 	weights := filepath.Join(torchref, "vit.safetensors")
 	cases := map[string][]string{
-		"-weights is required":     {"-images", dir},
-		"no images":                {"-weights", weights, "-images", t.TempDir()},
-		"broken.png":               {"-weights", weights, "-images", dir, "-heads", "2", "-resize", "64", "-crop", "32"},
-		"-crop 224 does not match": {"-weights", weights, "-images", dir, "-heads", "2"},
-		"-mean":                    {"-weights", weights, "-images", dir, "-mean", "1,2"},
-		"vit_huge":                 {"-weights", weights, "-images", dir, "-arch", "vit_huge"},
-		"-precision":               {"-weights", weights, "-images", dir, "-precision", "int8"},
-		"missing.pth":              {"-weights", filepath.Join(dir, "missing.pth"), "-images", dir},
+		"-weights or -run is required": {"-images", dir},
+		"no images":                    {"-weights", weights, "-images", t.TempDir()},
+		"broken.png":                   {"-weights", weights, "-images", dir, "-heads", "2", "-resize", "64", "-crop", "32"},
+		"-crop 224 does not match":     {"-weights", weights, "-images", dir, "-heads", "2"},
+		"-mean":                        {"-weights", weights, "-images", dir, "-mean", "1,2"},
+		"vit_huge":                     {"-weights", weights, "-images", dir, "-arch", "vit_huge"},
+		"-precision":                   {"-weights", weights, "-images", dir, "-precision", "int8"},
+		"missing.pth":                  {"-weights", filepath.Join(dir, "missing.pth"), "-images", dir},
 	}
 	for want, args := range cases {
 		err := run(append(args, "-out", filepath.Join(dir, "out.npy")))

@@ -11,6 +11,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -193,5 +194,39 @@ func TestMaxPixels(t *testing.T) {
 		if err := CheckScale(c.sw, c.sh, c.dw, c.dh); (err == nil) != c.ok {
 			t.Errorf("CheckScale(%d, %d, %d, %d): %v", c.sw, c.sh, c.dw, c.dh, err)
 		}
+	}
+}
+
+// ApplyBytes gives ApplyFile's pixels for the same file, and refuses what Load refuses, naming
+// the file as it is told.
+func TestApplyBytesIsApplyFile(t *testing.T) {
+	tr := Preprocess{Resize: 40, Crop: 32, Interp: Bicubic, Mean: ImageNetMean, Std: ImageNetStd}
+	path := filepath.Join("..", "..", "testdata", "torchref", "images", "000.png")
+	want, got := make([]float32, 3*32*32), make([]float32, 3*32*32)
+	if err := tr.ApplyFile(want, path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.ApplyBytes(got, b, "gs://bucket/000.png"); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Error("ApplyBytes and ApplyFile differ on the same file")
+	}
+	for name, bad := range map[string][]byte{"truncated.png": b[:len(b)/2], "text.png": []byte("not an image"), "empty.png": nil} {
+		err := tr.ApplyBytes(got, bad, "gs://bucket/"+name)
+		if err == nil || !strings.Contains(err.Error(), "gs://bucket/"+name) {
+			t.Errorf("%s: error %v, want one naming it", name, err)
+		}
+	}
+	bomb, err := os.ReadFile(filepath.Join("testdata", "bomb_100000x100000.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.ApplyBytes(got, bomb, "bomb.png"); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("bomb: error %v, want ErrTooLarge", err)
 	}
 }

@@ -1,6 +1,7 @@
 package vision
 
 import (
+	"bytes"
 	"fmt"
 	"image"
 	"image/draw"
@@ -191,6 +192,21 @@ func (t Preprocess) ApplyFile(dst []float32, path string) error {
 	}
 	if err := t.Check(img.Bounds().Size()); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
+	}
+	t.Apply(dst, img)
+	return nil
+}
+
+// ApplyBytes decodes the image file held in b, as ApplyFile decodes one on disk (see Load: its
+// header is checked before it is decoded), and writes it transformed into dst, [3, Crop, Crop].
+// Errors name the file as name.
+func (t Preprocess) ApplyBytes(dst []float32, b []byte, name string) error {
+	img, err := decodeBounded(bytes.NewReader(b))
+	if err == nil {
+		err = t.Check(img.Bounds().Size())
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	t.Apply(dst, img)
 	return nil
