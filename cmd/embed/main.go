@@ -27,8 +27,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"golang.org/x/sync/errgroup"
 
@@ -173,8 +171,8 @@ func listImages(dir string) ([]string, error) {
 			fmt.Fprintf(os.Stderr, "embed: skipping %q: not a regular file\n", path)
 			continue
 		}
-		if err := checkName(dir, e.Name()); err != nil {
-			return nil, err
+		if err := embedder.CheckName(e.Name()); err != nil {
+			return nil, fmt.Errorf("%q in %s: %w; rename it", e.Name(), dir, err)
 		}
 		names = append(names, e.Name())
 	}
@@ -199,15 +197,6 @@ func isRegular(path string, e os.DirEntry) (bool, error) {
 		return false, err
 	}
 	return st.Mode().IsRegular(), nil
-}
-
-// checkName refuses an image name that one line of the names file cannot hold unambiguously.
-func checkName(dir, name string) error {
-	bad := func(r rune) bool { return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' }
-	if !utf8.ValidString(name) || strings.ContainsFunc(name, bad) {
-		return fmt.Errorf("%q in %s: a name that is not valid UTF-8 or holds a control character (such as a newline) or a line separator cannot be one line of the names file; rename it", name, dir)
-	}
-	return nil
 }
 
 // checkOutputs refuses an -out, or its names file, that is one of the inputs: -weights,

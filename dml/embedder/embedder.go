@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/semprox/semprox/autodiff"
 	"github.com/semprox/semprox/dml"
@@ -271,4 +274,15 @@ func (e *Embedder) Embed(images *tensor.Tensor) *tensor.Tensor {
 	tp := autodiff.NewTape()
 	tp.SetNoGrad(true)
 	return e.embed(tp, autodiff.Constant(images)).Value
+}
+
+// CheckName refuses a name that one line of a names file cannot hold unambiguously: one that is
+// not valid UTF-8, or holds a control character (a newline, a carriage return, a tab...) or a
+// Unicode line or paragraph separator.
+func CheckName(name string) error {
+	bad := func(r rune) bool { return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' }
+	if !utf8.ValidString(name) || strings.ContainsFunc(name, bad) {
+		return errors.New("a name that is not valid UTF-8 or holds a control character (such as a newline) or a line separator cannot be one line of the names file")
+	}
+	return nil
 }

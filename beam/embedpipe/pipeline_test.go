@@ -1,0 +1,264 @@
+package embedpipe
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
+
+	"github.com/semprox/semprox/beam/shards"
+	"github.com/semprox/semprox/dml/embedder"
+	"github.com/semprox/semprox/tensor"
+)
+
+const torchref = "../../testdata/torchref"
+
+// bin holds the engine's commands, built once.
+var bin string
+
+func TestMain(m *testing.M) {
+	beam.Init()
+	dir, err := os.MkdirTemp("", "embedpipe")
+	if err != nil {
+		panic(err)
+	}
+	bin = dir
+	out, err := exec.Command("go", "build", "-o", dir, "github.com/semprox/semprox/cmd/embed").CombinedOutput()
+	if err != nil {
+		panic(fmt.Sprintf("building cmd/embed: %v\n%s", err, out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// modelFlags fit the torchref ViT (32x32 input, two heads).
+var modelFlags = []string{"-weights", filepath.Join(torchref, "vit.safetensors"), "-heads", "2", "-resize", "64", "-crop", "32"}
+
+func modelOptions(t *testing.T) embedder.Options {
+	t.Helper()
+	var o embedder.Options
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	o.Register(fs)
+	if err := fs.Parse(modelFlags); err != nil {
+		t.Fatal(err)
+	}
+	o.Parsed(fs)
+	return o
+}
+
+// writePNG writes a random w x h picture.
+func writePNG(t *testing.T, path string, w, h int, rng *rand.Rand) {
+	t.Helper()
+	img := image.NewNRGBA(image.Rect(0, 0, w, h))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(rng.IntN(256))
+	}
+	img.Set(0, 0, color.NRGBA{255, 0, 0, 255})
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// imageDirs writes good images to good/ and the same images plus unreadable ones to all/, and
+// returns both with the unreadable ones' names.
+func imageDirs(t *testing.T, n int) (good, all string, bad []string) {
+	t.Helper()
+	root := t.TempDir()
+	good, all = filepath.Join(root, "good"), filepath.Join(root, "all")
+	os.Mkdir(good, 0o755)
+	os.Mkdir(all, 0o755)
+	rng := rand.New(rand.NewPCG(7, 8))
+	for i := range n {
+		name := fmt.Sprintf("img%02d.png", i)
+		writePNG(t, filepath.Join(good, name), 33+rng.IntN(40), 33+rng.IntN(40), rng)
+		b, _ := os.ReadFile(filepath.Join(good, name))
+		os.WriteFile(filepath.Join(all, name), b, 0o644)
+		if i == 0 {
+			os.WriteFile(filepath.Join(all, "img00_truncated.png"), b[:len(b)/2], 0o644)
+			os.WriteFile(filepath.Join(all, "img05\nnewline.png"), b, 0o644)
+		}
+	}
+	os.WriteFile(filepath.Join(all, "img03_text.jpg"), []byte("not a JPEG at all"), 0o644)
+	os.WriteFile(filepath.Join(all, "img07_empty.gif"), nil, 0o644)
+	bad = []string{"img00_truncated.png", "img03_text.jpg", "img05\nnewline.png", "img07_empty.gif"}
+	return good, all, bad
+}
+
+// runPipeline runs the pipeline of c on Prism.
+func runPipeline(t *testing.T, c Config) {
+	t.Helper()
+	if err := c.Check(context.Background(), os.Stderr); err != nil {
+		t.Fatal(err)
+	}
+	p, s := beam.NewPipelineWithRoot()
+	Build(s, c)
+	if _, err := prism.Execute(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// cmdEmbed runs cmd/embed on dir and returns its embeddings and names.
+func cmdEmbed(t *testing.T, dir string) (*tensor.Tensor, []string) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "emb.npy")
+	args := append([]string{"-images", dir, "-out", out, "-batch", "5"}, modelFlags...)
+	if b, err := exec.Command(filepath.Join(bin, "embed"), args...).CombinedOutput(); err != nil {
+		t.Fatalf("cmd/embed: %v\n%s", err, b)
+	}
+	emb, err := tensor.ReadNPY(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := os.ReadFile(strings.TrimSuffix(out, ".npy") + ".names.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return emb, strings.Fields(string(names))
+}
+
+// readRejects reads a rejects file.
+func readRejects(t *testing.T, path string) []Reject {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []Reject
+	dec := json.NewDecoder(bytes.NewReader(b))
+	for dec.More() {
+		var r Reject
+		if err := dec.Decode(&r); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// The pipeline over a glob embeds every readable image bit for bit as cmd/embed does, in
+// cmd/embed's order once its shards are gathered, whatever its bundles and batches, and lists
+// every unreadable image in the rejects with a reason, without stopping.
+func TestEmbedGlobMatchesCmdEmbed(t *testing.T) {
+	good, all, bad := imageDirs(t, 13)
+	want, wantNames := cmdEmbed(t, good)
+	prefix := filepath.Join(t.TempDir(), "out", "emb")
+	c := Config{Images: filepath.Join(all, "*"), Out: prefix, Shards: 3, Batch: 4, Threads: 2, Model: modelOptions(t)}
+	runPipeline(t, c)
+	bases, err := shards.List(context.Background(), prefix)
+	if err != nil || len(bases) != 3 {
+		t.Fatalf("shards %v, %v; want 3", bases, err)
+	}
+	got, err := shards.Gather(context.Background(), bases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Labels != nil {
+		t.Errorf("labels %v from a glob", got.Labels)
+	}
+	names := make([]string, len(got.Names))
+	for i, n := range got.Names {
+		names[i] = filepath.Base(n)
+	}
+	if !slices.Equal(names, wantNames) {
+		t.Fatalf("names %v, want cmd/embed's %v", names, wantNames)
+	}
+	if !slices.Equal(got.Emb.Shape(), want.Shape()) || !slices.Equal(got.Emb.Data(), want.Data()) {
+		t.Fatalf("embeddings %v differ from cmd/embed's %v", got.Emb.Shape(), want.Shape())
+	}
+	rejects := readRejects(t, RejectsFile(prefix))
+	var rejected []string
+	for _, r := range rejects {
+		rejected = append(rejected, filepath.Base(r.URI))
+		if r.Reason == "" || strings.Contains(r.Reason, "\n") {
+			t.Errorf("%q: reason %q, want one line", r.URI, r.Reason)
+		}
+	}
+	if !slices.Equal(rejected, bad) {
+		t.Errorf("rejects %q, want %q", rejected, bad)
+	}
+}
+
+// A manifest's labels go to the shards' labels files; relative URIs are relative to the
+// manifest; more shards than images leave empty, well-formed shards.
+func TestEmbedManifestWithLabels(t *testing.T) {
+	good, all, _ := imageDirs(t, 5)
+	want, _ := cmdEmbed(t, good)
+	var manifest strings.Builder
+	manifest.WriteString("# image\tlabel\n\n")
+	wantLabels := []int64{}
+	for i := range 5 {
+		fmt.Fprintf(&manifest, "img%02d.png\t%d\n", i, i%2)
+		wantLabels = append(wantLabels, int64(i%2))
+		if i == 2 {
+			manifest.WriteString("img03_text.jpg\t9\n")
+		}
+	}
+	path := filepath.Join(all, "list.txt")
+	os.WriteFile(path, []byte(manifest.String()), 0o644)
+	prefix := filepath.Join(t.TempDir(), "emb")
+	runPipeline(t, Config{Manifest: path, Out: prefix, Shards: 8, Batch: 32, Model: modelOptions(t)})
+	bases, err := shards.List(context.Background(), prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := shards.Gather(context.Background(), bases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Labels, wantLabels) || !slices.Equal(got.Emb.Data(), want.Data()) {
+		t.Errorf("labels %v (want %v), embeddings equal: %v", got.Labels, wantLabels, slices.Equal(got.Emb.Data(), want.Data()))
+	}
+	rejects := readRejects(t, RejectsFile(prefix))
+	if len(rejects) != 1 || rejects[0].Index != 3 || rejects[0].URI != filepath.Join(all, "img03_text.jpg") {
+		t.Errorf("rejects %+v, want the text file, input 3", rejects)
+	}
+}
+
+// A bad manifest or configuration stops the launch with an error naming it.
+func TestEmbedConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(text), 0o644)
+		return p
+	}
+	cases := map[string]Config{
+		"one of -manifest and -images":  {Out: "x", Shards: 1, Batch: 1},
+		"-out is required":              {Images: "*.png", Shards: 1, Batch: 1},
+		"-shards 0":                     {Images: "*.png", Out: "x", Batch: 1},
+		"line 2: label \"x\"":           {Manifest: write("a.txt", "a.png\t1\nb.png\tx\n"), Out: "x", Shards: 1, Batch: 1},
+		"line 2: a label on some lines": {Manifest: write("b.txt", "a.png\t1\nb.png\n"), Out: "x", Shards: 1, Batch: 1},
+		"c.txt: no images listed":       {Manifest: write("c.txt", "# nothing\n"), Out: "x", Shards: 1, Batch: 1},
+		"missing.txt":                   {Manifest: filepath.Join(dir, "missing.txt"), Out: "x", Shards: 1, Batch: 1},
+		"-weights or -run is required":  {Images: "*.png", Out: "x", Shards: 1, Batch: 1},
+	}
+	for want, c := range cases {
+		if !strings.Contains(want, "-weights") {
+			c.Model = modelOptions(t)
+		}
+		err := c.Check(context.Background(), os.Stderr)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%+v: error %v, want one mentioning %q", c, err, want)
+		}
+	}
+}
