@@ -5,9 +5,9 @@ GOFILES    = $(shell find . -name '*.go' -not -path './.git/*')
 GENERATED  = kernels/sgemm_kernel_amd64.s kernels/sgemm_kernel_amd64.go kernels/transpose_amd64.s kernels/transpose_amd64.go kernels/stream_amd64.s kernels/stream_amd64.go kernels/bias_amd64.s kernels/bias_amd64.go kernels/vector_amd64.s kernels/vector_stubs_amd64.go
 BENCHTIME ?= 1s
 
-.PHONY: test no-binaries vet fmt-check unit purego race cgo-free generate generate-check generator-test bench results reproduce
+.PHONY: test no-binaries vet fmt-check unit purego race cgo-free generate generate-check generator-test beam bench results reproduce
 
-test: no-binaries vet fmt-check unit purego race cgo-free generate-check generator-test
+test: no-binaries vet fmt-check unit purego race cgo-free generate-check generator-test beam
 	@echo "make test: all checks passed"
 
 # No tracked file may be a built executable (see .ci/no-binaries).
@@ -49,6 +49,12 @@ generate-check:
 # where binutils is missing) and encodings worked out by hand.
 generator-test:
 	cd kernels/_asm && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+# The Apache Beam module (beam/, its own go.mod): vet, the pipelines' tests on the in-process Prism
+# runner, and a cgo-free build of its commands. The engine's go.mod must not gain Beam's dependencies.
+beam:
+	@if grep -q 'apache/beam' go.mod; then echo "go.mod names Apache Beam: only beam/go.mod may"; exit 1; fi
+	cd beam && $(GO) vet ./... && $(GO) test -count=1 ./... && CGO_ENABLED=0 $(GO) build ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./bench/...

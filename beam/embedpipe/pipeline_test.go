@@ -6,9 +6,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"image"
-	"image/color"
-	"image/png"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -23,6 +20,7 @@ import (
 
 	"github.com/semprox/semprox/beam/shards"
 	"github.com/semprox/semprox/dml/embedder"
+	"github.com/semprox/semprox/internal/imagetest"
 	"github.com/semprox/semprox/tensor"
 )
 
@@ -62,23 +60,6 @@ func modelOptions(t *testing.T) embedder.Options {
 	return o
 }
 
-// writePNG writes a random w x h picture.
-func writePNG(t *testing.T, path string, w, h int, rng *rand.Rand) {
-	t.Helper()
-	img := image.NewNRGBA(image.Rect(0, 0, w, h))
-	for i := range img.Pix {
-		img.Pix[i] = uint8(rng.IntN(256))
-	}
-	img.Set(0, 0, color.NRGBA{255, 0, 0, 255})
-	var b bytes.Buffer
-	if err := png.Encode(&b, img); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // imageDirs writes good images to good/ and the same images plus unreadable ones to all/, and
 // returns both with the unreadable ones' names.
 func imageDirs(t *testing.T, n int) (good, all string, bad []string) {
@@ -90,7 +71,9 @@ func imageDirs(t *testing.T, n int) (good, all string, bad []string) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	for i := range n {
 		name := fmt.Sprintf("img%02d.png", i)
-		writePNG(t, filepath.Join(good, name), 33+rng.IntN(40), 33+rng.IntN(40), rng)
+		if err := imagetest.WritePNG(filepath.Join(good, name), 33+rng.IntN(40), 33+rng.IntN(40), rng); err != nil {
+			t.Fatal(err)
+		}
 		b, _ := os.ReadFile(filepath.Join(good, name))
 		os.WriteFile(filepath.Join(all, name), b, 0o644)
 		if i == 0 {
