@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -67,11 +70,16 @@ func (c *Config) Check(ctx context.Context, log io.Writer) error {
 		}
 		c.Labels = entries[0].HasLabel
 	}
-	e, err := embedder.Load(ctx, c.Model, log)
+	if strings.Contains(c.Model.Run, "://") {
+		return fmt.Errorf("-run %s: a run must be a local directory on every worker (or give its backbone's -weights)", c.Model.Run)
+	}
+	e, err := loadModel(ctx, c.Model, log)
 	if err != nil {
 		return err
 	}
+	weights := c.Model.Weights // as given: a hub model or a URI is resolved on each worker
 	c.Model = e.Options
+	c.Model.Weights = weights
 	c.Model.Set = allSet(c.Model.Set)
 	crop := e.Preprocess.Crop
 	c.Dim = e.Embed(tensor.New(1, 3, crop, crop)).Dim(1)
@@ -195,7 +203,7 @@ func (f *embedFn) Setup(ctx context.Context) error {
 	if f.Threads > 0 {
 		kernels.SetThreads(f.Threads)
 	}
-	if f.e, err = embedder.Load(ctx, f.Model, io.Discard); err != nil {
+	if f.e, err = loadModel(ctx, f.Model, io.Discard); err != nil {
 		return err
 	}
 	if models.loaded == nil {
@@ -204,6 +212,55 @@ func (f *embedFn) Setup(ctx context.Context) error {
 	models.loaded[string(key)] = f.e
 	return nil
 }
+
+// loadModel loads the model o names; weights on a Beam filesystem (gs://, s3://) are copied
+// to a local temporary file first, once per process.
+func loadModel(ctx context.Context, o embedder.Options, log io.Writer) (*embedder.Embedder, error) {
+	if strings.Contains(o.Weights, "://") {
+		local, err := localCopy(ctx, o.Weights)
+		if err != nil {
+			return nil, err
+		}
+		o.Weights = local
+	}
+	return embedder.Load(ctx, o, log)
+}
+
+// copies holds the local copies of remote weights, by URI.
+var copies struct {
+	sync.Mutex
+	path map[string]string
+}
+
+// localCopy copies the file at uri into a temporary directory, keeping its name (its ending
+// says its format), unless this process already has.
+func localCopy(ctx context.Context, uri string) (string, error) {
+	copies.Lock()
+	defer copies.Unlock()
+	if p, ok := copies.path[uri]; ok {
+		return p, nil
+	}
+	b, err := shards.ReadFile(ctx, uri, MaxWeightsBytes)
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "semprox-weights-")
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(dir, path.Base(uri))
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		return "", err
+	}
+	if copies.path == nil {
+		copies.path = map[string]string{}
+	}
+	copies.path[uri] = p
+	return p, nil
+}
+
+// MaxWeightsBytes bounds a weights file read from a Beam filesystem.
+const MaxWeightsBytes = 8 << 30
 
 func (f *embedFn) StartBundle(context.Context, func(Row), func(Reject)) error {
 	f.pending = f.pending[:0]

@@ -16,6 +16,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/memfs"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 
 	"github.com/semprox/semprox/beam/shards"
@@ -243,5 +244,41 @@ func TestEmbedConfigErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%+v: error %v, want one mentioning %q", c, err, want)
 		}
+	}
+}
+
+// Images, weights and outputs on another Beam filesystem (here memfs://, as gs:// or s3://
+// would be): the weights are copied to a local file on each worker, the images read through
+// the filesystem, and the shards hold cmd/embed's embeddings of the same images.
+func TestEmbedOnBeamFilesystem(t *testing.T) {
+	good, _, _ := imageDirs(t, 4)
+	want, _ := cmdEmbed(t, good)
+	put := func(uri, path string) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := shards.WriteFile(context.Background(), uri, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, _ := os.ReadDir(good)
+	for _, e := range entries {
+		put("memfs://photos/"+e.Name(), filepath.Join(good, e.Name()))
+	}
+	put("memfs://models/vit.safetensors", filepath.Join(torchref, "vit.safetensors"))
+	o := modelOptions(t)
+	o.Weights = "memfs://models/vit.safetensors"
+	runPipeline(t, Config{Images: "memfs://photos/*.png", Out: "memfs://out/emb", Shards: 2, Batch: 3, Model: o})
+	bases, err := shards.List(context.Background(), "memfs://out/emb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := shards.Gather(context.Background(), bases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Emb.Data(), want.Data()) || got.Names[0] != "memfs://photos/img00.png" {
+		t.Errorf("embeddings equal: %v, names %v", slices.Equal(got.Emb.Data(), want.Data()), got.Names)
 	}
 }
