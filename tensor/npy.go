@@ -230,14 +230,36 @@ func ReadNPYInts(path string) ([]int64, []int, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	out, err := integers(vals, path)
+	return out, shape, err
+}
+
+// DecodeNPYInts is ReadNPYInts on a .npy array read from r, which holds at most size bytes.
+// Errors name the file as name.
+func DecodeNPYInts(r io.Reader, size int64, name string) ([]int64, []int, error) {
+	br := bufio.NewReader(r)
+	h, err := readNPYHeader(br)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	vals, err := decodeNPY(br, h, size)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
+	out, err := integers(vals, name)
+	return out, h.shape, err
+}
+
+// integers converts integral values (exact up to 2^53) to int64s, or names the first that is not.
+func integers(vals []float64, name string) ([]int64, error) {
 	out := make([]int64, len(vals))
 	for i, v := range vals {
 		if v != math.Trunc(v) || math.Abs(v) > 1<<53 {
-			return nil, nil, fmt.Errorf("%s: element %d is %v, not an integer", path, i, v)
+			return nil, fmt.Errorf("%s: element %d is %v, not an integer", name, i, v)
 		}
 		out[i] = int64(v)
 	}
-	return out, shape, nil
+	return out, nil
 }
 
 func readNPYFile(path string) ([]float64, []int, error) {

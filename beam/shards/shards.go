@@ -194,19 +194,12 @@ func ReadLabels(ctx context.Context, path string) ([]int64, error) {
 		return nil, err
 	}
 	if strings.HasSuffix(strings.ToLower(path), ".npy") {
-		t, err := tensor.DecodeNPY(bytes.NewReader(b), int64(len(b)), path)
+		labels, shape, err := tensor.DecodeNPYInts(bytes.NewReader(b), int64(len(b)), path)
 		if err != nil {
 			return nil, err
 		}
-		if t.Dims() != 1 && (t.Dims() != 2 || t.Dim(1) != 1) {
-			return nil, fmt.Errorf("%s: shape %v, want labels [N] or [N, 1]", path, t.Shape())
-		}
-		labels := make([]int64, len(t.Data()))
-		for i, v := range t.Data() {
-			if v != float32(int64(v)) {
-				return nil, fmt.Errorf("%s: element %d is %v, not an integer", path, i, v)
-			}
-			labels[i] = int64(v)
+		if len(shape) != 1 && (len(shape) != 2 || shape[1] != 1) {
+			return nil, fmt.Errorf("%s: shape %v, want labels [N] or [N, 1]", path, shape)
 		}
 		return labels, nil
 	}

@@ -153,3 +153,19 @@ func TestReadLabels(t *testing.T) {
 		t.Errorf("fractional label: %v", err)
 	}
 }
+
+// Integer labels beyond float32's 2^24 are read exactly, as cmd/eval reads them.
+func TestReadLabelsLarge(t *testing.T) {
+	var b bytes.Buffer
+	h := "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }"
+	h += strings.Repeat(" ", 63-(10+len(h))%64) + "\n"
+	b.WriteString("\x93NUMPY\x01\x00")
+	binary.Write(&b, binary.LittleEndian, uint16(len(h)))
+	b.WriteString(h)
+	binary.Write(&b, binary.LittleEndian, []int64{1<<24 + 1, 1 << 24})
+	path := filepath.Join(t.TempDir(), "big.npy")
+	os.WriteFile(path, b.Bytes(), 0o644)
+	if got, err := ReadLabels(ctx, path); err != nil || !slices.Equal(got, []int64{1<<24 + 1, 1 << 24}) {
+		t.Errorf("%v, %v", got, err)
+	}
+}
