@@ -18,37 +18,22 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 
 	"github.com/semprox/semprox/beam/embedpipe"
+	"github.com/semprox/semprox/beam/internal/beamtest"
 	"github.com/semprox/semprox/beam/retrieve"
 	"github.com/semprox/semprox/dml/embedder"
 	"github.com/semprox/semprox/internal/imagetest"
 	"github.com/semprox/semprox/tensor"
 )
 
-// bin holds the commands the test compares with, built once.
-var bin string
-
 func TestMain(m *testing.M) {
-	beam.Init()
-	dir, err := os.MkdirTemp("", "beam-e2e")
-	if err != nil {
-		panic(err)
-	}
-	bin = dir
-	for _, pkg := range []string{"github.com/semprox/semprox/cmd/embed", "github.com/semprox/semprox/cmd/eval", "./cmd/gather"} {
-		if out, err := exec.Command("go", "build", "-o", dir, pkg).CombinedOutput(); err != nil {
-			panic(fmt.Sprintf("building %s: %v\n%s", pkg, err, out))
-		}
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	beamtest.Main(m, "github.com/semprox/semprox/cmd/embed", "github.com/semprox/semprox/cmd/eval", "./cmd/gather")
 }
 
 var modelFlags = []string{"-weights", "../testdata/torchref/vit.safetensors", "-heads", "2", "-resize", "64", "-crop", "32"}
 
 func command(t *testing.T, name string, args ...string) []byte {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(bin, name), args...)
+	cmd := exec.Command(beamtest.Command(name), args...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

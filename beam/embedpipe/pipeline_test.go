@@ -19,6 +19,7 @@ import (
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/memfs"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 
+	"github.com/semprox/semprox/beam/internal/beamtest"
 	"github.com/semprox/semprox/beam/shards"
 	"github.com/semprox/semprox/dml/embedder"
 	"github.com/semprox/semprox/internal/imagetest"
@@ -27,23 +28,8 @@ import (
 
 const torchref = "../../testdata/torchref"
 
-// bin holds the engine's commands, built once.
-var bin string
-
 func TestMain(m *testing.M) {
-	beam.Init()
-	dir, err := os.MkdirTemp("", "embedpipe")
-	if err != nil {
-		panic(err)
-	}
-	bin = dir
-	out, err := exec.Command("go", "build", "-o", dir, "github.com/semprox/semprox/cmd/embed").CombinedOutput()
-	if err != nil {
-		panic(fmt.Sprintf("building cmd/embed: %v\n%s", err, out))
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	beamtest.Main(m, "github.com/semprox/semprox/cmd/embed")
 }
 
 // modelFlags fit the torchref ViT (32x32 input, two heads).
@@ -106,7 +92,7 @@ func cmdEmbed(t *testing.T, dir string) (*tensor.Tensor, []string) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "emb.npy")
 	args := append([]string{"-images", dir, "-out", out, "-batch", "5"}, modelFlags...)
-	if b, err := exec.Command(filepath.Join(bin, "embed"), args...).CombinedOutput(); err != nil {
+	if b, err := exec.Command(beamtest.Command("embed"), args...).CombinedOutput(); err != nil {
 		t.Fatalf("cmd/embed: %v\n%s", err, b)
 	}
 	emb, err := tensor.ReadNPY(out)

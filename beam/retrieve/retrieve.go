@@ -38,7 +38,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
@@ -300,30 +299,4 @@ func DecodeResult(b []byte) (metrics.Result, error) {
 		res.RecallAtK[n] = num(p)
 	}
 	return res, nil
-}
-
-// ParseKs reads a comma-separated list of positive integers, sorted and without repeats, as
-// cmd/eval reads -k.
-func ParseKs(s string) ([]int, error) {
-	var ks []int
-	for p := range strings.SplitSeq(s, ",") {
-		k, err := strconv.Atoi(strings.TrimSpace(p))
-		if err != nil || k < 1 {
-			return nil, fmt.Errorf("-k %q: want comma-separated positive integers", s)
-		}
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return slices.Compact(ks), nil
-}
-
-// ParseMetric reads cosine or l2.
-func ParseMetric(s string) (metrics.Metric, error) {
-	switch s {
-	case "cosine":
-		return metrics.Cosine, nil
-	case "l2":
-		return metrics.L2, nil
-	}
-	return 0, fmt.Errorf("-metric %q: want cosine or l2", s)
 }

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"flag"
 	"fmt"
-	"log/slog"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -16,39 +14,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/memfs"
 
+	"github.com/semprox/semprox/beam/internal/beamtest"
 	"github.com/semprox/semprox/beam/shards"
 	"github.com/semprox/semprox/dml/metrics"
 	"github.com/semprox/semprox/tensor"
 )
 
-// evalBin is cmd/eval, built once by TestMain.
-var evalBin string
-
 func TestMain(m *testing.M) {
-	flag.Parse()
-	beam.Init()
-	if !testing.Verbose() {
-		// Prism logs every job; the failing ones of TestErrors at level ERROR.
-		slog.SetDefault(slog.New(slog.DiscardHandler))
-	}
-	dir, err := os.MkdirTemp("", "retrieve-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	evalBin = filepath.Join(dir, "eval")
-	build := exec.Command("go", "build", "-o", evalBin, "github.com/semprox/semprox/cmd/eval")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building cmd/eval: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	beamtest.Main(m, "github.com/semprox/semprox/cmd/eval")
 }
 
 // data is a set of embeddings with labels.
@@ -133,7 +108,7 @@ func writePrefix(t *testing.T, x data, prefix string, sizes []int) {
 // eval runs cmd/eval -json -nmi=false with args.
 func eval(t *testing.T, args ...string) []byte {
 	t.Helper()
-	cmd := exec.Command(evalBin, append([]string{"-json", "-nmi=false"}, args...)...)
+	cmd := exec.Command(beamtest.Command("eval"), append([]string{"-json", "-nmi=false"}, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -253,18 +228,6 @@ func TestDecodeResult(t *testing.T) {
 	got.WriteJSON(&again)
 	if !bytes.Equal(again.Bytes(), b.Bytes()) || !math.IsNaN(got.MAP) || len(got.RecallAtK) != 2 {
 		t.Errorf("got %+v, %s, want %s", got, again.Bytes(), b.Bytes())
-	}
-}
-
-func TestParseKs(t *testing.T) {
-	got, err := ParseKs("8, 1,2,2")
-	if err != nil || fmt.Sprint(got) != "[1 2 8]" {
-		t.Errorf("got %v, %v", got, err)
-	}
-	for _, bad := range []string{"", "0", "1,x", "-1"} {
-		if _, err := ParseKs(bad); err == nil || !strings.Contains(err.Error(), "-k") {
-			t.Errorf("%q: %v", bad, err)
-		}
 	}
 }
 

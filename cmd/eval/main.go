@@ -17,8 +17,6 @@ import (
 	"os"
 	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/semprox/semprox/dml/metrics"
 	"github.com/semprox/semprox/kernels"
@@ -156,31 +154,12 @@ func parseFlags(args []string) (options, error) {
 	if err := kernels.CheckThreads("-threads", o.threads); err != nil {
 		return o, err
 	}
-	switch metric {
-	case "cosine":
-		o.metric = metrics.Cosine
-	case "l2":
-		o.metric = metrics.L2
-	default:
-		return o, fmt.Errorf("-metric %q: want cosine or l2", metric)
-	}
 	var err error
-	o.ks, err = parseKs(ks)
-	return o, err
-}
-
-// parseKs reads a comma-separated list of positive integers, sorted and without repeats.
-func parseKs(s string) ([]int, error) {
-	var ks []int
-	for p := range strings.SplitSeq(s, ",") {
-		k, err := strconv.Atoi(strings.TrimSpace(p))
-		if err != nil || k < 1 {
-			return nil, fmt.Errorf("-k %q: want comma-separated positive integers", s)
-		}
-		ks = append(ks, k)
+	if o.metric, err = metrics.ParseMetric(metric); err != nil {
+		return o, err
 	}
-	slices.Sort(ks)
-	return slices.Compact(ks), nil
+	o.ks, err = metrics.ParseKs(ks)
+	return o, err
 }
 
 func writeTable(w io.Writer, res metrics.Result) {

@@ -158,11 +158,11 @@ func config() (retrieve.Config, error) {
 	if *out == "" {
 		return retrieve.Config{}, errors.New("-out is empty")
 	}
-	m, err := retrieve.ParseMetric(*metric)
+	m, err := metrics.ParseMetric(*metric)
 	if err != nil {
 		return retrieve.Config{}, err
 	}
-	k, err := retrieve.ParseKs(*ks)
+	k, err := metrics.ParseKs(*ks)
 	if err != nil {
 		return retrieve.Config{}, err
 	}

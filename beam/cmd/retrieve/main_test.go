@@ -4,25 +4,18 @@ import (
 	"bytes"
 	"context"
 	"flag"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-
+	"github.com/semprox/semprox/beam/internal/beamtest"
 	"github.com/semprox/semprox/dml/metrics"
 	"github.com/semprox/semprox/tensor"
 )
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	beam.Init()
-	if !testing.Verbose() {
-		slog.SetDefault(slog.New(slog.DiscardHandler))
-	}
-	os.Exit(m.Run())
+	beamtest.Main(m)
 }
 
 // setFlags sets the program's flags to their defaults, then to kv (name, value, ...).

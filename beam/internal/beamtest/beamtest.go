@@ -1,0 +1,48 @@
+// Package beamtest is what the Beam module's tests share: a TestMain that initialises Beam,
+// quiets Prism's logs and builds the commands a test compares with.
+package beamtest
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+)
+
+// Bin is the directory of the commands Main built.
+var Bin string
+
+// Main runs a package's tests: it parses the flags, calls beam.Init, discards Prism's job logs
+// unless -test.v, builds the commands pkgs (import paths or relative package paths) into Bin,
+// runs the tests and exits with their status.
+func Main(m *testing.M, pkgs ...string) {
+	flag.Parse()
+	beam.Init()
+	if !testing.Verbose() {
+		slog.SetDefault(slog.New(slog.DiscardHandler))
+	}
+	dir, err := os.MkdirTemp("", "beamtest")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	Bin = dir
+	for _, pkg := range pkgs {
+		if out, err := exec.Command("go", "build", "-o", dir, pkg).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, out)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// Command is the path of the built command name.
+func Command(name string) string { return filepath.Join(Bin, name) }
