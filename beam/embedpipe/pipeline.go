@@ -89,9 +89,10 @@ func (c *Config) Check(ctx context.Context, log io.Writer) error {
 }
 
 // allSet marks every preprocessing option as given: the workers use the options as the
-// launcher resolved them, whatever a hub model's configuration says by then.
+// launcher resolved them, whatever a hub model's configuration says by then. The precision is
+// resolved too (embedder.Load records it), so every worker multiplies in the same one.
 func allSet(set map[string]bool) map[string]bool {
-	out := map[string]bool{"resize": true, "crop": true, "interp": true, "mean": true, "std": true, "precision": true}
+	out := map[string]bool{"resize": true, "crop": true, "interp": true, "mean": true, "std": true}
 	for k, v := range set {
 		out[k] = out[k] || v
 	}

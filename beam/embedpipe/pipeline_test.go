@@ -21,6 +21,7 @@ import (
 
 	"github.com/semprox/semprox/beam/internal/beamtest"
 	"github.com/semprox/semprox/beam/shards"
+	"github.com/semprox/semprox/dml"
 	"github.com/semprox/semprox/dml/embedder"
 	"github.com/semprox/semprox/internal/imagetest"
 	"github.com/semprox/semprox/tensor"
@@ -266,5 +267,44 @@ func TestEmbedOnBeamFilesystem(t *testing.T) {
 	}
 	if !slices.Equal(got.Emb.Data(), want.Data()) || got.Names[0] != "memfs://photos/img00.png" {
 		t.Errorf("embeddings equal: %v, names %v", slices.Equal(got.Emb.Data(), want.Data()), got.Names)
+	}
+}
+
+// A model trained by cmd/train (-run) embeds in the pipeline as in its own evaluation: the
+// first test class's images get the rows of the run's test_embeddings.npy, bit for bit.
+func TestEmbedTrainedRun(t *testing.T) {
+	root := t.TempDir()
+	if err := imagetest.WriteFolder(root, 8, 6, 3); err != nil {
+		t.Fatal(err)
+	}
+	cfg := dml.NewRunConfig("folder", dml.Presets[dml.DefaultPreset])
+	cfg.Data, cfg.Out, cfg.Embeddings = root, filepath.Join(t.TempDir(), "run"), true
+	cfg.Epochs, cfg.StepLimit, cfg.Batch, cfg.K, cfg.Threads = 1, 2, 8, 2, 2
+	if _, err := dml.Train(context.Background(), cfg, dml.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	want, err := tensor.ReadNPY(filepath.Join(cfg.Out, "test_embeddings.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o embedder.Options
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	o.Register(fs)
+	if err := fs.Parse([]string{"-run", cfg.Out}); err != nil {
+		t.Fatal(err)
+	}
+	o.Parsed(fs)
+	prefix := filepath.Join(t.TempDir(), "emb")
+	runPipeline(t, Config{Images: filepath.Join(root, "class4", "*.png"), Out: prefix, Shards: 2, Batch: 4, Threads: 2, Model: o})
+	bases, err := shards.List(context.Background(), prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := shards.Gather(context.Background(), bases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Emb.Shape(), []int{6, want.Dim(1)}) || !slices.Equal(got.Emb.Data(), want.Data()[:6*want.Dim(1)]) {
+		t.Errorf("%v: the pipeline's embeddings differ from the run's test embeddings", got.Emb.Shape())
 	}
 }

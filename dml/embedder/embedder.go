@@ -106,7 +106,7 @@ func (o Options) Check() error {
 // Embedder is a loaded model with its preprocessing.
 type Embedder struct {
 	// Options are the options as resolved: a hub model's or a run's defaults in place of the
-	// options not given, Weights the file read.
+	// options not given, Weights the file read, Precision the one chosen (never auto).
 	Options    Options
 	Preprocess vision.Preprocess // what each image gets: Preprocess.ApplyFile or ApplyBytes
 	Precision  kernels.Precision // what the frozen weights multiply in
@@ -173,6 +173,7 @@ func loadWeights(ctx context.Context, o Options, log io.Writer) (*Embedder, erro
 		return nil, err
 	}
 	precision := choosePrecision(o.Precision, log)
+	o.Precision = precision.String()
 	vit.PackAll(precision)
 	desc := fmt.Sprintf("%s: ViT D=%d depth=%d heads=%d patch=%d", w, vit.Dim, vit.Depth, vit.Heads, vit.PatchSize)
 	if len(ck.Ignored) > 0 {
