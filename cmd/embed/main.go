@@ -1,8 +1,10 @@
 // Command embed writes the embedding of every image in a directory: the final-norm class token
-// of a timm or DINO Vision Transformer, as a float32 .npy [N, D], with the image names (sorted
-// by file name, one per line) in a text file beside it.
+// of a timm or DINO Vision Transformer, or the embedding of a model trained by cmd/train
+// (-run), as a float32 .npy [N, D], with the image names (sorted by file name, one per line) in
+// a text file beside it.
 //
 //	go run ./cmd/embed -weights vit_small.safetensors -images photos/ -out emb.npy
+//	go run ./cmd/embed -run runs/cub200-vptsp-g-20261206 -images photos/ -out emb.npy
 //
 // The images are the regular files of the directory, or links to them, named *.jpg, *.jpeg,
 // *.png or *.gif in any case; other entries are skipped, and those with an image's name (a
@@ -11,7 +13,8 @@
 // (a newline, a carriage return, a tab...) or a Unicode line or paragraph separator stops the
 // run with an error quoting it: rename the file. So does an unreadable image, or one larger
 // than vision.MaxPixels (declared in its header, or once resized): the error names the file.
-// The outputs are written atomically, and must not be -weights, -images or one of the images.
+// The outputs are written atomically, and must not be -weights, -run, -images or one of the
+// images.
 // Every flag is checked against what the model and the machine allow; -batch is capped at the
 // number of images.
 package main
@@ -39,14 +42,15 @@ import (
 )
 
 // usage heads the -h text.
-const usage = `Usage: embed -weights CHECKPOINT -images DIR [-out emb.npy] [flags]
+const usage = `Usage: embed (-weights CHECKPOINT | -run RUN) -images DIR [-out emb.npy] [flags]
 
-Writes the final-norm class token of every image of DIR (the regular files named *.jpg, *.jpeg,
+Writes the final-norm class token of a ViT checkpoint, or the embedding of a model cmd/train
+trained (-run: its run directory or checkpoint), of every image of DIR (the regular files named *.jpg, *.jpeg,
 *.png or *.gif, sorted by name) to -out as float32 [N, D], and their names, one a line in UTF-8,
 to the same path with .names.txt. A name that is not valid UTF-8 or holds a control character
 (newline, carriage return, tab...) or a Unicode line separator stops the run, as does an
 unreadable image or one over vision.MaxPixels pixels (declared, or resized); the error names
-it. -out and its names file must not be -weights, -images or one of the images.
+it. -out and its names file must not be -weights, -run, -images or one of the images.
 
 Flags:
 `
