@@ -3,7 +3,6 @@ package beam_test
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -20,7 +19,6 @@ import (
 	"github.com/semprox/semprox/beam/embedpipe"
 	"github.com/semprox/semprox/beam/internal/beamtest"
 	"github.com/semprox/semprox/beam/retrieve"
-	"github.com/semprox/semprox/dml/embedder"
 	"github.com/semprox/semprox/internal/imagetest"
 	"github.com/semprox/semprox/tensor"
 )
@@ -73,10 +71,7 @@ func TestEmbedRetrieveMatchesCommands(t *testing.T) {
 	manifest.WriteString("missing.jpg\t0\n")
 	os.WriteFile(filepath.Join(images, "list.txt"), []byte(manifest.String()), 0o644)
 
-	var model embedder.Options
-	if err := flagSet(&model); err != nil {
-		t.Fatal(err)
-	}
+	model := beamtest.Options(t, modelFlags...)
 	prefix := filepath.Join(root, "out", "emb")
 	c := embedpipe.Config{Manifest: filepath.Join(images, "list.txt"), Out: prefix, Shards: 3, Batch: 5, Threads: 2, Model: model}
 	if err := c.Check(context.Background(), os.Stderr); err != nil {
@@ -128,15 +123,4 @@ func TestEmbedRetrieveMatchesCommands(t *testing.T) {
 	if err != nil || !slices.Equal(emb.Shape(), []int{12, 64}) {
 		t.Errorf("gathered shape %v, %v", emb.Shape(), err)
 	}
-}
-
-// flagSet parses modelFlags into o as a command does.
-func flagSet(o *embedder.Options) error {
-	fs := flag.NewFlagSet("e2e", flag.ContinueOnError)
-	o.Register(fs)
-	if err := fs.Parse(modelFlags); err != nil {
-		return err
-	}
-	o.Parsed(fs)
-	return nil
 }

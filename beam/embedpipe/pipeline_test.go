@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -21,9 +20,8 @@ import (
 
 	"github.com/semprox/semprox/beam/internal/beamtest"
 	"github.com/semprox/semprox/beam/shards"
-	"github.com/semprox/semprox/dml"
-	"github.com/semprox/semprox/dml/embedder"
 	"github.com/semprox/semprox/internal/imagetest"
+	"github.com/semprox/semprox/internal/runtest"
 	"github.com/semprox/semprox/tensor"
 )
 
@@ -35,18 +33,6 @@ func TestMain(m *testing.M) {
 
 // modelFlags fit the torchref ViT (32x32 input, two heads).
 var modelFlags = []string{"-weights", filepath.Join(torchref, "vit.safetensors"), "-heads", "2", "-resize", "64", "-crop", "32"}
-
-func modelOptions(t *testing.T) embedder.Options {
-	t.Helper()
-	var o embedder.Options
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	o.Register(fs)
-	if err := fs.Parse(modelFlags); err != nil {
-		t.Fatal(err)
-	}
-	o.Parsed(fs)
-	return o
-}
 
 // imageDirs writes good images to good/ and the same images plus unreadable ones to all/, and
 // returns both with the unreadable ones' names.
@@ -133,16 +119,12 @@ func TestEmbedGlobMatchesCmdEmbed(t *testing.T) {
 	good, all, bad := imageDirs(t, 13)
 	want, wantNames := cmdEmbed(t, good)
 	prefix := filepath.Join(t.TempDir(), "out", "emb")
-	c := Config{Images: filepath.Join(all, "*"), Out: prefix, Shards: 3, Batch: 4, Threads: 2, Model: modelOptions(t)}
+	c := Config{Images: filepath.Join(all, "*"), Out: prefix, Shards: 3, Batch: 4, Threads: 2, Model: beamtest.Options(t, modelFlags...)}
 	runPipeline(t, c)
-	bases, err := shards.List(context.Background(), prefix)
-	if err != nil || len(bases) != 3 {
+	if bases, err := shards.List(context.Background(), prefix); err != nil || len(bases) != 3 {
 		t.Fatalf("shards %v, %v; want 3", bases, err)
 	}
-	got, err := shards.Gather(context.Background(), bases)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := beamtest.Gather(t, prefix)
 	if got.Labels != nil {
 		t.Errorf("labels %v from a glob", got.Labels)
 	}
@@ -187,15 +169,8 @@ func TestEmbedManifestWithLabels(t *testing.T) {
 	path := filepath.Join(all, "list.txt")
 	os.WriteFile(path, []byte(manifest.String()), 0o644)
 	prefix := filepath.Join(t.TempDir(), "emb")
-	runPipeline(t, Config{Manifest: path, Out: prefix, Shards: 8, Batch: 32, Model: modelOptions(t)})
-	bases, err := shards.List(context.Background(), prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := shards.Gather(context.Background(), bases)
-	if err != nil {
-		t.Fatal(err)
-	}
+	runPipeline(t, Config{Manifest: path, Out: prefix, Shards: 8, Batch: 32, Model: beamtest.Options(t, modelFlags...)})
+	got := beamtest.Gather(t, prefix)
 	if !slices.Equal(got.Labels, wantLabels) || !slices.Equal(got.Emb.Data(), want.Data()) {
 		t.Errorf("labels %v (want %v), embeddings equal: %v", got.Labels, wantLabels, slices.Equal(got.Emb.Data(), want.Data()))
 	}
@@ -225,7 +200,7 @@ func TestEmbedConfigErrors(t *testing.T) {
 	}
 	for want, c := range cases {
 		if !strings.Contains(want, "-weights") {
-			c.Model = modelOptions(t)
+			c.Model = beamtest.Options(t, modelFlags...)
 		}
 		err := c.Check(context.Background(), os.Stderr)
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -254,17 +229,10 @@ func TestEmbedOnBeamFilesystem(t *testing.T) {
 		put("memfs://photos/"+e.Name(), filepath.Join(good, e.Name()))
 	}
 	put("memfs://models/vit.safetensors", filepath.Join(torchref, "vit.safetensors"))
-	o := modelOptions(t)
+	o := beamtest.Options(t, modelFlags...)
 	o.Weights = "memfs://models/vit.safetensors"
 	runPipeline(t, Config{Images: "memfs://photos/*.png", Out: "memfs://out/emb", Shards: 2, Batch: 3, Model: o})
-	bases, err := shards.List(context.Background(), "memfs://out/emb")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := shards.Gather(context.Background(), bases)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := beamtest.Gather(t, "memfs://out/emb")
 	if !slices.Equal(got.Emb.Data(), want.Data()) || got.Names[0] != "memfs://photos/img00.png" {
 		t.Errorf("embeddings equal: %v, names %v", slices.Equal(got.Emb.Data(), want.Data()), got.Names)
 	}
@@ -274,36 +242,15 @@ func TestEmbedOnBeamFilesystem(t *testing.T) {
 // first test class's images get the rows of the run's test_embeddings.npy, bit for bit.
 func TestEmbedTrainedRun(t *testing.T) {
 	root := t.TempDir()
-	if err := imagetest.WriteFolder(root, 8, 6, 3); err != nil {
-		t.Fatal(err)
-	}
-	cfg := dml.NewRunConfig("folder", dml.Presets[dml.DefaultPreset])
-	cfg.Data, cfg.Out, cfg.Embeddings = root, filepath.Join(t.TempDir(), "run"), true
-	cfg.Epochs, cfg.StepLimit, cfg.Batch, cfg.K, cfg.Threads = 1, 2, 8, 2, 2
-	if _, err := dml.Train(context.Background(), cfg, dml.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	want, err := tensor.ReadNPY(filepath.Join(cfg.Out, "test_embeddings.npy"))
+	out := runtest.Tiny(t, root)
+	want, err := tensor.ReadNPY(filepath.Join(out, "test_embeddings.npy"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var o embedder.Options
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	o.Register(fs)
-	if err := fs.Parse([]string{"-run", cfg.Out}); err != nil {
-		t.Fatal(err)
-	}
-	o.Parsed(fs)
+	o := beamtest.Options(t, "-run", out)
 	prefix := filepath.Join(t.TempDir(), "emb")
 	runPipeline(t, Config{Images: filepath.Join(root, "class4", "*.png"), Out: prefix, Shards: 2, Batch: 4, Threads: 2, Model: o})
-	bases, err := shards.List(context.Background(), prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := shards.Gather(context.Background(), bases)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := beamtest.Gather(t, prefix)
 	if !slices.Equal(got.Emb.Shape(), []int{6, want.Dim(1)}) || !slices.Equal(got.Emb.Data(), want.Data()[:6*want.Dim(1)]) {
 		t.Errorf("%v: the pipeline's embeddings differ from the run's test embeddings", got.Emb.Shape())
 	}

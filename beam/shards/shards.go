@@ -27,6 +27,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem"
 
+	"github.com/semprox/semprox/dml/metrics"
 	"github.com/semprox/semprox/tensor"
 )
 
@@ -203,17 +204,9 @@ func ReadLabels(ctx context.Context, path string) ([]int64, error) {
 		}
 		return labels, nil
 	}
-	labels := []int64{}
-	for i, line := range strings.Split(string(b), "\n") {
-		s := strings.TrimSpace(line)
-		if s == "" {
-			continue
-		}
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("%s: line %d: %q is not an integer label", path, i+1, s)
-		}
-		labels = append(labels, v)
+	labels, err := metrics.ParseLabels(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return labels, nil
 }

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"context"
 	"path/filepath"
 	"slices"
 	"testing"
 
-	"github.com/semprox/semprox/dml"
-	"github.com/semprox/semprox/internal/imagetest"
+	"github.com/semprox/semprox/internal/runtest"
 	"github.com/semprox/semprox/tensor"
 )
 
@@ -17,16 +15,8 @@ import (
 // run's preprocessing.
 func TestEmbedTrainedRun(t *testing.T) {
 	root := t.TempDir()
-	if err := imagetest.WriteFolder(root, 8, 6, 3); err != nil {
-		t.Fatal(err)
-	}
-	cfg := dml.NewRunConfig("folder", dml.Presets[dml.DefaultPreset])
-	cfg.Data, cfg.Out, cfg.Embeddings = root, filepath.Join(root, "..", "run"), true
-	cfg.Epochs, cfg.StepLimit, cfg.Batch, cfg.K, cfg.Threads = 1, 2, 8, 2, 2
-	if _, err := dml.Train(context.Background(), cfg, dml.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	want, err := tensor.ReadNPY(filepath.Join(cfg.Out, "test_embeddings.npy"))
+	out := runtest.Tiny(t, root)
+	want, err := tensor.ReadNPY(filepath.Join(out, "test_embeddings.npy"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,16 +32,16 @@ func TestEmbedTrainedRun(t *testing.T) {
 		}
 		return got
 	}
-	for _, path := range []string{cfg.Out, filepath.Join(cfg.Out, "best.safetensors")} {
+	for _, path := range []string{out, filepath.Join(out, "best.safetensors")} {
 		got := embed("-run", path, "-batch", "4")
 		if !slices.Equal(got.Shape(), []int{6, want.Dim(1)}) || !slices.Equal(got.Data(), want.Data()[:6*want.Dim(1)]) {
 			t.Errorf("-run %s: %v differs from the run's test embeddings", path, got.Shape())
 		}
 	}
-	if got := embed("-run", cfg.Out, "-resize", "40"); slices.Equal(got.Data(), want.Data()[:6*want.Dim(1)]) {
+	if got := embed("-run", out, "-resize", "40"); slices.Equal(got.Data(), want.Data()[:6*want.Dim(1)]) {
 		t.Error("-resize 40 was ignored")
 	}
-	if got := embed("-run", cfg.Out, "-precision", "fp32"); !within(got.Data(), want.Data()[:6*want.Dim(1)], 0.05) {
+	if got := embed("-run", out, "-precision", "fp32"); !within(got.Data(), want.Data()[:6*want.Dim(1)], 0.05) {
 		t.Error("-precision fp32 is far from the run's embeddings")
 	}
 	if err := run([]string{"-images", class4, "-run", filepath.Join(root, "missing")}); err == nil {

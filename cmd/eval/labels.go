@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/semprox/semprox/dml/metrics"
@@ -44,31 +41,9 @@ func readLabels(path string) ([]int64, error) {
 		return nil, err
 	}
 	defer f.Close()
-	labels, err := parseLabels(f)
+	labels, err := metrics.ParseLabels(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return labels, nil
-}
-
-// parseLabels reads one integer per line; surrounding spaces and blank lines are ignored.
-// Errors name the line.
-func parseLabels(r io.Reader) ([]int64, error) {
-	var labels []int64
-	sc := bufio.NewScanner(r)
-	for line := 1; sc.Scan(); line++ {
-		s := strings.TrimSpace(sc.Text())
-		if s == "" {
-			continue
-		}
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: %q is not an integer label", line, s)
-		}
-		labels = append(labels, v)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
 	}
 	return labels, nil
 }

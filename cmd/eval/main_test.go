@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/semprox/semprox/dml/metrics"
 	"github.com/semprox/semprox/tensor"
 )
 
@@ -135,7 +136,7 @@ func TestErrorsNameTheFile(t *testing.T) {
 }
 
 func TestParseLabels(t *testing.T) {
-	got, err := parseLabels(strings.NewReader("1\n\n-2\r\n 30 \n"))
+	got, err := metrics.ParseLabels(strings.NewReader("1\n\n-2\r\n 30 \n"))
 	if err != nil || len(got) != 3 || got[0] != 1 || got[1] != -2 || got[2] != 30 {
 		t.Errorf("got %v, %v", got, err)
 	}
@@ -146,7 +147,7 @@ func FuzzParseLabels(f *testing.F) {
 	f.Add(" -7 \r\n\n12")
 	f.Add("1.5\n")
 	f.Fuzz(func(t *testing.T, text string) {
-		labels, err := parseLabels(strings.NewReader(text))
+		labels, err := metrics.ParseLabels(strings.NewReader(text))
 		if err != nil {
 			return
 		}
@@ -154,7 +155,7 @@ func FuzzParseLabels(f *testing.F) {
 		for _, l := range labels {
 			b.WriteString(strconv.FormatInt(l, 10) + "\n")
 		}
-		again, err := parseLabels(strings.NewReader(b.String()))
+		again, err := metrics.ParseLabels(strings.NewReader(b.String()))
 		if err != nil || len(again) != len(labels) {
 			t.Fatalf("round trip of %v: %v, %v", labels, again, err)
 		}
