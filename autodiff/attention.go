@@ -18,14 +18,16 @@ func (tp *Tape) Attention(qkv *Var, heads int) *Var {
 	if s := qkv.Shape(); len(s) == 3 {
 		n = s[1]
 	}
-	return tp.AttentionQueries(qkv, heads, 0, n)
+	return tp.AttentionQueries(qkv, heads, 0, n, kernels.FP32)
 }
 
 // AttentionQueries is Attention computed for the query tokens from..to-1 only, [B, to-from,
 // H*dh]: every token is still a key and a value. A block whose other tokens' outputs are
-// dropped (VPT prompts, everything but the class token at the end) skips their work. It panics
-// as Attention does, and also unless 0 <= from <= to <= N.
-func (tp *Tape) AttentionQueries(qkv *Var, heads, from, to int) *Var {
+// dropped (VPT prompts, everything but the class token at the end) skips their work. With
+// precision kernels.BF16 the four products (q k^T, p v and their two gradients) round their
+// operands to bf16 and accumulate in fp32, as PyTorch's autocast does; softmax, scaling and
+// the log-sum-exps stay fp32. It panics as Attention does, and also unless 0 <= from <= to <= N.
+func (tp *Tape) AttentionQueries(qkv *Var, heads, from, to int, precision kernels.Precision) *Var {
 	s := qkv.Shape()
 	if len(s) != 3 || heads <= 0 || s[2]%(3*heads) != 0 {
 		panic(fmt.Sprintf("autodiff: Attention: qkv has shape %v, want [B, N, 3*heads*dh] with %d heads", s, heads))
@@ -36,7 +38,7 @@ func (tp *Tape) AttentionQueries(qkv *Var, heads, from, to int) *Var {
 	if from == to { // no queries: nothing to compute, and no gradient to pass back
 		return tp.result(nil, s[0], 0, s[2]/3)
 	}
-	shape := kernels.AttentionShape{Batch: s[0], Tokens: s[1], Heads: heads, HeadDim: s[2] / (3 * heads), QueryFrom: from, QueryTo: to}
+	shape := kernels.AttentionShape{Batch: s[0], Tokens: s[1], Heads: heads, HeadDim: s[2] / (3 * heads), QueryFrom: from, QueryTo: to, Precision: precision}
 	y := tp.result([]*Var{qkv}, s[0], to-from, s[2]/3)
 	lse := tp.temp(s[0] * heads * (to - from))
 	kernels.AttentionForward(y.Value.Data(), lse.Value.Data(), qkv.Value.Data(), shape)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/semprox/semprox/kernels"
 	"github.com/semprox/semprox/tensor"
 )
 
@@ -132,7 +133,7 @@ func TestGradients(t *testing.T) {
 		{"GatherRows", []*tensor.Tensor{r(4, 2, 3)}, func(tp *Tape, in []*Var) *Var { return tp.GatherRows(in[0], []int{3, 0, 3}) }},
 		{"ScatterRows", []*tensor.Tensor{r(5, 2, 3), r(2, 2, 3)}, func(tp *Tape, in []*Var) *Var { return tp.ScatterRows(in[0], []int{4, 1}, in[1]) }},
 		{"Attention", []*tensor.Tensor{r(2, 5, 3*2*4)}, func(tp *Tape, in []*Var) *Var { return tp.Attention(tp.Scale(in[0], 2), 2) }},
-		{"AttentionQueries", []*tensor.Tensor{r(2, 6, 3*2*4)}, func(tp *Tape, in []*Var) *Var { return tp.AttentionQueries(tp.Scale(in[0], 2), 2, 2, 5) }},
+		{"AttentionQueries", []*tensor.Tensor{r(2, 6, 3*2*4)}, func(tp *Tape, in []*Var) *Var { return tp.AttentionQueries(tp.Scale(in[0], 2), 2, 2, 5, kernels.FP32) }},
 		{"PatchEmbed", []*tensor.Tensor{r(2, 2, 4, 6), r(3, 2, 2, 2), r(3)}, func(tp *Tape, in []*Var) *Var { return tp.PatchEmbed(in[0], in[1], in[2]) }},
 	}
 	for _, c := range cases {
@@ -219,7 +220,7 @@ func TestShapeErrors(t *testing.T) {
 		"SliceTokens":        func() { tp.SliceTokens(v(2, 3, 4), 2, 4) },
 		"GatherRows: idx[1]": func() { tp.GatherRows(v(3, 2), []int{0, 3}) },
 		"Attention":          func() { tp.Attention(v(2, 3, 10), 2) },
-		"query tokens 2:4":   func() { tp.AttentionQueries(v(2, 3, 12), 2, 2, 4) },
+		"query tokens 2:4":   func() { tp.AttentionQueries(v(2, 3, 12), 2, 2, 4, kernels.FP32) },
 		"PatchEmbed":         func() { tp.PatchEmbed(v(1, 3, 8, 8), v(4, 3, 3, 3), nil) },
 		"Backward":           func() { tp.Backward(v(2)) },
 	}

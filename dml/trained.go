@@ -131,7 +131,7 @@ func LoadTrained(ctx context.Context, path string, progress io.Writer) (*Trained
 	if err := model.LoadState(state); err != nil {
 		return nil, fmt.Errorf("%s does not fit the model of %s: %w", file, configPath, err)
 	}
-	packForInference(model, precision)
+	model.ViT.PackFrozenForward(precision)
 	if _, warning, _ := kernels.ChoosePrecision(precision.String()); warning != "" {
 		fmt.Fprintf(progress, "notice: %s runs in %s: %s\n", dir, precision, warning)
 	}
@@ -163,17 +163,6 @@ func checkTrainedMeta(file string, rec runRecord, meta checkpointMeta) error {
 		return fmt.Errorf("%s is a checkpoint of dataset %s, %s gives %s", file, meta.Dataset, configPath, rec.Settings.Dataset)
 	}
 	return nil
-}
-
-// packForInference packs the model's frozen ViT weight matrices in precision as Session.build
-// does (nn.ViT.PackFrozen) but for the forward pass only, and leaves the trained ones unpacked.
-func packForInference(m *Model, precision kernels.Precision) {
-	m.ViT.PackAll(precision)
-	for _, p := range m.ViT.Parameters() {
-		if p.Var.RequiresGrad() {
-			p.Var.Unpack()
-		}
-	}
 }
 
 // checkpointExists reports whether path names a regular file.

@@ -11,9 +11,15 @@ import (
 // rows are tokens QueryFrom..QueryTo-1, or every token when QueryTo is 0. A caller that keeps
 // only some tokens' outputs (prompt tokens dropped after a block, the class token alone after
 // the last one) computes just those rows.
+//
+// Precision is the number format of the products: FP32, or BF16 for q k^T, P v and the four
+// products of the backward pass taken with operands rounded to bf16 and summed in float32, as
+// the bf16 frozen linear layers are. Softmax, its statistics, the accumulators and every result
+// stay float32.
 type AttentionShape struct {
 	Batch, Tokens, Heads, HeadDim int
 	QueryFrom, QueryTo            int
+	Precision                     Precision
 }
 
 // The tensors of fused attention, for a shape (B, N, H, dh) with Q query rows:
@@ -26,7 +32,7 @@ type AttentionShape struct {
 
 func (s AttentionShape) String() string {
 	q0, q1 := s.queryRows()
-	return fmt.Sprintf("B=%d,N=%d,H=%d,dh=%d,queries=%d:%d", s.Batch, s.Tokens, s.Heads, s.HeadDim, q0, q1)
+	return fmt.Sprintf("B=%d,N=%d,H=%d,dh=%d,queries=%d:%d,%v", s.Batch, s.Tokens, s.Heads, s.HeadDim, q0, q1, s.Precision)
 }
 
 // queryRows returns the first query row and the row after the last.
@@ -55,6 +61,9 @@ func (s AttentionShape) check(fn string, slices ...namedSlice) {
 	if from, to := s.queryRows(); from < 0 || from > to || to > s.Tokens {
 		panic(fmt.Sprintf("kernels: %s: query rows %d:%d outside the %d tokens", fn, s.QueryFrom, s.QueryTo, s.Tokens))
 	}
+	if s.Precision != FP32 && s.Precision != BF16 {
+		panic(fmt.Sprintf("kernels: %s: unknown precision %v", fn, s.Precision))
+	}
 	for _, sl := range slices {
 		if len(sl.s) < sl.want {
 			panic(fmt.Sprintf("kernels: %s: len(%s) = %d, want at least %d for %v", fn, sl.name, len(sl.s), sl.want, s))
@@ -68,8 +77,8 @@ type namedSlice struct {
 	want int
 }
 
-// attentionKeyBlock is the number of keys per block of the online softmax (a multiple of every
-// kernel's nr). Tests lower it to run many blocks on small inputs.
+// attentionKeyBlock is the number of keys per block of the online softmax (rounded up to a
+// multiple of the kernel's nr, and of 2*nr for bf16 so that blocks start on a pair of keys). Tests lower it to run many blocks on small inputs.
 var attentionKeyBlock = 256
 
 // attentionQueryStrips is the most strips of mr query rows in one query block.
@@ -134,6 +143,7 @@ type attentionRun struct {
 	queryFrom   int // the first query row
 	queries     int // query rows Q
 	tokenStride int // elements between tokens in qkv: 3*H*dh
+	dhSteps     int // the kernel's steps along dh: dh, or dh/2 rounded up in pairs for bf16
 	dhPad       int // HeadDim rounded up to a multiple of nr
 	keyPanels   int // panels of nr keys covering all tokens
 	dimPanels   int // panels of nr head dimensions
@@ -151,10 +161,16 @@ type attentionRun struct {
 }
 
 // attentionScratch is one worker's memory. Query-block buffers hold up to
-// attentionQueryStrips*mr rows; packed operands and key accumulators cover every token.
+// attentionQueryStrips*mr rows; packed operands and key accumulators cover every token. In
+// bf16 the packed operands and q, dout hold pairs along the products' depth (see gemmKernel's
+// pairs), and the products' left operands made from scores are rounded into rowPairs and
+// colPairs.
 type attentionScratch struct {
-	q, dOut      []float32 // a query block of q and of dout, rows of dh, zero padded rows
+	q, dOut      []float32 // a query block of q and of dout, rows of dhSteps, zero padded rows
 	scores, dP   []float32 // [rows, ldS] scores then probabilities; dP then dS
+	rowPairs     []float32 // bf16: [rows, ldS] P or dS in pairs along each row (keys)
+	colPairs     []float32 // bf16: [rows/2, ldS] P or dS in pairs down each column (query rows)
+	panel        []float32 // bf16: one panel in float32 before it is rounded to pairs
 	acc          []float32 // [rows, dhPad] the output or dq accumulator
 	rowMax       []float32 // running max of each query row
 	rowSum       []float32 // running sum of each query row
@@ -175,15 +191,23 @@ func getAttentionRun(s AttentionShape, workers int) *attentionRun {
 		r.backwardTask = r.runBackward
 	}
 	kern := sgemmKernelFor(active)
+	if s.Precision == BF16 {
+		kern = bf16GemmKernelFor(active)
+	}
 	mr, nr, n, dh := kern.mr, kern.nr, s.Tokens, s.HeadDim
 	r.AttentionShape, r.kern = s, kern
 	from, to := s.queryRows()
 	r.queryFrom, r.queries = from, to-from
 	r.scale = float32(1 / math.Sqrt(float64(dh)))
 	r.tokenStride = 3 * s.Heads * dh
+	r.dhSteps = kern.steps(dh)
 	r.dhPad = roundUp(dh, nr)
 	r.keyPanels, r.dimPanels = ceilDiv(n, nr), r.dhPad/nr
-	r.keyBlock = min(roundUp(attentionKeyBlock, nr), r.keyPanels*nr)
+	blockUnit := nr
+	if kern.pairs {
+		blockUnit = 2 * nr
+	}
+	r.keyBlock = min(roundUp(attentionKeyBlock, blockUnit), r.keyPanels*nr)
 	r.ldS = stripCopyStride(r.keyBlock + mr)
 	r.strips = ceilDiv(r.queries, mr)
 	r.queryBlocks = ceilDiv(r.strips, attentionQueryStrips)
@@ -209,6 +233,11 @@ func getAttentionRun(s AttentionShape, workers int) *attentionRun {
 		w.dK = growAligned(w.dK, (n+mr)*r.dhPad)
 		w.dV = growAligned(w.dV, (n+mr)*r.dhPad)
 		w.delta = growAligned(w.delta, r.queries)
+		if kern.pairs {
+			w.rowPairs = growAligned(w.rowPairs, rows*r.ldS)
+			w.colPairs = growAligned(w.colPairs, ceilDiv(rows, 2)*r.ldS)
+			w.panel = growAligned(w.panel, nr*max(dh, n, r.queries))
+		}
 	}
 	return r
 }
@@ -245,32 +274,77 @@ func (r *attentionRun) outOffset(b, h int) int {
 func (r *attentionRun) lseOffset(b, h int) int { return (b*r.Heads + h) * r.queries }
 
 // packKeyPanels packs src's dh values of every token (tokens tokenStride apart) as panels of nr
-// tokens, each dh x nr: op(B) = src^T, the right operand of q k^T.
-func (r *attentionRun) packKeyPanels(dst, src []float32) {
+// tokens, each dhSteps x nr: op(B) = src^T, the right operand of q k^T.
+func (r *attentionRun) packKeyPanels(w *attentionScratch, dst, src []float32) {
 	nr, n := r.kern.nr, r.Tokens
 	for q := range r.keyPanels {
-		packPanel(dst[q*r.HeadDim*nr:], src, r.tokenStride, true, 0, r.HeadDim, q*nr, min(nr, n-q*nr), nr)
+		r.packPanel(w, dst[q*r.dhSteps*nr:], src, r.tokenStride, true, r.HeadDim, q*nr, min(nr, n-q*nr))
 	}
 }
 
 // packDimPanels packs src's dh values of n rows (ld apart) as panels of nr dimensions, each
-// n x nr: op(B) = src, the right operand of p v.
-func (r *attentionRun) packDimPanels(dst, src []float32, ld, n int) {
+// steps(n) x nr: op(B) = src, the right operand of p v. Panel q starts at q*steps(n)*nr.
+func (r *attentionRun) packDimPanels(w *attentionScratch, dst, src []float32, ld, n int) {
 	nr := r.kern.nr
 	for q := range r.dimPanels {
-		packPanel(dst[q*n*nr:], src, ld, false, 0, n, q*nr, min(nr, r.HeadDim-q*nr), nr)
+		r.packPanel(w, dst[q*r.kern.steps(n)*nr:], src, ld, false, n, q*nr, min(nr, r.HeadDim-q*nr))
 	}
 }
 
-// loadRows copies rows i0..i0+rows-1 of src (ld apart, dh values each) into dst as rows of dh and
-// zeroes the padding rows up to the block's whole strips.
-func (r *attentionRun) loadRows(dst, src []float32, ld, i0, rows int) {
-	dh := r.HeadDim
-	for i := range rows {
-		copy(dst[i*dh:(i+1)*dh], src[(i0+i)*ld:(i0+i)*ld+dh])
+// packPanel packs one panel of op(B) (depth rows, columns j0..j0+cols-1) for the kernel: as it
+// is in float32, through w.panel and rounded to pairs down its columns in bf16.
+func (r *attentionRun) packPanel(w *attentionScratch, dst, src []float32, ld int, trans bool, depth, j0, cols int) {
+	nr := r.kern.nr
+	if !r.kern.pairs {
+		packPanel(dst, src, ld, trans, 0, depth, j0, cols, nr)
+		return
 	}
-	clear(dst[rows*dh : roundUp(rows, r.kern.mr)*dh])
+	packPanel(w.panel, src, ld, trans, 0, depth, j0, cols, nr)
+	roundColumnPairs(dst, nr, w.panel, nr, depth, nr)
 }
+
+// loadRows copies rows i0..i0+rows-1 of src (ld apart, dh values each) into dst as rows of
+// dhSteps (in bf16 pairs) and zeroes the padding rows up to the block's whole strips.
+func (r *attentionRun) loadRows(dst, src []float32, ld, i0, rows int) {
+	dh, steps := r.HeadDim, r.dhSteps
+	for i := range rows {
+		row := src[(i0+i)*ld : (i0+i)*ld+dh]
+		if r.kern.pairs {
+			roundToPairs(dst[i*steps:(i+1)*steps], row)
+		} else {
+			copy(dst[i*dh:(i+1)*dh], row)
+		}
+	}
+	clear(dst[rows*steps : roundUp(rows, r.kern.mr)*steps])
+}
+
+// rowOperand returns the left operand of a product whose depth runs along the rows of m
+// ([rows, ldS], cols values each): m itself in fp32, in bf16 m rounded to pairs along its rows
+// into w.rowPairs; and the kernel's depth in steps. Rows are ldS apart either way.
+func (r *attentionRun) rowOperand(w *attentionScratch, m []float32, rows, cols int) ([]float32, int) {
+	if !r.kern.pairs {
+		return m, cols
+	}
+	steps := r.kern.steps(cols)
+	for i := range rows {
+		roundToPairs(w.rowPairs[i*r.ldS:i*r.ldS+steps], m[i*r.ldS:i*r.ldS+cols])
+	}
+	return w.rowPairs, steps
+}
+
+// colOperand returns the left operand of a product with m^T ([rows, ldS], cols values each),
+// whose depth runs down m's columns: m itself in fp32, in bf16 m rounded to pairs down its
+// columns into w.colPairs; and the kernel's depth in steps. A[c, p] is at c + p*ldS either way.
+func (r *attentionRun) colOperand(w *attentionScratch, m []float32, rows, cols int) ([]float32, int) {
+	if !r.kern.pairs {
+		return m, rows
+	}
+	roundColumnPairs(w.colPairs, r.ldS, m, r.ldS, rows, cols)
+	return w.colPairs, r.kern.steps(rows)
+}
+
+// pairOffset is the offset of depth d (even in bf16) in a panel of nr-wide rows.
+func (r *attentionRun) pairOffset(d int) int { return r.kern.steps(d) * r.kern.nr }
 
 // tiles computes C = alpha*A*B + beta*C for strips x panels whole tiles of the kernel:
 // A[i,p] is a[i*aRow+p*aStep] for strips*mr rows and depth p; panel j of B is depth x nr at

@@ -10,11 +10,11 @@ func (r *attentionRun) runBackward(worker, head int) {
 	q0 := r.headOffset(b, h)
 	k0, v0 := q0+r.Heads*dh, q0+2*r.Heads*dh
 	o0, outStride := r.outOffset(b, h), r.Heads*dh
-	r.packKeyPanels(w.kT, r.qkv[k0:])
-	r.packKeyPanels(w.vT, r.qkv[v0:])
-	r.packDimPanels(w.kRows, r.qkv[k0:], r.tokenStride, n)
-	r.packDimPanels(w.qRows, r.qkv[q0+r.queryFrom*r.tokenStride:], r.tokenStride, r.queries)
-	r.packDimPanels(w.dRows, r.dout[o0:], outStride, r.queries)
+	r.packKeyPanels(w, w.kT, r.qkv[k0:])
+	r.packKeyPanels(w, w.vT, r.qkv[v0:])
+	r.packDimPanels(w, w.kRows, r.qkv[k0:], r.tokenStride, n)
+	r.packDimPanels(w, w.qRows, r.qkv[q0+r.queryFrom*r.tokenStride:], r.tokenStride, r.queries)
+	r.packDimPanels(w, w.dRows, r.dout[o0:], outStride, r.queries)
 	if r.out != nil {
 		for i := range r.queries {
 			at := o0 + i*outStride
@@ -48,7 +48,7 @@ func (r *attentionRun) runBackward(worker, head int) {
 // stride); the columns of P and dS past the block's keys are zeroed so those strips add nothing to
 // the next block's keys.
 func (r *attentionRun) backwardBlock(w *attentionScratch, b, h, j int) {
-	kern, n, nq, nr := r.kern, r.Tokens, r.queries, r.kern.nr
+	kern, n, nq := r.kern, r.Tokens, r.queries
 	i0, rows := r.queryBlock(j)
 	strips := ceilDiv(rows, kern.mr)
 	q0 := r.headOffset(b, h)
@@ -74,7 +74,8 @@ func (r *attentionRun) backwardBlock(w *attentionScratch, b, h, j int) {
 				delta[i] = Dot(w.scores[i*r.ldS:i*r.ldS+bk], w.dP[i*r.ldS:i*r.ldS+bk])
 			}
 		}
-		kern.tiles(keyStrips, r.dimPanels, rows, 1, w.scores, 1, r.ldS, w.dRows[i0*nr:], nq*nr, 1, w.dV[kb0*r.dhPad:], r.dhPad)
+		pT, depth := r.colOperand(w, w.scores, rows, keyStrips*kern.mr)
+		kern.tiles(keyStrips, r.dimPanels, depth, 1, pT, 1, r.ldS, w.dRows[r.pairOffset(i0):], r.pairOffset(nq), 1, w.dV[kb0*r.dhPad:], r.dhPad)
 		for i := range rows {
 			p := w.scores[i*r.ldS : i*r.ldS+bk]
 			ds := w.dP[i*r.ldS : i*r.ldS+cover]
@@ -88,8 +89,10 @@ func (r *attentionRun) backwardBlock(w *attentionScratch, b, h, j int) {
 		if kb0 == 0 {
 			beta = 0
 		}
-		kern.tiles(strips, r.dimPanels, bk, r.scale, w.dP, r.ldS, 1, w.kRows[kb0*nr:], n*nr, beta, w.acc, r.dhPad)
-		kern.tiles(keyStrips, r.dimPanels, rows, r.scale, w.dP, 1, r.ldS, w.qRows[i0*nr:], nq*nr, 1, w.dK[kb0*r.dhPad:], r.dhPad)
+		ds, depth := r.rowOperand(w, w.dP, strips*kern.mr, bk)
+		kern.tiles(strips, r.dimPanels, depth, r.scale, ds, r.ldS, 1, w.kRows[r.pairOffset(kb0):], r.pairOffset(n), beta, w.acc, r.dhPad)
+		dsT, depth := r.colOperand(w, w.dP, rows, keyStrips*kern.mr)
+		kern.tiles(keyStrips, r.dimPanels, depth, r.scale, dsT, 1, r.ldS, w.qRows[r.pairOffset(i0):], r.pairOffset(nq), 1, w.dK[kb0*r.dhPad:], r.dhPad)
 	}
 	for i := range rows {
 		storeRow(r.dqkv[q0+(r.queryFrom+i0+i)*r.tokenStride:], w.acc[i*r.dhPad:i*r.dhPad+r.HeadDim], r.stream)
@@ -101,16 +104,16 @@ func (r *attentionRun) backwardBlock(w *attentionScratch, b, h, j int) {
 // the strips and panels that read them, and dP = dout v^T into w.dP. It returns the block's key
 // count and that covered width (whole panels of nr and strips of mr keys).
 func (r *attentionRun) probabilitiesAndDP(w *attentionScratch, lse []float32, kb0, rows, strips int) (bk, cover int) {
-	kern, dh, nr := r.kern, r.HeadDim, r.kern.nr
+	kern, steps, nr := r.kern, r.dhSteps, r.kern.nr
 	bk = r.keyCount(kb0)
 	keyPanels := ceilDiv(bk, nr)
 	cover = max(keyPanels*nr, ceilDiv(bk, kern.mr)*kern.mr)
-	kern.tiles(strips, keyPanels, dh, r.scale, w.q, dh, 1, w.kT[kb0*dh:], dh*nr, 0, w.scores, r.ldS)
+	kern.tiles(strips, keyPanels, steps, r.scale, w.q, steps, 1, w.kT[kb0*steps:], steps*nr, 0, w.scores, r.ldS)
 	for i := range rows {
 		p := w.scores[i*r.ldS : i*r.ldS+cover]
 		ExpSum(p[:bk], p[:bk], lse[i])
 		clear(p[bk:])
 	}
-	kern.tiles(strips, keyPanels, dh, 1, w.dOut, dh, 1, w.vT[kb0*dh:], dh*nr, 0, w.dP, r.ldS)
+	kern.tiles(strips, keyPanels, steps, 1, w.dOut, steps, 1, w.vT[kb0*steps:], steps*nr, 0, w.dP, r.ldS)
 	return bk, cover
 }

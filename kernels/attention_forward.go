@@ -9,8 +9,8 @@ func (r *attentionRun) runForward(worker, task int) {
 	b, h := head/r.Heads, head%r.Heads
 	q0 := r.headOffset(b, h)
 	k0, v0 := q0+r.Heads*r.HeadDim, q0+2*r.Heads*r.HeadDim
-	r.packKeyPanels(w.kT, r.qkv[k0:])
-	r.packDimPanels(w.vRows, r.qkv[v0:], r.tokenStride, r.Tokens)
+	r.packKeyPanels(w, w.kT, r.qkv[k0:])
+	r.packDimPanels(w, w.vRows, r.qkv[v0:], r.tokenStride, r.Tokens)
 	for j := g * r.queryBlocks / r.groups; j < (g+1)*r.queryBlocks/r.groups; j++ {
 		r.forwardBlock(w, b, h, j)
 	}
@@ -23,13 +23,13 @@ func (r *attentionRun) runForward(worker, task int) {
 // S = scale * q k^T (rows x bk), an online-softmax step per row, then acc = acc*corr + P v; at the
 // end out = acc / sum and lse = max + log(sum).
 func (r *attentionRun) forwardBlock(w *attentionScratch, b, h, j int) {
-	kern, dh := r.kern, r.HeadDim
+	kern, dh, steps := r.kern, r.HeadDim, r.dhSteps
 	i0, rows := r.queryBlock(j)
 	strips := ceilDiv(rows, kern.mr)
 	r.loadRows(w.q, r.qkv[r.headOffset(b, h):], r.tokenStride, r.queryFrom+i0, rows)
 	for kb0 := 0; kb0 < r.Tokens; kb0 += r.keyBlock {
 		bk := r.keyCount(kb0)
-		kern.tiles(strips, ceilDiv(bk, kern.nr), dh, r.scale, w.q, dh, 1, w.kT[kb0*dh:], dh*kern.nr, 0, w.scores, r.ldS)
+		kern.tiles(strips, ceilDiv(bk, kern.nr), steps, r.scale, w.q, steps, 1, w.kT[kb0*steps:], steps*kern.nr, 0, w.scores, r.ldS)
 		first := kb0 == 0
 		for i := range rows {
 			r.softmaxStep(w, i, bk, first)
@@ -38,7 +38,8 @@ func (r *attentionRun) forwardBlock(w *attentionScratch, b, h, j int) {
 		if first {
 			beta = 0
 		}
-		kern.tiles(strips, r.dimPanels, bk, 1, w.scores, r.ldS, 1, w.vRows[kb0*kern.nr:], r.Tokens*kern.nr, beta, w.acc, r.dhPad)
+		p, depth := r.rowOperand(w, w.scores, strips*kern.mr, bk)
+		kern.tiles(strips, r.dimPanels, depth, 1, p, r.ldS, 1, w.vRows[r.pairOffset(kb0):], r.pairOffset(r.Tokens), beta, w.acc, r.dhPad)
 	}
 	outStride := r.Heads * dh
 	out := r.out[r.outOffset(b, h):]

@@ -24,9 +24,30 @@ func newAttentionCase(rng *rand.Rand, s AttentionShape) *attentionCase {
 	for i := range c.dout {
 		c.dout[i] = float32(rng.NormFloat64())
 	}
-	c.wantOut, c.wantLSE, c.wantDQKV = attentionReference(s, float64s(c.qkv), float64s(c.dout))
+	qkv, dout := float64s(c.qkv), float64s(c.dout)
+	if s.Precision == BF16 {
+		// The products read every operand rounded to bf16: the reference starts from the rounded
+		// inputs. What remains is the rounding of the probabilities and of dS, each a relative
+		// error of at most 2^-9 of terms no larger than max|v| (out) and max|dout|*max|qkv| (dqkv):
+		// those bound the scales, so that outputs that nearly cancel are not held to more.
+		qkv, dout = roundedBF16(c.qkv), roundedBF16(c.dout)
+	}
+	c.wantOut, c.wantLSE, c.wantDQKV = attentionReference(s, qkv, dout)
 	c.outScale, c.gradScale = maxAbs(c.wantOut), maxAbs(c.wantDQKV)
+	if s.Precision == BF16 {
+		c.outScale = max(c.outScale, maxAbs(qkv))
+		c.gradScale = max(c.gradScale, maxAbs(dout)*maxAbs(qkv))
+	}
 	return c
+}
+
+// roundedBF16 is s rounded to bf16, in float64.
+func roundedBF16(s []float32) []float64 {
+	out := make([]float64, len(s))
+	for i, v := range s {
+		out[i] = float64(BF16Round(v))
+	}
+	return out
 }
 
 func float64s(s []float32) []float64 {
@@ -145,18 +166,30 @@ func checkClose(t *testing.T, what string, got []float32, want []float64, scale,
 	}
 }
 
-// check runs the fused kernels and compares them with the reference: the forward within 1e-5 and
-// the backward within 1e-4, relative to the largest value of out and of dqkv (dq and dk share
-// dv's scale: with one token they are zero up to rounding).
+// attentionTolerance is how far out and dqkv may be from the float64 reference, relative to their
+// scales (newAttentionCase); lse is always held to 1e-5, since in bf16 the scores are products of
+// the rounded inputs summed in float32, as in the reference. The largest bf16 errors measured over
+// the test shapes were 1.1e-3 (out) and 7e-4 (dqkv), and 1.8e-7 for lse.
+func attentionTolerance(p Precision) (out, grad float64) {
+	if p == BF16 {
+		return 4e-3, 4e-3
+	}
+	return 1e-5, 1e-4
+}
+
+// check runs the fused kernels and compares them with the reference within attentionTolerance,
+// relative to the largest value of out and of dqkv (dq and dk share dv's scale: with one token
+// they are zero up to rounding).
 func (c *attentionCase) check(t *testing.T) {
 	t.Helper()
 	s := c.shape
+	fwdTol, bwdTol := attentionTolerance(s.Precision)
 	out, lse := make([]float32, s.outLen()), make([]float32, s.lseLen())
 	for i := range lse {
 		lse[i] = float32(math.NaN())
 	}
 	AttentionForward(out, lse, c.qkv, s)
-	checkClose(t, "out", out, c.wantOut, c.outScale, 1e-5)
+	checkClose(t, "out", out, c.wantOut, c.outScale, fwdTol)
 	checkClose(t, "lse", lse, c.wantLSE, max(1, maxAbs(c.wantLSE)), 1e-5)
 	dqkv := make([]float32, s.qkvLen())
 	for i := range dqkv {
@@ -167,7 +200,7 @@ func (c *attentionCase) check(t *testing.T) {
 		AttentionBackward(dqkv, c.dout, fwdOut, lse, c.qkv, s)
 		got64 := float64s(dqkv)
 		for t3, name := range []string{"dq", "dk", "dv"} {
-			checkClose(t, name, float32s(c.part(got64, t3)), c.part(c.wantDQKV, t3), c.gradScale, 1e-4)
+			checkClose(t, name, float32s(c.part(got64, t3)), c.part(c.wantDQKV, t3), c.gradScale, bwdTol)
 		}
 		for i := range dqkv {
 			dqkv[i] = float32(math.NaN())
@@ -183,22 +216,25 @@ func float32s(s []float64) []float32 {
 	return out
 }
 
-// attentionShapes are the test problems: {B, N, H, dh, QueryFrom, QueryTo}.
+// attentionShapes are the test problems: {B, N, H, dh, QueryFrom, QueryTo, Precision}.
 var attentionShapes = []AttentionShape{
-	{1, 1, 1, 32, 0, 0}, {1, 2, 1, 32, 0, 0}, {2, 7, 3, 32, 0, 0}, {1, 13, 2, 64, 0, 0}, {1, 33, 1, 128, 0, 0},
-	{2, 64, 2, 64, 0, 0}, {1, 97, 3, 32, 0, 0}, {1, 207, 2, 64, 0, 0}, {1, 300, 1, 64, 0, 0},
-	{1, 17, 2, 5, 0, 0}, {1, 45, 1, 40, 0, 0}, {1, 29, 1, 1, 0, 0},
+	{1, 1, 1, 32, 0, 0, FP32}, {1, 2, 1, 32, 0, 0, FP32}, {2, 7, 3, 32, 0, 0, FP32}, {1, 13, 2, 64, 0, 0, FP32}, {1, 33, 1, 128, 0, 0, FP32},
+	{2, 64, 2, 64, 0, 0, FP32}, {1, 97, 3, 32, 0, 0, FP32}, {1, 207, 2, 64, 0, 0, FP32}, {1, 300, 1, 64, 0, 0, FP32},
+	{1, 17, 2, 5, 0, 0, FP32}, {1, 45, 1, 40, 0, 0, FP32}, {1, 29, 1, 1, 0, 0, FP32},
 	// Some tokens as queries: prompts dropped, the class token alone, the last row, none.
-	{2, 207, 2, 64, 10, 207}, {2, 200, 3, 32, 3, 4}, {1, 300, 1, 64, 0, 1}, {2, 7, 3, 32, 3, 5},
-	{1, 33, 2, 17, 32, 33}, {2, 45, 1, 40, 4, 4},
-	{1, 13, 2, 64, 5, 0}, // QueryTo 0: every token, whatever QueryFrom says
+	{2, 207, 2, 64, 10, 207, FP32}, {2, 200, 3, 32, 3, 4, FP32}, {1, 300, 1, 64, 0, 1, FP32}, {2, 7, 3, 32, 3, 5, FP32},
+	{1, 33, 2, 17, 32, 33, FP32}, {2, 45, 1, 40, 4, 4, FP32},
+	{1, 13, 2, 64, 5, 0, FP32}, // QueryTo 0: every token, whatever QueryFrom says
 }
 
 func TestAttentionMatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 5))
-	cases := make([]*attentionCase, len(attentionShapes))
-	for i, s := range attentionShapes {
-		cases[i] = newAttentionCase(rng, s)
+	var cases []*attentionCase
+	for _, s := range attentionShapes {
+		for _, p := range []Precision{FP32, BF16} {
+			s.Precision = p
+			cases = append(cases, newAttentionCase(rng, s))
+		}
 	}
 	forEachSIMD(t, func(t *testing.T) {
 		for _, keyBlock := range []int{256, 32} {
@@ -225,7 +261,7 @@ func withAttentionKeyBlock(n int, f func()) {
 // The reference gradient itself is checked against central differences of the reference forward.
 func TestAttentionReferenceGradient(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 9))
-	s := AttentionShape{2, 5, 2, 3, 0, 0}
+	s := AttentionShape{2, 5, 2, 3, 0, 0, FP32}
 	c := newAttentionCase(rng, s)
 	qkv, dout := float64s(c.qkv), float64s(c.dout)
 	loss := func() float64 {
@@ -249,7 +285,7 @@ func TestAttentionReferenceGradient(t *testing.T) {
 // The fused backward, in float32, agrees with central differences of the fused forward.
 func TestAttentionFiniteDifferences(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 13))
-	s := AttentionShape{1, 6, 2, 4, 0, 0}
+	s := AttentionShape{1, 6, 2, 4, 0, 0, FP32}
 	c := newAttentionCase(rng, s)
 	out, lse := make([]float32, s.outLen()), make([]float32, s.lseLen())
 	loss := func() float64 {
@@ -274,16 +310,17 @@ func TestAttentionFiniteDifferences(t *testing.T) {
 }
 
 func TestAttentionBadArguments(t *testing.T) {
-	s := AttentionShape{2, 3, 2, 4, 0, 0}
+	s := AttentionShape{2, 3, 2, 4, 0, 0, FP32}
 	qkv, out, lse := make([]float32, s.qkvLen()), make([]float32, s.outLen()), make([]float32, s.lseLen())
 	wantPanic(t, "len(qkv)", func() { AttentionForward(out, lse, qkv[1:], s) })
 	wantPanic(t, "len(out)", func() { AttentionForward(out[1:], lse, qkv, s) })
 	wantPanic(t, "len(lse)", func() { AttentionForward(out, lse[1:], qkv, s) })
-	wantPanic(t, "negative", func() { AttentionForward(out, lse, qkv, AttentionShape{1, -1, 1, 1, 0, 0}) })
+	wantPanic(t, "negative", func() { AttentionForward(out, lse, qkv, AttentionShape{1, -1, 1, 1, 0, 0, FP32}) })
 	wantPanic(t, "len(dout)", func() { AttentionBackward(qkv, out[1:], out, lse, qkv, s) })
 	wantPanic(t, "len(dqkv)", func() { AttentionBackward(qkv[1:], out, out, lse, qkv, s) })
-	AttentionForward(nil, nil, nil, AttentionShape{0, 5, 2, 4, 0, 0})
-	AttentionBackward(nil, nil, nil, nil, nil, AttentionShape{3, 0, 2, 4, 0, 0})
+	wantPanic(t, "unknown precision", func() { AttentionForward(out, lse, qkv, AttentionShape{2, 3, 2, 4, 0, 0, Precision(7)}) })
+	AttentionForward(nil, nil, nil, AttentionShape{0, 5, 2, 4, 0, 0, FP32})
+	AttentionBackward(nil, nil, nil, nil, nil, AttentionShape{3, 0, 2, 4, 0, 0, FP32})
 }
 
 func TestAttentionWarmCallAllocatesNothing(t *testing.T) {
@@ -291,20 +328,22 @@ func TestAttentionWarmCallAllocatesNothing(t *testing.T) {
 		t.Skip("the race detector allocates")
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	s := AttentionShape{4, 50, 3, 64, 0, 0}
-	c := newAttentionCase(rng, s)
-	out, lse, dqkv := make([]float32, s.outLen()), make([]float32, s.lseLen()), make([]float32, s.qkvLen())
-	for _, threads := range []int{1, 2} {
-		withThreads(threads, func() {
-			run := func() {
-				AttentionForward(out, lse, c.qkv, s)
-				AttentionBackward(dqkv, c.dout, out, lse, c.qkv, s)
-			}
-			run()
-			if n := testing.AllocsPerRun(5, run); n != 0 {
-				t.Errorf("threads=%d: %v allocations per warm call", threads, n)
-			}
-		})
+	for _, p := range []Precision{FP32, BF16} {
+		s := AttentionShape{4, 50, 3, 64, 0, 0, p}
+		c := newAttentionCase(rng, s)
+		out, lse, dqkv := make([]float32, s.outLen()), make([]float32, s.lseLen()), make([]float32, s.qkvLen())
+		for _, threads := range []int{1, 2} {
+			withThreads(threads, func() {
+				run := func() {
+					AttentionForward(out, lse, c.qkv, s)
+					AttentionBackward(dqkv, c.dout, out, lse, c.qkv, s)
+				}
+				run()
+				if n := testing.AllocsPerRun(5, run); n != 0 {
+					t.Errorf("%v, threads=%d: %v allocations per warm call", p, threads, n)
+				}
+			})
+		}
 	}
 }
 
@@ -314,9 +353,11 @@ func FuzzAttention(f *testing.F) {
 	f.Add(uint8(1), uint8(7), uint8(2), uint8(5), uint8(1), uint64(1))
 	f.Add(uint8(2), uint8(40), uint8(1), uint8(32), uint8(0), uint64(2))
 	f.Add(uint8(2), uint8(40), uint8(1), uint8(32), uint8(0), uint64(3<<16|9<<8|12))
+	f.Add(uint8(2), uint8(45), uint8(2), uint8(17), uint8(1), uint64(1<<24|5<<16|3<<8|4))
 	f.Fuzz(func(t *testing.T, batch, tokens, heads, dh, keyBlockSel uint8, seed uint64) {
 		s := AttentionShape{Batch: int(batch % 3), Tokens: int(tokens % 70), Heads: int(heads%3) + 1, HeadDim: int(dh%40) + 1}
-		// Bits 8-23 of the seed pick the query rows: every token when both bytes are zero.
+		// Bit 24 of the seed picks bf16; bits 8-23 the query rows: every token when both bytes are zero.
+		s.Precision = Precision(seed >> 24 & 1)
 		if from, to := int(seed>>8&0xff), int(seed>>16&0xff); to > 0 && s.Tokens > 0 {
 			s.QueryFrom = from % s.Tokens
 			s.QueryTo = s.QueryFrom + 1 + to%(s.Tokens-s.QueryFrom)

@@ -15,3 +15,6 @@ func sgemmKernel14x32BF16AVX512(k int, a *float32, aRow int, aStep int, b *float
 
 // bf16PairsAVX512 rounds the n float32 values at src to bf16 and writes them as n/2 pairs of 32 bits at dst. n is a multiple of 32 (or 0).
 func bf16PairsAVX512(dst *float32, src *float32, n int)
+
+// bf16ColumnPairsAVX512 rounds the n float32 values at lo and at hi to bf16 and writes them as n pairs of 32 bits at dst: dst[j] holds lo[j] in its low and hi[j] in its high 16 bits. n is a multiple of 16 (or 0).
+func bf16ColumnPairsAVX512(dst *float32, lo *float32, hi *float32, n int)

@@ -877,3 +877,72 @@ loop:
 done:
 	VZEROUPPER
 	RET
+
+DATA bf16ColumnPairsIndex<>+0(SB)/4, $0x00100000
+DATA bf16ColumnPairsIndex<>+4(SB)/4, $0x00110001
+DATA bf16ColumnPairsIndex<>+8(SB)/4, $0x00120002
+DATA bf16ColumnPairsIndex<>+12(SB)/4, $0x00130003
+DATA bf16ColumnPairsIndex<>+16(SB)/4, $0x00140004
+DATA bf16ColumnPairsIndex<>+20(SB)/4, $0x00150005
+DATA bf16ColumnPairsIndex<>+24(SB)/4, $0x00160006
+DATA bf16ColumnPairsIndex<>+28(SB)/4, $0x00170007
+DATA bf16ColumnPairsIndex<>+32(SB)/4, $0x00180008
+DATA bf16ColumnPairsIndex<>+36(SB)/4, $0x00190009
+DATA bf16ColumnPairsIndex<>+40(SB)/4, $0x001a000a
+DATA bf16ColumnPairsIndex<>+44(SB)/4, $0x001b000b
+DATA bf16ColumnPairsIndex<>+48(SB)/4, $0x001c000c
+DATA bf16ColumnPairsIndex<>+52(SB)/4, $0x001d000d
+DATA bf16ColumnPairsIndex<>+56(SB)/4, $0x001e000e
+DATA bf16ColumnPairsIndex<>+60(SB)/4, $0x001f000f
+GLOBL bf16ColumnPairsIndex<>(SB), RODATA|NOPTR, $64
+
+// func bf16ColumnPairsAVX512(dst *float32, lo *float32, hi *float32, n int)
+// Requires: AVX, AVX512BW, AVX512F
+TEXT ·bf16ColumnPairsAVX512(SB), NOSPLIT, $0-32
+	MOVQ      dst+0(FP), AX
+	MOVQ      lo+8(FP), CX
+	MOVQ      hi+16(FP), DX
+	MOVQ      n+24(FP), BX
+	VMOVDQU64 bf16ColumnPairsIndex<>+0(SB), Z6
+	MOVQ      BX, SI
+	SHRQ      $0x05, SI
+	JZ        tail
+
+loop:
+	VMOVUPS (CX), Z0
+	VMOVUPS (DX), Z1
+	VMOVUPS 64(CX), Z3
+	VMOVUPS 64(DX), Z4
+
+	// VCVTNE2PS2BF16 Z2, Z1, Z0
+	LONG $0x4877f262
+	WORD $0xd072
+
+	// VCVTNE2PS2BF16 Z5, Z4, Z3
+	LONG    $0x485ff262
+	WORD    $0xeb72
+	VPERMW  Z2, Z6, Z2
+	VPERMW  Z5, Z6, Z5
+	VMOVUPS Z2, (AX)
+	VMOVUPS Z5, 64(AX)
+	ADDQ    $0x80, CX
+	ADDQ    $0x80, DX
+	ADDQ    $0x80, AX
+	DECQ    SI
+	JNZ     loop
+
+tail:
+	TESTQ   $0x00000010, BX
+	JZ      done
+	VMOVUPS (CX), Z0
+	VMOVUPS (DX), Z1
+
+	// VCVTNE2PS2BF16 Z2, Z1, Z0
+	LONG    $0x4877f262
+	WORD    $0xd072
+	VPERMW  Z2, Z6, Z2
+	VMOVUPS Z2, (AX)
+
+done:
+	VZEROUPPER
+	RET

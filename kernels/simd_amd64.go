@@ -50,6 +50,15 @@ func bf16PairsFor(s SIMD) bf16PairsKernel {
 	return nil
 }
 
+// bf16ColumnPairsFor returns the bf16 rounding of two rows into pairs down their columns of
+// path s, if it has one.
+func bf16ColumnPairsFor(s SIMD) bf16ColumnPairsKernel {
+	if s == AVX512BF16 {
+		return bf16ColumnPairsAVX512
+	}
+	return nil
+}
+
 // transposeBlockFor returns the block transpose of path s, if it has one.
 func transposeBlockFor(s SIMD) transposeBlock {
 	switch s {

@@ -13,6 +13,9 @@ func bf16GemmKernelFor(SIMD) gemmKernel { return genericBF16GemmKernel }
 // bf16PairsFor returns no assembly bf16 rounding in this build.
 func bf16PairsFor(SIMD) bf16PairsKernel { return nil }
 
+// bf16ColumnPairsFor returns no assembly bf16 rounding down columns in this build.
+func bf16ColumnPairsFor(SIMD) bf16ColumnPairsKernel { return nil }
+
 // transposeBlockFor returns no block transpose: the Go loops do it all in this build.
 func transposeBlockFor(SIMD) transposeBlock { return transposeBlock{} }
 

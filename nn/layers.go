@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/semprox/semprox/autodiff"
+	"github.com/semprox/semprox/kernels"
 	"github.com/semprox/semprox/tensor"
 )
 
@@ -72,10 +73,13 @@ func (m *MLP) Forward(tp *autodiff.Tape, x *autodiff.Var) *autodiff.Var {
 }
 
 // Attention is multi-head self-attention: a qkv projection [3D, D] whose rows are q, k, v (each
-// heads side by side), the fused attention, and the output projection Proj [D, D].
+// heads side by side), the fused attention, and the output projection Proj [D, D]. Precision is
+// the number format of the attention's own products (kernels.FP32 unless set; ViT.PackFrozen
+// and PackAll set it with the block's weights).
 type Attention struct {
 	QKV, Proj *Linear
 	Heads     int
+	Precision kernels.Precision
 }
 
 // Forward maps tokens x [B, N, D] to [B, N, D]. It panics as ForwardQueries does.
@@ -89,7 +93,7 @@ func (a *Attention) Forward(tp *autodiff.Tape, x *autodiff.Var) *autodiff.Var {
 // Proj's input width, or unless 0 <= from <= to <= N.
 func (a *Attention) ForwardQueries(tp *autodiff.Tape, x *autodiff.Var, from, to int) *autodiff.Var {
 	qkv := tp.Linear(x, a.QKV.Weight, withoutKeyGradient(tp, a.QKV.Bias))
-	o := tp.AttentionQueries(qkv, a.Heads, from, to)
+	o := tp.AttentionQueries(qkv, a.Heads, from, to, a.Precision)
 	tp.Free(qkv)
 	y := a.Proj.Forward(tp, o)
 	tp.Free(o)

@@ -173,27 +173,44 @@ func (m *ViT) Parameters() []Named {
 
 // PackFrozen packs each frozen weight matrix of the ViT, the patch embedding's and the blocks'
 // qkv, proj, fc1 and fc2, in the given precision (autodiff.Var.Pack), and unpacks the ones that
-// train, both the copy for the forward pass and the one for the input gradient. Call it once the
-// weights are loaded and frozen (nn.SetTrainable); it returns how many matrices it packed.
+// train, both the copy for the forward pass and the one for the input gradient. A block whose
+// qkv weight is frozen also runs its attention products in that precision; the others in fp32.
+// Call it once the weights are loaded and frozen (nn.SetTrainable); it returns how many
+// matrices it packed.
 func (v *ViT) PackFrozen(p kernels.Precision) int {
 	return v.pack(p, true, func(w *autodiff.Var) bool { return !w.RequiresGrad() })
 }
 
+// PackFrozenForward is PackFrozen for passes that record no gradient (loading a trained run
+// for inference): it packs the same matrices and sets the same attention precisions, so the
+// embeddings are the training run's own, but without the input gradient's copies.
+func (v *ViT) PackFrozenForward(p kernels.Precision) int {
+	return v.pack(p, false, func(w *autodiff.Var) bool { return !w.RequiresGrad() })
+}
+
 // PackAll packs every weight matrix, trainable or not, for passes that record no gradient
-// (inference, evaluation between training steps), for the forward pass only; Unpack drops the
-// copies before the weights change again. It returns how many matrices it packed.
+// (inference, evaluation between training steps), for the forward pass only, and runs every
+// block's attention in the given precision; Unpack drops the copies (and returns attention to
+// fp32) before the weights change again. It returns how many matrices it packed.
 func (v *ViT) PackAll(p kernels.Precision) int {
 	return v.pack(p, false, func(*autodiff.Var) bool { return true })
 }
 
-// Unpack drops the packed copies of the ViT's weights.
+// Unpack drops the packed copies of the ViT's weights and returns attention to fp32.
 func (v *ViT) Unpack() {
 	v.pack(kernels.FP32, false, func(*autodiff.Var) bool { return false })
 }
 
 // pack packs the weight matrices for which which holds (with the input gradient's copy when
-// inputGradient is set) and unpacks the others.
+// inputGradient is set) and unpacks the others; a block's attention takes precision p when
+// which holds for its qkv weight, and fp32 otherwise.
 func (v *ViT) pack(p kernels.Precision, inputGradient bool, which func(*autodiff.Var) bool) int {
+	for _, b := range v.Blocks {
+		b.Attn.Precision = kernels.FP32
+		if which(b.Attn.QKV.Weight) {
+			b.Attn.Precision = p
+		}
+	}
 	packed := 0
 	for _, w := range v.weightMatrices() {
 		if !which(w) {

@@ -76,6 +76,7 @@ func main() {
 		fma:    func(b, a, acc vector) { opVDPBF16PS.emit(acc, b, a) },
 	})
 	bf16Pairs()
+	bf16ColumnPairs()
 	Generate()
 }
 
