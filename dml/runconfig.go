@@ -28,9 +28,9 @@ type RunConfig struct {
 	Seed      uint64          `json:"seed"`
 	Threads   int             `json:"threads"` // compute threads (0: one per core)
 	Workers   int             `json:"workers"` // image decoding goroutines (0: one per core)
-	// Precision is what the frozen backbone weights multiply in: "fp32", "bf16", or "auto" (and
-	// "") for bf16 where the CPU has AVX512_BF16 (see kernels.ChoosePrecision). Weights that train
-	// stay float32. A session records the precision it chose, so a resumed run keeps it.
+	// Precision is what the frozen backbone weights, and the attention of the blocks whose qkv
+	// weight is frozen, multiply in: "fp32", "bf16", or "auto" (and "") for bf16 where the CPU has
+	// AVX512_BF16 (see kernels.ChoosePrecision). Weights that train stay float32. A session records the precision it chose, so a resumed run keeps it.
 	Precision string `json:"precision,omitempty"`
 	EvalEvery int    `json:"eval_every"`
 	// Embeddings writes the test embeddings of the best model into the run directory.

@@ -6,7 +6,8 @@
 //     bf16: both operands rounded to bfloat16, the products summed in float32 (AVX512_BF16's
 //     VDPBF16PS, which the generator emits as bytes from a small EVEX encoder);
 //   - fused multi-head attention, forward and backward, flash style (AttentionForward,
-//     AttentionBackward), reading q, k and v straight from a qkv projection's output;
+//     AttentionBackward), reading q, k and v straight from a qkv projection's output, its
+//     products in float32 or bf16 (AttentionShape.Precision);
 //   - vector maths over float32 slices: Exp, ExpSum, the exact GELU and its gradient, Softmax,
 //     LayerNorm and L2Normalize with their gradients, Add, Scale, Axpy, Sum, Dot, Max;
 //   - the worker pool they all run on (SetThreads).

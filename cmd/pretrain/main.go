@@ -111,7 +111,7 @@ func parseFlags(args []string, log io.Writer) (options, error) {
 	fs.Float64Var(&o.wd, "wd", 0.05, "AdamW weight decay of the weight matrices (none on biases, norms, class token and position embedding)")
 	fs.Uint64Var(&o.seed, "seed", 0, "seed of the initialisation, the shuffling and the augmentation")
 	fs.IntVar(&o.threads, "threads", 0, "worker threads (0: all cores)")
-	fs.StringVar(&o.precision, "precision", kernels.AutoPrecision, "what the weights multiply in during the test passes (training is always fp32): fp32, bf16 (8-bit mantissas, float32 sums; AVX512_BF16), or auto: bf16 where the CPU has AVX512_BF16")
+	fs.StringVar(&o.precision, "precision", kernels.AutoPrecision, "what the weights and attention multiply in during the test passes (training is always fp32): fp32, bf16 (8-bit mantissas, float32 sums; AVX512_BF16), or auto: bf16 where the CPU has AVX512_BF16")
 	fs.StringVar(&o.out, "out", DefaultOut, "output checkpoint (.safetensors; the metadata goes beside it as .json)")
 	fs.IntVar(&o.limit, "limit", 0, "use only the first N training images (0: all)")
 	if err := fs.Parse(args); err != nil {

@@ -95,7 +95,7 @@ func bindOthers(fs *flag.FlagSet, o *options) {
 	fs.Uint64Var(&s.Seed, "seed", 0, "seed of the initialisation, the batches and the augmentation")
 	fs.IntVar(&s.Threads, "threads", 0, "compute threads (0: one per core); the same seed and threads give the same run bit for bit")
 	fs.IntVar(&s.Workers, "workers", 0, "image decoding goroutines (0: one per core)")
-	fs.StringVar(&s.Precision, "precision", kernels.AutoPrecision, "what the frozen backbone weights multiply in: fp32, bf16 (8-bit mantissas, float32 sums; AVX512_BF16), or auto: bf16 where the CPU has AVX512_BF16; weights that train stay fp32")
+	fs.StringVar(&s.Precision, "precision", kernels.AutoPrecision, "what the frozen backbone weights and its attention multiply in: fp32, bf16 (8-bit mantissas, float32 sums; AVX512_BF16), or auto: bf16 where the CPU has AVX512_BF16; weights that train stay fp32")
 	fs.IntVar(&s.EvalEvery, "eval-every", 1, "evaluate every this many epochs (and after the last)")
 	fs.IntVar(&s.StepLimit, "steps", 0, "at most this many steps per epoch (0: training images / batch)")
 	fs.BoolVar(&s.Embeddings, "save-embeddings", false, "write the test embeddings of the best model as test_embeddings.npy and test_labels.npy")

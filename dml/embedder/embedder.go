@@ -56,7 +56,7 @@ func (o *Options) Register(fs *flag.FlagSet) {
 		o.Interp, err = vision.ParseInterpolation(s)
 		return err
 	})
-	fs.StringVar(&o.Precision, "precision", kernels.AutoPrecision, "what the weights multiply in: fp32, bf16 (8-bit mantissas, float32 sums; AVX512_BF16), or auto: bf16 where the CPU has AVX512_BF16")
+	fs.StringVar(&o.Precision, "precision", kernels.AutoPrecision, "what the weights and attention multiply in: fp32, bf16 (8-bit mantissas, float32 sums; AVX512_BF16), or auto: bf16 where the CPU has AVX512_BF16")
 }
 
 // Parsed records which of fs's flags were given, after fs.Parse.
