@@ -100,7 +100,7 @@ func (tp *Tape) AddBias(x, b *Var) *Var {
 	}
 	y := tp.result([]*Var{x, b}, x.Shape()...)
 	yd, bias := y.Value.Data(), b.Value.Data()
-	copy(yd, x.Value.Data())
+	kernels.Copy(yd, x.Value.Data())
 	for r := 0; r < len(yd); r += n {
 		kernels.Axpy(1, bias, yd[r:r+n])
 	}

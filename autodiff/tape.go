@@ -194,7 +194,7 @@ func (tp *Tape) setGrad(v *Var, write func(dst []float32)) {
 		write(g.Data())
 		return
 	}
-	tmp := tp.scratch.Get(v.Value.Len())
+	tmp := tp.scratch.GetUninit(v.Value.Len())
 	write(tmp.Data())
 	accumulate(v.grad.Data(), tmp.Data())
 	tp.scratch.Put(tmp)
@@ -204,7 +204,7 @@ func (tp *Tape) setGrad(v *Var, write func(dst []float32)) {
 // a sum.
 func store(dst, src []float32, fresh bool) {
 	if fresh {
-		copy(dst, src)
+		kernels.Copy(dst, src)
 		return
 	}
 	accumulate(dst, src)

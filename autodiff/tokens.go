@@ -3,6 +3,7 @@ package autodiff
 import (
 	"fmt"
 
+	"github.com/semprox/semprox/kernels"
 	"github.com/semprox/semprox/tensor"
 )
 
@@ -159,7 +160,7 @@ func (tp *Tape) ScatterRows(base *Var, idx []int, values *Var) *Var {
 	n := base.Value.Stride(0)
 	y := tp.result([]*Var{base, values}, bs...)
 	yd, vd := y.Value.Data(), values.Value.Data()
-	copy(yd, base.Value.Data())
+	kernels.Copy(yd, base.Value.Data())
 	for i, r := range idx {
 		copy(yd[r*n:(r+1)*n], vd[i*n:(i+1)*n])
 	}

@@ -9,7 +9,7 @@
 //     AttentionBackward), reading q, k and v straight from a qkv projection's output, its
 //     products in float32 or bf16 (AttentionShape.Precision);
 //   - vector maths over float32 slices: Exp, ExpSum, the exact GELU and its gradient, Softmax,
-//     LayerNorm and L2Normalize with their gradients, Add, Scale, Axpy, Sum, Dot, Max;
+//     LayerNorm and L2Normalize with their gradients, Add, Scale, Axpy, Copy, Sum, Dot, Max;
 //   - the worker pool they all run on (SetThreads).
 //
 // Each kernel has a plain Go version, which is the reference and the fallback, and hand-written

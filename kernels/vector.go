@@ -130,6 +130,21 @@ func axpySerial(alpha float32, x, y []float32) {
 	})
 }
 
+// Copy sets dst[i] = src[i]: copy() for small slices, split over the pool for large ones. src and
+// dst have the same length and do not overlap.
+func Copy(dst, src []float32) {
+	checkVectorLen("Copy", "src", len(src), "dst", len(dst))
+	if len(dst) < parallelMin {
+		copy(dst, src)
+		return
+	}
+	j := getVecJob(copyBody)
+	j.dst, j.x = dst, src
+	j.run(len(dst), 1)
+}
+
+func copyBody(j *vecJob, lo, hi int) { copy(j.dst[lo:hi], j.x[lo:hi]) }
+
 // addScaledMulSerial sets dst[i] = (a[i] + s*b[i]) * t.
 func addScaledMulSerial(dst, a, b []float32, s, t float32) {
 	k := vectorAsmFor(active)

@@ -59,6 +59,7 @@ func TestVectorStaysInBounds(t *testing.T) {
 			run("Add", func() { Add(c, a, b) })
 			run("Scale", func() { Scale(c, 2, a) })
 			run("Axpy", func() { Axpy(2, a, c) })
+			run("Copy", func() { Copy(c, a) })
 			run("addScaledMul", func() { addScaledMulSerial(c, a, b, 2, 3) })
 			run("Sum", func() { Sum(a) })
 			run("Dot", func() { Dot(a, b) })

@@ -280,7 +280,13 @@ func TestElementwise(t *testing.T) {
 					t.Fatalf("n=%d: Scale[%d] = %v, want %v", n, i, dst.s()[i], alpha*a[i])
 				}
 			}
-			copy(dst.s(), b)
+			Copy(dst.s(), b)
+			dst.check(t, "Copy")
+			for i := range n {
+				if !sameBits(dst.s()[i], b[i]) {
+					t.Fatalf("n=%d: Copy[%d] = %v, want %v", n, i, dst.s()[i], b[i])
+				}
+			}
 			Axpy(alpha, a, dst.s())
 			dst.check(t, "Axpy")
 			for i := range n {
@@ -447,6 +453,7 @@ func TestVectorBadLengths(t *testing.T) {
 		{"kernels: Add: len(a) = 3, want 4 (dst)", func() { Add(a, b, a) }},
 		{"kernels: Scale: len(x) = 3", func() { Scale(a, 1, b) }},
 		{"kernels: Axpy: len(x) = 4, want 3 (y)", func() { Axpy(1, a, b) }},
+		{"kernels: Copy: len(src) = 3, want 4 (dst)", func() { Copy(a, b) }},
 		{"kernels: Dot: len(y) = 3, want 4 (x)", func() { Dot(a, b) }},
 		{"kernels: Exp: len(x) = 3", func() { Exp(a, b) }},
 		{"kernels: ExpSum: len(x) = 4, want 3 (dst)", func() { ExpSum(b, a, 0) }},
