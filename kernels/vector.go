@@ -134,16 +134,12 @@ func axpySerial(alpha float32, x, y []float32) {
 // dst have the same length and do not overlap.
 func Copy(dst, src []float32) {
 	checkVectorLen("Copy", "src", len(src), "dst", len(dst))
-	if len(dst) < parallelMin {
-		copy(dst, src)
-		return
-	}
-	j := getVecJob(copyBody)
-	j.dst, j.x = dst, src
-	j.run(len(dst), 1)
+	mapUnary(dst, src, copyBody, copySerial)
 }
 
-func copyBody(j *vecJob, lo, hi int) { copy(j.dst[lo:hi], j.x[lo:hi]) }
+func copyBody(j *vecJob, lo, hi int) { copySerial(j.dst[lo:hi], j.x[lo:hi]) }
+
+func copySerial(dst, src []float32) { copy(dst, src) }
 
 // addScaledMulSerial sets dst[i] = (a[i] + s*b[i]) * t.
 func addScaledMulSerial(dst, a, b []float32, s, t float32) {
