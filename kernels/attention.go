@@ -78,7 +78,8 @@ type namedSlice struct {
 }
 
 // attentionKeyBlock is the number of keys per block of the online softmax (rounded up to a
-// multiple of the kernel's nr, and of 2*nr for bf16 so that blocks start on a pair of keys). Tests lower it to run many blocks on small inputs.
+// multiple of the kernel's nr, and of 2*nr for bf16 so that blocks start on a pair of keys).
+// Tests lower it to run many blocks on small inputs.
 var attentionKeyBlock = 256
 
 // attentionQueryStrips is the most strips of mr query rows in one query block.
