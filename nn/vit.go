@@ -178,15 +178,18 @@ func (m *ViT) Parameters() []Named {
 // Call it once the weights are loaded and frozen (nn.SetTrainable); it returns how many
 // matrices it packed.
 func (v *ViT) PackFrozen(p kernels.Precision) int {
-	return v.pack(p, true, func(w *autodiff.Var) bool { return !w.RequiresGrad() })
+	return v.pack(p, true, isFrozen)
 }
 
 // PackFrozenForward is PackFrozen for passes that record no gradient (loading a trained run
 // for inference): it packs the same matrices and sets the same attention precisions, so the
 // embeddings are the training run's own, but without the input gradient's copies.
 func (v *ViT) PackFrozenForward(p kernels.Precision) int {
-	return v.pack(p, false, func(w *autodiff.Var) bool { return !w.RequiresGrad() })
+	return v.pack(p, false, isFrozen)
 }
+
+// isFrozen reports whether a weight does not train.
+func isFrozen(w *autodiff.Var) bool { return !w.RequiresGrad() }
 
 // PackAll packs every weight matrix, trainable or not, for passes that record no gradient
 // (inference, evaluation between training steps), for the forward pass only, and runs every
