@@ -63,31 +63,45 @@ func (tp *Tape) product(ep kernels.Epilogue, y, x []float32, w *Var, rows, in, o
 // linearBackward turns dy [rows, out], the gradient of x w^T + b, into gradients of whichever
 // of x, w and b need one.
 func (tp *Tape) linearBackward(x, w, b *Var, dy []float32, rows, in, out int) {
+	biasSummed := false
 	if needs(x) {
 		dx, fresh := tp.freshGrad(x)
 		beta := float32(1)
 		if fresh {
 			beta = 0
 		}
-		inputGrad(nil, dx.Data(), dy, w, beta, rows, in, out)
+		biasSummed = tp.inputGrad(nil, dx.Data(), dy, w, b, beta, rows, in, out)
 	}
+	tp.paramGrads(x, w, b, dy, biasSummed, rows, in, out)
+}
+
+// paramGrads adds the gradients of w and b, from dy [rows, out] and x [rows, in], where they
+// need one; b's is left out when biasSummed says inputGrad has added it.
+func (tp *Tape) paramGrads(x, w, b *Var, dy []float32, biasSummed bool, rows, in, out int) {
 	if needs(w) {
 		kernels.Sgemm(true, false, out, in, rows, 1, dy, out, x.Value.Data(), in, 1, tp.gradOf(w).Data(), in)
 	}
-	if needs(b) {
+	if needs(b) && !biasSummed {
 		addColumnSums(tp.gradOf(b).Data(), dy, out)
 	}
 }
 
 // inputGrad writes dy w + beta dst into dst [rows, in], for dy [rows, out] and w [out, in] (the
-// input gradient of x w^T), with ep applied to each tile as it is written; a frozen w's packed
-// copy is used where it has one (Pack).
-func inputGrad(ep kernels.Epilogue, dst, dy []float32, w *Var, beta float32, rows, in, out int) {
-	if pw := w.packing(false); pw != nil {
-		kernels.SgemmPacked(ep, rows, 1, dy, out, pw.inputGradient(), beta, dst, in)
-		return
+// input gradient of x w^T), with ep applied to each tile as it is written. A frozen w's packed
+// copy is used where it has one (Pack); the product then also adds the column sums of dy to the
+// gradient of the bias b, if b needs one, and inputGrad reports that it did.
+func (tp *Tape) inputGrad(ep kernels.Epilogue, dst, dy []float32, w, b *Var, beta float32, rows, in, out int) (biasSummed bool) {
+	pw := w.packing(false)
+	if pw == nil {
+		kernels.SgemmEpilogue(ep, false, false, rows, in, out, 1, dy, out, w.Value.Data(), in, beta, dst, in)
+		return false
 	}
-	kernels.SgemmEpilogue(ep, false, false, rows, in, out, 1, dy, out, w.Value.Data(), in, beta, dst, in)
+	if !needs(b) {
+		kernels.SgemmPacked(ep, rows, 1, dy, out, pw.inputGradient(), beta, dst, in)
+		return false
+	}
+	kernels.SgemmPackedColumnSums(ep, tp.gradOf(b).Data(), rows, 1, dy, out, pw.inputGradient(), beta, dst, in)
+	return true
 }
 
 // AddBias returns x + b with b repeated over x's leading dimensions: b's shape, leading 1s

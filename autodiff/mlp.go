@@ -45,12 +45,13 @@ func (tp *Tape) MLP(x, w1, b1, w2, b2 *Var) *Var {
 func (tp *Tape) mlpBackward(x, w1, b1, w2, b2, g, pre *Var, dy []float32) {
 	rows, hidden := pre.Value.Dim(0), pre.Value.Dim(1)
 	in, out := w1.Value.Dim(1), w2.Value.Dim(0)
-	tp.linearBackward(g, w2, b2, dy, rows, hidden, out) // w2 and b2 only: g never needs a gradient
 	if !needs(x) && !needs(w1) && !needs(b1) {
+		tp.paramGrads(g, w2, b2, dy, false, rows, hidden, out) // g never needs a gradient
 		return
 	}
 	dpre := tp.scratch.GetUninit(rows, hidden)
-	inputGrad(&kernels.GELUGrad{Pre: pre.Value.Data(), Ld: hidden}, dpre.Data(), dy, w2, 0, rows, hidden, out)
+	b2Summed := tp.inputGrad(&kernels.GELUGrad{Pre: pre.Value.Data(), Ld: hidden}, dpre.Data(), dy, w2, b2, 0, rows, hidden, out)
+	tp.paramGrads(g, w2, b2, dy, b2Summed, rows, hidden, out)
 	tp.linearBackward(x, w1, b1, dpre.Data(), rows, in, hidden)
 	tp.scratch.Put(dpre)
 }

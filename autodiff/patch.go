@@ -25,13 +25,14 @@ func (tp *Tape) PatchEmbed(img, w, b *Var) *Var {
 	tp.linearForward(colsVar, w, b, y, rows, depth, dim)
 	tp.record(y, func() {
 		dy := y.grad.Data()
-		tp.linearBackward(colsVar, w, b, dy, rows, depth, dim) // w and b only: cols never needs a gradient
+		biasSummed := false
 		if needs(img) {
 			dcols := tp.scratch.Get(rows, depth)
-			inputGrad(nil, dcols.Data(), dy, w, 0, rows, depth, dim)
+			biasSummed = tp.inputGrad(nil, dcols.Data(), dy, w, b, 0, rows, depth, dim)
 			g.fold(tp.gradOf(img).Data(), dcols.Data())
 			tp.scratch.Put(dcols)
 		}
+		tp.paramGrads(colsVar, w, b, dy, biasSummed, rows, depth, dim) // cols never needs a gradient
 	}, when(needs(w), colsVar))
 	tp.release(colsVar)
 	return y

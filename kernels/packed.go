@@ -154,15 +154,32 @@ func (pb *PackedB) at(p, j int) float32 {
 // In BF16, A is rounded to bf16 as it is read and the products are summed in float32. It panics,
 // naming the argument, as Sgemm does.
 func SgemmPacked(ep Epilogue, m int, alpha float32, a []float32, lda int, b *PackedB, beta float32, c []float32, ldc int) {
+	sgemmPacked("SgemmPacked", ep, nil, m, alpha, a, lda, b, beta, c, ldc)
+}
+
+// SgemmPackedColumnSums is SgemmPacked that also adds the column sums of A to sums [k],
+// sums[p] += A[0,p] + ... + A[m-1,p], in float32 from A as given (not rounded), while the product
+// reads A: the bias gradient of a linear layer taken with its input gradient dy w, without a
+// pass of its own over dy. The rows are summed strip by strip of the kernel's tile height, then
+// the strips in order, so the result depends on the SIMD path but not on the number of threads.
+// It panics as SgemmPacked does, and if len(sums) is not k.
+func SgemmPackedColumnSums(ep Epilogue, sums []float32, m int, alpha float32, a []float32, lda int, b *PackedB, beta float32, c []float32, ldc int) {
+	if sums == nil {
+		sums = []float32{}
+	}
+	sgemmPacked("SgemmPackedColumnSums", ep, sums, m, alpha, a, lda, b, beta, c, ldc)
+}
+
+func sgemmPacked(fn string, ep Epilogue, sums []float32, m int, alpha float32, a []float32, lda int, b *PackedB, beta float32, c []float32, ldc int) {
 	if b == nil {
-		panic("kernels: SgemmPacked: b is nil")
+		panic("kernels: " + fn + ": b is nil")
 	}
 	g := gemmProblem{
 		m: m, n: b.n, k: b.k,
 		alpha: alpha, beta: beta,
 		a: a, c: c, lda: lda, ldc: ldc,
-		ep: ep, packed: b,
+		ep: ep, packed: b, aSums: sums,
 	}
-	g.check("SgemmPacked")
+	g.check(fn)
 	g.run(pool())
 }

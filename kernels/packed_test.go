@@ -216,6 +216,68 @@ func TestPackedRepacksForPath(t *testing.T) {
 	}
 }
 
+// TestSgemmPackedColumnSums checks the column sums of A taken alongside a packed product: the
+// product is bit for bit SgemmPacked's, the sums match a float64 reference within the float32
+// bound and are bit for bit the same on 1 and 3 threads. The sizes reach every way a strip of A
+// is read: in place, copied, packed at an edge, rounded strip by strip or all at once (several
+// column blocks), tasks split by panels (few strips), several depth blocks, alpha = 0 and k = 0.
+func TestSgemmPackedColumnSums(t *testing.T) {
+	sizes := [][3]int{{0, 5, 7}, {5, 0, 7}, {5, 7, 0}, {1, 1, 1}, {3, 5, 2}, {14, 32, 3}, {15, 33, 17},
+		{29, 31, 64}, {13, 97, 383}, {28, 640, 769}, {100, 530, 385}, {43, 1100, 1537}, {300, 40, 256}}
+	forEachSIMD(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(52, 53))
+		for _, p := range []Precision{FP32, BF16} {
+			for _, mnk := range sizes {
+				if raceEnabled && mnk[0]*mnk[1]*mnk[2] > 1<<18 {
+					continue
+				}
+				alpha := float32(1)
+				if rng.IntN(5) == 0 {
+					alpha = 0
+				}
+				g := newGemmCase(rng, false, true, mnk[0], mnk[1], mnk[2], alpha, 0.5, rng.IntN(4))
+				checkColumnSums(t, g, p, rng)
+			}
+		}
+	})
+}
+
+// checkColumnSums runs g's product with column sums in precision p on 1 and 3 threads.
+func checkColumnSums(t *testing.T, g *gemmCase, p Precision, rng *rand.Rand) {
+	t.Helper()
+	pb := PackB(p, g.transB, g.k, g.n, g.b, g.ldb)
+	start := make([]float32, g.k)
+	for i := range start {
+		start[i] = float32(rng.NormFloat64())
+	}
+	want := g.runPacked(p, nil)
+	var first []float32
+	for _, threads := range []int{1, 3} {
+		sums, c := slices.Clone(start), slices.Clone(g.c0)
+		withThreads(threads, func() {
+			SgemmPackedColumnSums(nil, sums, g.m, g.alpha, g.a, g.lda, pb, g.beta, c, g.ldc)
+		})
+		if !slices.Equal(floatBits(c), floatBits(want)) {
+			t.Fatalf("%v %v, %d threads: the product differs from SgemmPacked's", g, p, threads)
+		}
+		if first == nil {
+			first = sums
+		} else if !slices.Equal(floatBits(sums), floatBits(first)) {
+			t.Fatalf("%v %v: the sums on %d threads differ from those on 1", g, p, threads)
+		}
+		for j := range g.k {
+			ref, mag := float64(start[j]), math.Abs(float64(start[j]))
+			for i := range g.m {
+				v := float64(g.a[i*g.lda+j])
+				ref, mag = ref+v, mag+math.Abs(v)
+			}
+			if bound := float64(g.m+2) * 0x1p-24 * mag; math.Abs(float64(sums[j])-ref) > bound {
+				t.Fatalf("%v %v: sums[%d] = %v, want %v within %.3g", g, p, j, sums[j], ref, bound)
+			}
+		}
+	}
+}
+
 func TestSgemmPackedPanics(t *testing.T) {
 	b := make([]float32, 12)
 	wantPanic(t, "negative size", func() { PackB(FP32, false, -1, 3, b, 3) })
@@ -226,6 +288,8 @@ func TestSgemmPackedPanics(t *testing.T) {
 	wantPanic(t, "b is nil", func() { SgemmPacked(nil, 2, 1, b, 4, nil, 0, b, 3) })
 	wantPanic(t, "lda", func() { SgemmPacked(nil, 2, 1, b, 3, pb, 0, b, 3) })
 	wantPanic(t, "len(c)", func() { SgemmPacked(nil, 5, 1, make([]float32, 20), 4, pb, 0, b, 3) })
+	wantPanic(t, "len(sums) = 3, want k = 4", func() { SgemmPackedColumnSums(nil, b[:3], 2, 1, b, 4, pb, 0, b, 3) })
+	wantPanic(t, "len(sums) = 0, want k = 4", func() { SgemmPackedColumnSums(nil, nil, 2, 1, b, 4, pb, 0, b, 3) })
 }
 
 func TestParsePrecision(t *testing.T) {

@@ -39,7 +39,8 @@ type gemmProblem struct {
 	a, b, c        []float32
 	lda, ldb, ldc  int
 	ep             Epilogue
-	packed         *PackedB // op(B) packed once (b is then nil), or nil
+	packed         *PackedB  // op(B) packed once (b is then nil), or nil
+	aSums          []float32 // [k]: the column sums of A are added to it (A not transposed), or nil
 }
 
 // check panics, naming the argument, unless every size, leading dimension and slice length is
@@ -61,6 +62,9 @@ func (g *gemmProblem) check(fn string) {
 		checkMatrix(fn, "b", "ldb", g.b, bRows, bCols, g.ldb)
 	}
 	checkMatrix(fn, "c", "ldc", g.c, g.m, g.n, g.ldc)
+	if g.aSums != nil && len(g.aSums) != g.k {
+		panic(fmt.Sprintf("kernels: %s: len(sums) = %d, want k = %d", fn, len(g.aSums), g.k))
+	}
 	if g.ep != nil {
 		if err := g.ep.Validate(g.m, g.n); err != nil {
 			panic(fmt.Sprintf("kernels: %s: epilogue: %v", fn, err))

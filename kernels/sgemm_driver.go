@@ -80,6 +80,10 @@ type gemmRun struct {
 	ldRounded  int
 	roundTasks int
 	roundTask  func(worker, task int)
+
+	// With gemmProblem.aSums: the column sums of each strip of A, strip s at [s*k, s*k+k), each
+	// written by the one task that reads that strip of A first (see sumStripOfA).
+	stripSums []float32
 }
 
 // blockPlan is how one block of B is split into tasks, with counts of those claimed and done.
@@ -144,10 +148,16 @@ func putGemmRun(r *gemmRun) {
 
 // run computes the checked problem on pool p with the active kernel.
 func (g *gemmProblem) run(p *Pool) {
-	if g.m == 0 || g.n == 0 {
+	if g.m == 0 {
 		return
 	}
-	if g.alpha == 0 || g.k == 0 {
+	if g.n == 0 || g.alpha == 0 || g.k == 0 {
+		if g.aSums != nil && g.k > 0 {
+			addColumnSums(g.aSums, g.a, g.lda, g.m, g.k)
+		}
+		if g.n == 0 {
+			return
+		}
 		scaleMatrix(g.c, g.m, g.n, g.ldc, g.beta)
 		if g.ep != nil {
 			g.ep.ApplyTile(g.c, g.ldc, 0, 0, g.m, g.n)
@@ -169,10 +179,42 @@ func (g *gemmProblem) run(p *Pool) {
 	r.depthBlocks = ceilDiv(g.k, r.kbMax)
 	r.plan(ceilDiv(g.n, r.nbMax)*r.depthBlocks, p.Size())
 	r.roundWhole = kern.pairs && r.nbMax < g.n
+	if g.aSums != nil {
+		r.stripSums = growAligned(r.stripSums, r.strips*g.k)
+	}
 	if r.roundWhole {
 		r.roundA(p)
 	}
 	p.Run(r.owners, r.task)
+	if g.aSums != nil {
+		r.addStripSums()
+	}
+}
+
+// addStripSums adds the column sums of the strips of A to aSums, strip after strip, so that the
+// order of the additions depends on the kernel's strip height but not on the number of workers.
+func (r *gemmRun) addStripSums() {
+	for s := range r.strips {
+		addSerial(r.aSums, r.aSums, r.stripSums[s*r.k:(s+1)*r.k])
+	}
+}
+
+// sumStripOfA writes the column sums of rows i0..i0+rows-1 of A (not transposed), columns
+// pc..pc+kb-1, into strip s's sums, row after row.
+func (r *gemmRun) sumStripOfA(s, i0, rows, pc, kb int) {
+	dst := r.stripSums[s*r.k+pc : s*r.k+pc+kb]
+	copy(dst, r.a[i0*r.lda+pc:i0*r.lda+pc+kb])
+	for i := i0 + 1; i < i0+rows; i++ {
+		addSerial(dst, dst, r.a[i*r.lda+pc:i*r.lda+pc+kb])
+	}
+}
+
+// addColumnSums adds the column sums of the m x k matrix a (rows lda apart) to dst, row after
+// row: the plain form of what a product with aSums computes.
+func addColumnSums(dst, a []float32, lda, m, k int) {
+	for i := range m {
+		addSerial(dst, dst, a[i*lda:i*lda+k])
+	}
 }
 
 // plan splits every block into tasks for the given number of workers and hands out the ranges.
@@ -454,28 +496,35 @@ func (r *gemmRun) roundStripOfA(dst []float32, blk *gemmBlock, i0, rows int) (ld
 	return ld
 }
 
-// roundA rounds all of A (not transposed) to bf16 pairs in r.roundedA, rows shared out over
-// the pool. A is read once, in order, however many column blocks of B meet it.
+// roundA rounds all of A (not transposed) to bf16 pairs in r.roundedA, strips shared out over
+// the pool, and takes the column sums of the strips if asked (aSums). A is read once, in order,
+// however many column blocks of B meet it.
 func (r *gemmRun) roundA(p *Pool) {
 	rows := roundUp(r.m, r.kern.mr)
 	r.ldRounded = stripCopyStride(r.kern.steps(r.k))
 	r.roundedA = growAligned(r.roundedA, rows*r.ldRounded)
-	r.roundTasks = min(p.Size(), ceilDiv(rows*r.k, minTaskFlops/8))
+	r.roundTasks = min(p.Size(), r.strips, ceilDiv(rows*r.k, minTaskFlops/8))
 	p.Run(r.roundTasks, r.roundTask)
 }
 
-// roundRowsOfA is task t of roundA: its share of the rows of the rounded A.
+// roundRowsOfA is task t of roundA: its share of the strips of the rounded A, each followed by
+// its column sums if asked, while the strip is in cache.
 func (r *gemmRun) roundRowsOfA(_, t int) {
-	rows := roundUp(r.m, r.kern.mr)
-	lo, hi := share(t, r.roundTasks, rows)
+	mr := r.kern.mr
+	sLo, sHi := share(t, r.roundTasks, r.strips)
 	steps := r.kern.steps(r.k)
-	for i := lo; i < hi; i++ {
-		dst := r.roundedA[i*r.ldRounded : i*r.ldRounded+steps]
-		if i >= r.m {
-			clear(dst)
-			continue
+	for s := sLo; s < sHi; s++ {
+		for i := s * mr; i < (s+1)*mr; i++ {
+			dst := r.roundedA[i*r.ldRounded : i*r.ldRounded+steps]
+			if i >= r.m {
+				clear(dst)
+				continue
+			}
+			roundToPairs(dst, r.a[i*r.lda:i*r.lda+r.k])
 		}
-		roundToPairs(dst, r.a[i*r.lda:i*r.lda+r.k])
+		if r.aSums != nil {
+			r.sumStripOfA(s, s*mr, min(mr, r.m-s*mr), 0, r.k)
+		}
 	}
 }
 
@@ -503,6 +552,10 @@ func (r *gemmRun) computeTiles(ws *gemmWorkerScratch, blk *gemmBlock, sLo, sHi, 
 		i0 := s * mr
 		rows := min(mr, r.m-i0)
 		a, aRow, aStep := r.stripOfA(ws, blk, i0, rows)
+		if r.aSums != nil && !r.roundWhole && blk.jc == 0 && qLo == 0 {
+			// The first task to read this strip of A at this depth, while it is in cache.
+			r.sumStripOfA(s, i0, rows, blk.pc, blk.kb)
+		}
 		for span := qLo; span < qHi; span += epiloguePanels {
 			spanEnd := min(span+epiloguePanels, qHi)
 			for q := span; q < spanEnd; q++ {

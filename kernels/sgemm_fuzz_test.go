@@ -53,3 +53,31 @@ func FuzzSgemmPacked(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSgemmPackedColumnSums checks small packed products that also take the column sums of A,
+// in either precision, on every SIMD path (see checkColumnSums).
+func FuzzSgemmPackedColumnSums(f *testing.F) {
+	f.Add(uint8(3), uint8(5), uint8(7), uint8(0), uint8(2), uint64(1))
+	f.Add(uint8(15), uint8(33), uint8(17), uint8(1), uint8(0), uint64(2))
+	f.Add(uint8(29), uint8(0), uint8(9), uint8(1), uint8(5), uint64(3))
+	f.Fuzz(func(t *testing.T, m, n, k, flags, pad uint8, seed uint64) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		alpha := float32(1)
+		if flags&2 != 0 {
+			alpha = 0
+		}
+		g := newGemmCase(rng, false, true, int(m%50), int(n%70), int(k%60), alpha, 0.5, int(pad%9))
+		precision := FP32
+		if flags&1 != 0 {
+			precision = BF16
+		}
+		saved := ActiveSIMD()
+		defer SetSIMD(saved)
+		for _, s := range supportedSIMDs() {
+			if err := SetSIMD(s); err != nil {
+				t.Fatal(err)
+			}
+			checkColumnSums(t, g, precision, rng)
+		}
+	})
+}

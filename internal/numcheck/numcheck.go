@@ -15,3 +15,17 @@ func Cosine(a, b []float32) float64 {
 	}
 	return ab / math.Sqrt(aa*bb)
 }
+
+// MaxRelError returns the largest |a[i] - b[i]| over the largest |a[i]|, in float64: 0 for equal
+// vectors, whatever their scale. It panics if b is shorter than a.
+func MaxRelError(a, b []float32) float64 {
+	var maxErr, maxAbs float64
+	for i := range a {
+		maxErr = max(maxErr, math.Abs(float64(a[i])-float64(b[i])))
+		maxAbs = max(maxAbs, math.Abs(float64(a[i])))
+	}
+	if maxErr == 0 {
+		return 0
+	}
+	return maxErr / maxAbs
+}
