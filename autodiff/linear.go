@@ -40,6 +40,14 @@ func checkBias(op string, b *Var, out int) {
 	}
 }
 
+// valuesOf is v's values, or nil for a nil v (an absent bias).
+func valuesOf(v *Var) []float32 {
+	if v == nil {
+		return nil
+	}
+	return v.Value.Data()
+}
+
 // linearForward writes x w^T + b into y, the bias added as the product is written.
 func (tp *Tape) linearForward(x, w, b, y *Var, rows, in, out int) {
 	var ep kernels.Epilogue

@@ -13,7 +13,9 @@ import (
 // Backward writes the second layer's input gradient straight as the gradient of the
 // pre-activation (GELU' applied as each tile of dy w2 is written), so the hidden gradient
 // passes through memory once. Only the pre-activation is kept for backward, and the hidden
-// activation too when w2 needs a gradient.
+// activation too when w2 needs a gradient. When both weights are frozen and packed (Pack), the
+// layer runs chunk of rows by chunk of rows, forward and backward (kernels.PackedMLP and
+// PackedMLPBackward), and the hidden activation and its gradient never leave the cache.
 //
 // It panics if w1 is not two-dimensional with x's last dimension as its second, if b1 is nil
 // or has other than hidden elements, if w2 is not two-dimensional with hidden as its second
@@ -32,8 +34,12 @@ func (tp *Tape) MLP(x, w1, b1, w2, b2 *Var) *Var {
 		pre = tp.temp(rows, hidden)
 		first.Pre = pre.Value.Data()
 	}
-	tp.product(first, g.Value.Data(), x.Value.Data(), w1, rows, in, hidden)
-	tp.linearForward(g, w2, b2, y, rows, hidden, out)
+	if pw1, pw2 := w1.packing(tp.noGrad), w2.packing(tp.noGrad); pw1 != nil && pw2 != nil {
+		kernels.PackedMLP(y.Value.Data(), first.Pre, x.Value.Data(), rows, pw1.forward, b1.Value.Data(), pw2.forward, valuesOf(b2))
+	} else {
+		tp.product(first, g.Value.Data(), x.Value.Data(), w1, rows, in, hidden)
+		tp.linearForward(g, w2, b2, y, rows, hidden, out)
+	}
 	tp.record(y, func() { tp.mlpBackward(x, w1, b1, w2, b2, g, pre, y.grad.Data()) }, pre, when(needs(w1), x), when(needs(w2), g))
 	tp.release(g)
 	return y
@@ -49,9 +55,35 @@ func (tp *Tape) mlpBackward(x, w1, b1, w2, b2, g, pre *Var, dy []float32) {
 		tp.paramGrads(g, w2, b2, dy, false, rows, hidden, out) // g never needs a gradient
 		return
 	}
+	if tp.mlpBackwardPacked(x, w1, b1, w2, b2, pre, dy) {
+		return
+	}
 	dpre := tp.scratch.GetUninit(rows, hidden)
 	b2Summed := tp.inputGrad(&kernels.GELUGrad{Pre: pre.Value.Data(), Ld: hidden}, dpre.Data(), dy, w2, b2, 0, rows, hidden, out)
 	tp.paramGrads(g, w2, b2, dy, b2Summed, rows, hidden, out)
 	tp.linearBackward(x, w1, b1, dpre.Data(), rows, in, hidden)
 	tp.scratch.Put(dpre)
+}
+
+// mlpBackwardPacked is mlpBackward by kernels.PackedMLPBackward, where both weights are frozen
+// and packed and x needs a gradient; it reports whether it ran.
+func (tp *Tape) mlpBackwardPacked(x, w1, b1, w2, b2, pre *Var, dy []float32) bool {
+	pw1, pw2 := w1.packing(false), w2.packing(false)
+	if pw1 == nil || pw2 == nil || !needs(x) {
+		return false
+	}
+	dx, fresh := tp.freshGrad(x)
+	beta := float32(1)
+	if fresh {
+		beta = 0
+	}
+	var db1, db2 []float32
+	if needs(b1) {
+		db1 = tp.gradOf(b1).Data()
+	}
+	if needs(b2) {
+		db2 = tp.gradOf(b2).Data()
+	}
+	kernels.PackedMLPBackward(dx.Data(), beta, db1, db2, dy, pre.Value.Data(), pre.Value.Dim(0), pw1.inputGradient(), pw2.inputGradient())
+	return true
 }

@@ -129,9 +129,10 @@ func TestPackRejectsVector(t *testing.T) {
 	Param(tensor.New(4)).Pack(kernels.FP32, true)
 }
 
-// TestMLPBF16MatchesKernels checks the MLP on bf16 weights against the same layers written out
-// with the kernels: the result, the input gradient and the bias gradients agree bit for bit
-// (the bias gradients of both layers are the column sums that the input-gradient products take).
+// TestMLPBF16MatchesKernels checks the MLP on bf16 weights, which runs chunk by chunk of rows,
+// against the same layers written out with the kernels: the result, the input gradient and the
+// bias gradients agree bit for bit (the rows fit in one chunk, so the bias gradients are the
+// column sums that the input-gradient products take, in the same order).
 func TestMLPBF16MatchesKernels(t *testing.T) {
 	rng := rand.New(rand.NewPCG(66, 67))
 	const rows, in, hidden, out = 45, 37, 101, 29
