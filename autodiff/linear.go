@@ -25,12 +25,19 @@ func (tp *Tape) Linear(x, w, b *Var) *Var {
 // and output widths.
 func linearShape(op string, x, w, b *Var) (rows, in, out int) {
 	rows, in = asRows(x)
+	return rows, in, weightShape(op, w, b, x.Shape())
+}
+
+// weightShape checks the weight and bias of a linear layer on an input of the given shape and
+// returns the output width.
+func weightShape(op string, w, b *Var, input []int) (out int) {
+	in := input[len(input)-1]
 	out = w.Value.Dim(0)
 	if w.Value.Dims() != 2 || w.Value.Dim(1) != in {
-		panic(fmt.Sprintf("autodiff: %s: weight has shape %v, want [out, %d] for input %v", op, w.Shape(), in, x.Shape()))
+		panic(fmt.Sprintf("autodiff: %s: weight has shape %v, want [out, %d] for input %v", op, w.Shape(), in, input))
 	}
 	checkBias(op, b, out)
-	return rows, in, out
+	return out
 }
 
 // checkBias panics unless b is nil or has out elements, one per output of a layer.

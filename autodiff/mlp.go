@@ -25,11 +25,10 @@ func (tp *Tape) MLP(x, w1, b1, w2, b2 *Var) *Var {
 	if b1 == nil {
 		panic("autodiff: MLP: first layer: bias is nil")
 	}
-	g := tp.temp(rows, hidden)
-	_, _, out := linearShape("MLP: second layer", g, w2, b2)
+	out := weightShape("MLP: second layer", w2, b2, []int{rows, hidden})
 	y := tp.result([]*Var{x, w1, b1, w2, b2}, withLastDim(x, out)...)
 	first := &kernels.BiasGELU{Bias: b1.Value.Data()}
-	var pre *Var
+	var pre, g *Var
 	if y.requiresGrad {
 		pre = tp.temp(rows, hidden)
 		first.Pre = pre.Value.Data()
@@ -37,11 +36,14 @@ func (tp *Tape) MLP(x, w1, b1, w2, b2 *Var) *Var {
 	if pw1, pw2 := w1.packing(tp.noGrad), w2.packing(tp.noGrad); pw1 != nil && pw2 != nil {
 		kernels.PackedMLP(y.Value.Data(), first.Pre, x.Value.Data(), rows, pw1.forward, b1.Value.Data(), pw2.forward, valuesOf(b2))
 	} else {
+		g = tp.temp(rows, hidden)
 		tp.product(first, g.Value.Data(), x.Value.Data(), w1, rows, in, hidden)
 		tp.linearForward(g, w2, b2, y, rows, hidden, out)
 	}
 	tp.record(y, func() { tp.mlpBackward(x, w1, b1, w2, b2, g, pre, y.grad.Data()) }, pre, when(needs(w1), x), when(needs(w2), g))
-	tp.release(g)
+	if g != nil {
+		tp.release(g)
+	}
 	return y
 }
 
