@@ -97,12 +97,15 @@ func unpairBF16(pair float32) (lo, hi float32) {
 // src[2i+1], the last high half zero when len(src) is odd. dst needs (len(src)+1)/2 elements.
 func roundToPairs(dst, src []float32) {
 	n := len(src)
-	done := 0
-	if fn := bf16PairsFor(active); fn != nil && n >= 32 {
-		done = n &^ 31
-		fn(&dst[0], &src[0], done)
+	if n == 0 {
+		return
 	}
-	for i := done; i+1 < n; i += 2 {
+	_ = dst[(n+1)/2-1]
+	if fn := bf16PairsFor(active); fn != nil {
+		fn(&dst[0], &src[0], n)
+		return
+	}
+	for i := 0; i+1 < n; i += 2 {
 		dst[i/2] = bf16Pair(src[i], src[i+1])
 	}
 	if n%2 == 1 {
@@ -110,7 +113,8 @@ func roundToPairs(dst, src []float32) {
 	}
 }
 
-// bf16PairsKernel rounds n float32 values (a multiple of 32) at src to bf16 pairs at dst.
+// bf16PairsKernel rounds n float32 values at src to (n+1)/2 bf16 pairs at dst, the high half of
+// the last pair zero when n is odd.
 type bf16PairsKernel func(dst, src *float32, n int)
 
 // genericBF16GemmKernel is the plain Go bf16 micro-kernel: the reference for the assembly one

@@ -13,7 +13,7 @@ func sgemmKernel6x16AVX2(k int, a *float32, aRow int, aStep int, b *float32, bSt
 // sgemmKernel14x32BF16AVX512 sets C[14,32] = alpha*A*B + beta*C in bf16 products summed in float32. k counts pairs of depth: the 32-bit element A[r,p] at a[r*aRow+p*aStep] holds A[r,2p] in its low and A[r,2p+1] in its high 16 bits as bf16, and B[p,j] at b[p*bStep+j] holds B[2p,j] and B[2p+1,j] alike (strides in 32-bit elements); C is float32, its rows ldc elements apart. k may be 0.
 func sgemmKernel14x32BF16AVX512(k int, a *float32, aRow int, aStep int, b *float32, bStep int, c *float32, ldc int, alpha float32, beta float32)
 
-// bf16PairsAVX512 rounds the n float32 values at src to bf16 and writes them as n/2 pairs of 32 bits at dst. n is a multiple of 32 (or 0).
+// bf16PairsAVX512 rounds the n float32 values at src to bf16 and writes them as (n+1)/2 pairs of 32 bits at dst, the high half of the last pair zero when n is odd.
 func bf16PairsAVX512(dst *float32, src *float32, n int)
 
 // bf16ColumnPairsAVX512 rounds the n float32 values at lo and at hi to bf16 and writes them as n pairs of 32 bits at dst: dst[j] holds lo[j] in its low and hi[j] in its high 16 bits. n is a multiple of 16 (or 0).

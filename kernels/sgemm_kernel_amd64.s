@@ -853,13 +853,14 @@ accumulate:
 	RET
 
 // func bf16PairsAVX512(dst *float32, src *float32, n int)
-// Requires: AVX, AVX512F
+// Requires: AVX, AVX512F, BMI2
 TEXT ·bf16PairsAVX512(SB), NOSPLIT, $0-24
 	MOVQ dst+0(FP), AX
 	MOVQ src+8(FP), CX
 	MOVQ n+16(FP), DX
-	SHRQ $0x05, DX
-	JZ   done
+	MOVQ DX, BX
+	SHRQ $0x05, BX
+	JZ   tail
 
 loop:
 	VMOVUPS (CX), Z0
@@ -871,8 +872,28 @@ loop:
 	VMOVUPS Z2, (AX)
 	ADDQ    $0x80, CX
 	ADDQ    $0x40, AX
-	DECQ    DX
+	DECQ    BX
 	JNZ     loop
+
+tail:
+	ANDQ      $0x1f, DX
+	JZ        done
+	MOVL      $0xffffffff, BX
+	BZHIL     DX, BX, SI
+	KMOVW     SI, K1
+	SHRL      $0x10, SI
+	KMOVW     SI, K2
+	VMOVUPS.Z (CX), K1, Z0
+	VMOVUPS.Z 64(CX), K2, Z1
+
+	// VCVTNE2PS2BF16 Z2, Z1, Z0
+	LONG      $0x4877f262
+	WORD      $0xd072
+	INCQ      DX
+	SHRQ      $0x01, DX
+	BZHIL     DX, BX, SI
+	KMOVW     SI, K3
+	VMOVDQU32 Z2, K3, (AX)
 
 done:
 	VZEROUPPER

@@ -17,7 +17,8 @@ const (
 	// AVX512 is the AVX-512 (F, BW, VL, DQ) assembly (512-bit vectors).
 	AVX512
 	// AVX512BF16 is AVX512 with the bf16 micro-kernel (AVX512_BF16's VDPBF16PS) for products
-	// with a weight packed in bf16 (see PackB); every other kernel is AVX512's.
+	// with a weight packed in bf16 (see PackB); every other kernel is AVX512's. It also needs
+	// BMI2, which every CPU with AVX512_BF16 has.
 	AVX512BF16
 )
 

@@ -107,3 +107,28 @@ func TestSgemmPackedStaysInBounds(t *testing.T) {
 		})
 	}
 }
+
+// TestRoundToPairsStaysInBounds rounds values that end at an inaccessible page into pairs that
+// end at another, on every path: the masked tail must neither read nor write past either end.
+func TestRoundToPairsStaysInBounds(t *testing.T) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	forEachSIMD(t, func(t *testing.T) {
+		for _, n := range []int{1, 2, 3, 15, 16, 17, 31, 32, 33, 63, 65, 97} {
+			src, dst := fencedSlice(t, n), fencedSlice(t, (n+1)/2)
+			for i := range src {
+				src[i] = float32(i) + 0.5
+			}
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						t.Fatalf("n=%d: %v", n, r)
+					}
+				}()
+				roundToPairs(dst, src)
+			}()
+			if lo, hi := unpairBF16(dst[(n-1)/2]); n%2 == 1 && (lo != BF16Round(src[n-1]) || hi != 0) {
+				t.Fatalf("n=%d: last pair holds %v, %v, want %v, 0", n, lo, hi, BF16Round(src[n-1]))
+			}
+		}
+	})
+}

@@ -8,15 +8,20 @@ import (
 
 // bf16Pairs generates the conversion of float32 values to bf16 pairs that packs A for the bf16
 // kernel: 32 values at a time, loaded as two vectors and rounded to nearest even by one
-// VCVTNE2PS2BF16 into 16 pairs (value 2i in the low, 2i+1 in the high half of pair i).
+// VCVTNE2PS2BF16 into 16 pairs (value 2i in the low, 2i+1 in the high half of pair i). The last
+// n % 32 values go through the same conversion with masked loads, which read nothing past the
+// end and load zeros in its place (the high half of the last pair when n is odd), and a masked
+// store of the (n % 32 + 1) / 2 pairs they make.
 func bf16Pairs() {
 	TEXT("bf16PairsAVX512", NOSPLIT, "func(dst *float32, src *float32, n int)")
-	Doc("bf16PairsAVX512 rounds the n float32 values at src to bf16 and writes them as n/2 pairs of 32 bits at dst. n is a multiple of 32 (or 0).")
+	Doc("bf16PairsAVX512 rounds the n float32 values at src to bf16 and writes them as (n+1)/2 pairs of 32 bits at dst, the high half of the last pair zero when n is odd.")
 	dst := Load(Param("dst"), GP64())
 	src := Load(Param("src"), GP64())
-	n := Load(Param("n"), GP64())
-	SHRQ(U8(5), n)
-	JZ(LabelRef("done"))
+	n := Load(Param("n"), GP64()).(GPVirtual)
+	blocks := GP64()
+	MOVQ(n, blocks)
+	SHRQ(U8(5), blocks)
+	JZ(LabelRef("tail"))
 	Label("loop")
 	VMOVUPS(Mem{Base: src}, Z0)
 	VMOVUPS(Mem{Base: src}.Offset(64), Z1)
@@ -25,8 +30,26 @@ func bf16Pairs() {
 	VMOVUPS(Z2, Mem{Base: dst})
 	ADDQ(U8(128), src)
 	ADDQ(U8(64), dst)
-	DECQ(n)
+	DECQ(blocks)
 	JNZ(LabelRef("loop"))
+
+	Label("tail")
+	ANDQ(U8(31), n)
+	JZ(LabelRef("done"))
+	ones, bits := GP32(), GP32()
+	MOVL(U32(0xffffffff), ones)
+	BZHIL(n.As32(), ones, bits) // the low n%32 bits: one per value left
+	KMOVW(bits, K1)
+	SHRL(U8(16), bits)
+	KMOVW(bits, K2)
+	VMOVUPS_Z(Mem{Base: src}, K1, Z0)
+	VMOVUPS_Z(Mem{Base: src}.Offset(64), K2, Z1)
+	opVCVTNE2PS2BF16.emit(Z2, Z1, Z0)
+	INCQ(n)
+	SHRQ(U8(1), n)
+	BZHIL(n.As32(), ones, bits) // one bit per pair
+	KMOVW(bits, K3)
+	VMOVDQU32(Z2, K3, Mem{Base: dst})
 	Label("done")
 	VZEROUPPER()
 	RET()
