@@ -13,8 +13,8 @@ func (tp *Tape) Add(a, b *Var) *Var {
 	y := tp.result([]*Var{a, b}, a.Shape()...)
 	kernels.Add(y.Value.Data(), a.Value.Data(), b.Value.Data())
 	tp.record(y, func() {
-		tp.addGrad(a, y.grad.Data())
 		tp.addGrad(b, y.grad.Data())
+		tp.passGrad(a, y)
 	})
 	return y
 }

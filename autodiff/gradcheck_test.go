@@ -116,6 +116,13 @@ func TestGradients(t *testing.T) {
 		{"AddBiasPositions", []*tensor.Tensor{r(2, 3, 4), r(1, 3, 4)}, func(tp *Tape, in []*Var) *Var { return tp.AddBias(in[0], in[1]) }},
 		{"Add", []*tensor.Tensor{r(3, 4), r(3, 4)}, func(tp *Tape, in []*Var) *Var { return tp.Add(in[0], in[1]) }},
 		{"AddSelf", []*tensor.Tensor{r(5)}, func(tp *Tape, in []*Var) *Var { return tp.Add(in[0], in[0]) }},
+		// Add and AddBias hand their gradient buffer to an input that has none yet (passGrad); a
+		// used again earlier on the tape then adds into that buffer.
+		{"AddPassesGradient", []*tensor.Tensor{r(3, 4), r(3, 4), r(4)}, func(tp *Tape, in []*Var) *Var {
+			a := tp.Scale(in[0], 2)
+			c := tp.Mul(a, in[1])
+			return tp.Add(tp.AddBias(a, in[2]), c)
+		}},
 		{"Mul", []*tensor.Tensor{r(3, 4), r(3, 4)}, func(tp *Tape, in []*Var) *Var { return tp.Mul(in[0], in[1]) }},
 		{"Scale", []*tensor.Tensor{r(6)}, func(tp *Tape, in []*Var) *Var { return tp.Scale(in[0], -2.5) }},
 		{"Sigmoid", []*tensor.Tensor{r(9)}, func(tp *Tape, in []*Var) *Var { return tp.Sigmoid(in[0]) }},

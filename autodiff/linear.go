@@ -134,10 +134,10 @@ func (tp *Tape) AddBias(x, b *Var) *Var {
 		kernels.Axpy(1, bias, yd[r:r+n])
 	}
 	tp.record(y, func() {
-		tp.addGrad(x, y.grad.Data())
 		if needs(b) {
 			addColumnSums(tp.gradOf(b).Data(), y.grad.Data(), n)
 		}
+		tp.passGrad(x, y)
 	})
 	return y
 }

@@ -82,8 +82,10 @@ func (tp *Tape) Backward(loss *Var) {
 		st := tp.backward[i]
 		if st.out.grad != nil {
 			st.fn()
-			tp.scratch.Put(st.out.grad)
-			st.out.grad = nil
+			if st.out.grad != nil { // not handed on by passGrad
+				tp.scratch.Put(st.out.grad)
+				st.out.grad = nil
+			}
 		}
 		for _, v := range st.kept {
 			v.holds--
@@ -185,6 +187,21 @@ func (tp *Tape) addGrad(v *Var, src []float32) {
 	}
 	g, fresh := tp.freshGrad(v)
 	store(g.Data(), src, fresh)
+}
+
+// passGrad adds out's gradient to v's, where v has out's shape, as addGrad does; but when v has
+// no gradient yet and is not a parameter, v takes out's gradient buffer itself instead of a copy.
+// Call it last in out's backward step, after everything else that reads out's gradient: the
+// step ends with it, and Backward then leaves the buffer to v.
+func (tp *Tape) passGrad(v, out *Var) {
+	if !needs(v) {
+		return
+	}
+	if v.grad == nil && !v.param {
+		v.grad, out.grad = out.grad, nil
+		return
+	}
+	tp.addGrad(v, out.grad.Data())
 }
 
 // setGrad adds to v's gradient a contribution that write computes by overwriting a buffer:
