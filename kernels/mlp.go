@@ -25,17 +25,7 @@ var hiddenBuffers sync.Pool
 // result is bit for bit that of the two SgemmPacked calls with BiasGELU and BiasCols. It panics,
 // naming the argument, if a size or a length does not fit.
 func PackedMLP(y, pre, x []float32, rows int, w1 *PackedB, b1 []float32, w2 *PackedB, b2 []float32) {
-	if w1 == nil || w2 == nil {
-		panic("kernels: PackedMLP: a weight is nil")
-	}
-	in, hidden := w1.Dims()
-	k2, out := w2.Dims()
-	if k2 != hidden {
-		panic(fmt.Sprintf("kernels: PackedMLP: second weight is [%d, %d], want depth %d (the first one's width)", k2, out, hidden))
-	}
-	if rows < 0 {
-		panic(fmt.Sprintf("kernels: PackedMLP: rows = %d", rows))
-	}
+	in, hidden, out := checkChain("PackedMLP", w1, w2, rows)
 	checkMatrix("PackedMLP", "x", "in", x, rows, in, max(1, in))
 	checkMatrix("PackedMLP", "y", "out", y, rows, out, max(1, out))
 	first := BiasGELU{Bias: b1, Pre: pre}
@@ -84,17 +74,7 @@ var mlpSums sync.Pool
 // two products done one after the other (SgemmPacked with GELUGrad, then SgemmPacked) give. It
 // panics, naming the argument, if a size or a length does not fit.
 func PackedMLPBackward(dx []float32, beta float32, db1, db2, dy, pre []float32, rows int, w1, w2 *PackedB) {
-	if w1 == nil || w2 == nil {
-		panic("kernels: PackedMLPBackward: a weight is nil")
-	}
-	out, hidden := w2.Dims()
-	k1, in := w1.Dims()
-	if k1 != hidden {
-		panic(fmt.Sprintf("kernels: PackedMLPBackward: first weight is [%d, %d], want depth %d (the second one's width)", k1, in, hidden))
-	}
-	if rows < 0 {
-		panic(fmt.Sprintf("kernels: PackedMLPBackward: rows = %d", rows))
-	}
+	out, hidden, in := checkChain("PackedMLPBackward", w2, w1, rows)
 	checkMatrix("PackedMLPBackward", "dy", "out", dy, rows, out, max(1, out))
 	checkMatrix("PackedMLPBackward", "pre", "hidden", pre, rows, hidden, max(1, hidden))
 	checkMatrix("PackedMLPBackward", "dx", "in", dx, rows, in, max(1, in))
@@ -133,6 +113,23 @@ func PackedMLPBackward(dx []float32, beta float32, db1, db2, dy, pre []float32, 
 			addSerial(db2, db2, chunkSums[hidden:])
 		}
 	}
+}
+
+// checkChain panics, naming the function, unless a and b are packed weights whose products
+// chain, op(A) [k, mid] then op(B) [mid, n], and rows >= 0; it returns k, mid and n.
+func checkChain(fn string, a, b *PackedB, rows int) (k, mid, n int) {
+	if a == nil || b == nil {
+		panic("kernels: " + fn + ": a weight is nil")
+	}
+	k, mid = a.Dims()
+	depth, n := b.Dims()
+	if depth != mid {
+		panic(fmt.Sprintf("kernels: %s: the weights do not chain: [%d, %d], then [%d, %d]", fn, k, mid, depth, n))
+	}
+	if rows < 0 {
+		panic(fmt.Sprintf("kernels: %s: rows = %d", fn, rows))
+	}
+	return k, mid, n
 }
 
 // checkSums panics unless sums is nil or has n elements.

@@ -122,7 +122,7 @@ func TestPackedMLPPanics(t *testing.T) {
 	w1, w2, w3 := PackB(FP32, true, 4, 6, buf, 4), PackB(FP32, true, 6, 3, buf, 6), PackB(FP32, true, 5, 3, buf, 5)
 	b1, b2 := buf[:6], buf[:3]
 	wantPanic(t, "a weight is nil", func() { PackedMLP(buf, nil, buf, 2, nil, b1, w2, b2) })
-	wantPanic(t, "second weight is [5, 3], want depth 6", func() { PackedMLP(buf, nil, buf, 2, w1, b1, w3, b2) })
+	wantPanic(t, "the weights do not chain: [4, 6], then [5, 3]", func() { PackedMLP(buf, nil, buf, 2, w1, b1, w3, b2) })
 	wantPanic(t, "rows = -1", func() { PackedMLP(buf, nil, buf, -1, w1, b1, w2, b2) })
 	wantPanic(t, "len(x) = 7, want at least 8", func() { PackedMLP(buf, nil, buf[:7], 2, w1, b1, w2, b2) })
 	wantPanic(t, "len(y) = 5, want at least 6", func() { PackedMLP(buf[:5], nil, buf, 2, w1, b1, w2, b2) })
@@ -133,7 +133,7 @@ func TestPackedMLPPanics(t *testing.T) {
 	// Backward: w2 is op(B2) [3, 6] and w1 op(B1) [6, 4].
 	v2, v1, v3 := PackB(FP32, false, 3, 6, buf, 6), PackB(FP32, false, 6, 4, buf, 4), PackB(FP32, false, 5, 4, buf, 4)
 	wantPanic(t, "a weight is nil", func() { PackedMLPBackward(buf, 0, nil, nil, buf, buf, 2, nil, v2) })
-	wantPanic(t, "first weight is [5, 4], want depth 6", func() { PackedMLPBackward(buf, 0, nil, nil, buf, buf, 2, v3, v2) })
+	wantPanic(t, "the weights do not chain: [3, 6], then [5, 4]", func() { PackedMLPBackward(buf, 0, nil, nil, buf, buf, 2, v3, v2) })
 	wantPanic(t, "rows = -2", func() { PackedMLPBackward(buf, 0, nil, nil, buf, buf, -2, v1, v2) })
 	wantPanic(t, "len(dy) = 5, want at least 6", func() { PackedMLPBackward(buf, 0, nil, nil, buf[:5], buf, 2, v1, v2) })
 	wantPanic(t, "len(pre) = 11, want at least 12", func() { PackedMLPBackward(buf, 0, nil, nil, buf, buf[:11], 2, v1, v2) })
