@@ -80,12 +80,8 @@ func (tp *Tape) product(ep kernels.Epilogue, y, x []float32, w *Var, rows, in, o
 func (tp *Tape) linearBackward(x, w, b *Var, dy []float32, rows, in, out int) {
 	biasSummed := false
 	if needs(x) {
-		dx, fresh := tp.freshGrad(x)
-		beta := float32(1)
-		if fresh {
-			beta = 0
-		}
-		biasSummed = tp.inputGrad(nil, dx.Data(), dy, w, b, beta, rows, in, out)
+		dx, beta := tp.gradTarget(x)
+		biasSummed = tp.inputGrad(nil, dx, dy, w, b, beta, rows, in, out)
 	}
 	tp.paramGrads(x, w, b, dy, biasSummed, rows, in, out)
 }

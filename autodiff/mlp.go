@@ -41,9 +41,7 @@ func (tp *Tape) MLP(x, w1, b1, w2, b2 *Var) *Var {
 		tp.linearForward(g, w2, b2, y, rows, hidden, out)
 	}
 	tp.record(y, func() { tp.mlpBackward(x, w1, b1, w2, b2, g, pre, y.grad.Data()) }, pre, when(needs(w1), x), when(needs(w2), g))
-	if g != nil {
-		tp.release(g)
-	}
+	tp.release(g)
 	return y
 }
 
@@ -74,11 +72,7 @@ func (tp *Tape) mlpBackwardPacked(x, w1, b1, w2, b2, pre *Var, dy []float32) boo
 	if pw1 == nil || pw2 == nil || !needs(x) {
 		return false
 	}
-	dx, fresh := tp.freshGrad(x)
-	beta := float32(1)
-	if fresh {
-		beta = 0
-	}
+	dx, beta := tp.gradTarget(x)
 	var db1, db2 []float32
 	if needs(b1) {
 		db1 = tp.gradOf(b1).Data()
@@ -86,6 +80,6 @@ func (tp *Tape) mlpBackwardPacked(x, w1, b1, w2, b2, pre *Var, dy []float32) boo
 	if needs(b2) {
 		db2 = tp.gradOf(b2).Data()
 	}
-	kernels.PackedMLPBackward(dx.Data(), beta, db1, db2, dy, pre.Value.Data(), pre.Value.Dim(0), pw1.inputGradient(), pw2.inputGradient())
+	kernels.PackedMLPBackward(dx, beta, db1, db2, dy, pre.Value.Data(), pre.Value.Dim(0), pw1.inputGradient(), pw2.inputGradient())
 	return true
 }

@@ -53,12 +53,13 @@ func (tp *Tape) Free(vs ...*Var) {
 	}
 }
 
-// release returns the storage of each of vs that owns scratch storage nothing needs any more.
+// release returns the storage of each of vs that owns scratch storage nothing needs any more
+// (nil entries are ignored).
 // An operation calls it on its temporaries right after record: those that its backward step
 // holds stay until that step has run, the others go back at once.
 func (tp *Tape) release(vs ...*Var) {
 	for _, v := range vs {
-		if v.owned && v.done && v.holds == 0 && v.Value.Len() > 0 {
+		if v != nil && v.owned && v.done && v.holds == 0 && v.Value.Len() > 0 {
 			tp.scratch.PutStorage(v.Value)
 		}
 	}
@@ -202,6 +203,16 @@ func (tp *Tape) passGrad(v, out *Var) {
 		return
 	}
 	tp.addGrad(v, out.grad.Data())
+}
+
+// gradTarget returns v's gradient for a product to write into, dst = contribution + beta*dst:
+// beta is 0 when the gradient has just been allocated with its elements unset, else 1.
+func (tp *Tape) gradTarget(v *Var) (dst []float32, beta float32) {
+	g, fresh := tp.freshGrad(v)
+	if fresh {
+		return g.Data(), 0
+	}
+	return g.Data(), 1
 }
 
 // setGrad adds to v's gradient a contribution that write computes by overwriting a buffer:

@@ -35,6 +35,10 @@ func PackedMLP(y, pre, x []float32, rows int, w1 *PackedB, b1 []float32, w2 *Pac
 	if b2 != nil && len(b2) != out {
 		panic(fmt.Sprintf("kernels: PackedMLP: len(b2) = %d, want %d", len(b2), out))
 	}
+	var ep2 Epilogue
+	if b2 != nil {
+		ep2 = BiasCols(b2)
+	}
 	ldh := stripCopyStride(hidden)
 	chunks := ceilDiv(rows, mlpChunkRows)
 	pool().Run(chunks, func(_, t int) {
@@ -48,10 +52,6 @@ func PackedMLP(y, pre, x []float32, rows int, w1 *PackedB, b1 []float32, w2 *Pac
 		}
 		g1 := gemmProblem{m: n, n: hidden, k: in, alpha: 1, a: x[r0*in:], lda: max(1, in), c: *buf, ldc: ldh, ep: ep1, packed: w1}
 		g1.run(serialPool)
-		var ep2 Epilogue
-		if b2 != nil {
-			ep2 = BiasCols(b2)
-		}
 		g2 := gemmProblem{m: n, n: out, k: hidden, alpha: 1, a: *buf, lda: ldh, c: y[r0*out:], ldc: max(1, out), ep: ep2, packed: w2}
 		g2.run(serialPool)
 	})
@@ -80,6 +80,7 @@ func PackedMLPBackward(dx []float32, beta float32, db1, db2, dy, pre []float32, 
 	checkMatrix("PackedMLPBackward", "dx", "in", dx, rows, in, max(1, in))
 	checkSums("PackedMLPBackward", "db1", db1, hidden)
 	checkSums("PackedMLPBackward", "db2", db2, out)
+	ldh := stripCopyStride(hidden)
 	chunks := ceilDiv(rows, mlpChunkRows)
 	width := hidden + out
 	sums, _ := mlpSums.Get().(*[]float32)
@@ -93,7 +94,6 @@ func PackedMLPBackward(dx []float32, beta float32, db1, db2, dy, pre []float32, 
 		n := min(mlpChunkRows, rows-r0)
 		buf := hiddenBuffer(hidden)
 		defer hiddenBuffers.Put(buf)
-		ldh := stripCopyStride(hidden)
 		chunkSums := (*sums)[t*width : (t+1)*width]
 		clear(chunkSums)
 		s1, s2 := chunkSums[:hidden], chunkSums[hidden:]
